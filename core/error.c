@@ -1,0 +1,40 @@
+/* Error descriptions, generated from the one table in error.h. */
+#include "core/error.h"
+
+#include <string.h>
+
+const char *mproc_strerror(int err) {
+  switch (err) {
+    case 0:
+      return "success";
+#define MPROC__ERR_MSG(name, value, msg) \
+  case (value):                          \
+    return msg;
+    MPROC_ERRNO_MAP(MPROC__ERR_MSG)
+#undef MPROC__ERR_MSG
+    default:
+      break;
+  }
+  /* Any other errno: glibc's table of constant strings is thread-safe and
+   * needs no buffer, unlike strerror(). */
+  if (err < 0 && err > -4000) {
+    const char *desc = strerrordesc_np(-err);
+    if (desc != NULL) return desc;
+  }
+  return "unknown error";
+}
+
+const char *mproc_err_name(int err) {
+  switch (err) {
+    case 0:
+      return "MPROC_OK";
+#define MPROC__ERR_NAME(name, value, msg) \
+  case (value):                           \
+    return "MPROC_" #name;
+    MPROC_ERRNO_MAP(MPROC__ERR_NAME)
+#undef MPROC__ERR_NAME
+    default:
+      break;
+  }
+  return "MPROC_UNKNOWN";
+}

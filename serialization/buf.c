@@ -1,0 +1,24 @@
+#include "serialization/buf.h"
+
+#include <stdlib.h>
+
+#include "core/error.h"
+
+int mproc__buf_reserve(mproc__buf_t *b, size_t extra) {
+  if (extra > SIZE_MAX - b->len) return MPROC_ENOMEM;
+  size_t need = b->len + extra;
+  if (need <= b->cap) return 0;
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+  uint8_t *p = realloc(b->p, cap);
+  if (p == NULL) return MPROC_ENOMEM;
+  b->p = p;
+  b->cap = cap;
+  return 0;
+}
+
+void mproc__buf_free(mproc__buf_t *b) {
+  free(b->p);
+  b->p = NULL;
+  b->len = b->cap = 0;
+}

@@ -1,0 +1,234 @@
+/* Call and Report messages (wire.h) through nanopb, each encoded straight
+ * into a frame: the payload size is known before encoding, so the frame
+ * header is written first and the payload lands right after it — no
+ * intermediate buffer, no copy. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "serialization/codec.h"
+#include "serialization/frame.h"
+#include "serialization/wire.h"
+#include "serialization/wire.pb.h"
+
+typedef struct {
+  const char *p;
+  size_t n;
+} span_t;
+
+static bool enc_span_cb(pb_ostream_t *s, const pb_field_t *f,
+                        void *const *arg) {
+  const span_t *sp = *arg;
+  if (sp->p == NULL) return true; /* absent */
+  return pb_encode_tag_for_field(s, f) &&
+         pb_encode_string(s, (const pb_byte_t *)sp->p, sp->n);
+}
+
+static bool enc_args_cb(pb_ostream_t *s, const pb_field_t *f,
+                        void *const *arg) {
+  return mproc__enc_items(s, f, *arg);
+}
+
+static bool enc_kwargs_cb(pb_ostream_t *s, const pb_field_t *f,
+                          void *const *arg) {
+  return mproc__enc_entries(s, f, *arg);
+}
+
+static bool enc_result_cb(pb_ostream_t *s, const pb_field_t *f,
+                          void *const *arg) {
+  const mproc_value_t *v = *arg;
+  return v == NULL || mproc__enc_value_field(s, f, v);
+}
+
+/* Sizes msg with a counting stream (cheap: values report their kept size),
+ * then encodes it once into out after a frame header. */
+static int encode_frame(mproc__buf_t *out, const pb_msgdesc_t *fields,
+                        const void *msg) {
+  size_t size = 0;
+  if (!pb_get_encoded_size(&size, fields, msg)) return MPROC_EMALFORMED;
+  if (size > UINT32_MAX) return MPROC_ETOOBIG;
+  int rc = mproc__buf_reserve(out, MPROC_FRAME_HEADER + size);
+  if (rc < 0) return rc;
+  uint8_t *hdr = out->p + out->len;
+  mproc__frame_put_header(hdr, (uint32_t)size);
+  pb_ostream_t s = pb_ostream_from_buffer(hdr + MPROC_FRAME_HEADER, size);
+  if (!pb_encode(&s, fields, msg) || s.bytes_written != size)
+    return MPROC_EMALFORMED;
+  out->len += MPROC_FRAME_HEADER + size;
+  return 0;
+}
+
+int mproc__call_encode_frame(mproc__buf_t *out, const mproc__call_out_t *c) {
+  if (out == NULL || c == NULL) return MPROC_EINVAL;
+  if ((c->args && c->args->kind != MPROC_LIST &&
+       c->args->kind != MPROC_TUPLE) ||
+      (c->kwargs && c->kwargs->kind != MPROC_DICT))
+    return MPROC_ETYPE;
+  span_t target = {c->target, c->target ? strlen(c->target) : 0};
+  mproc_wire_Call w;
+  memset(&w, 0, sizeof w);
+  w.target.funcs.encode = enc_span_cb;
+  w.target.arg = &target;
+  w.args.funcs.encode = enc_args_cb;
+  w.args.arg = (void *)c->args;
+  w.kwargs.funcs.encode = enc_kwargs_cb;
+  w.kwargs.arg = (void *)c->kwargs;
+  if (c->id != 0) {
+    w.has_id = true;
+    w.id = c->id;
+  }
+  return encode_frame(out, mproc_wire_Call_fields, &w);
+}
+
+typedef struct {
+  mproc__dctx_t *ctx;
+  char **p;
+  size_t *n;
+} blob_dec_t;
+
+static bool dec_span_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
+  (void)f;
+  blob_dec_t *b = *arg;
+  if (*b->p != NULL) return mproc__dfail(b->ctx, MPROC_EMALFORMED);
+  return mproc__dec_blob(s, b->ctx, b->p, b->n);
+}
+
+typedef struct {
+  mproc__dctx_t *ctx;
+  mproc_value_t *target;
+} args_dec_t;
+
+static bool dec_arg_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
+  (void)f;
+  args_dec_t *a = *arg;
+  mproc_value_t *item = NULL;
+  /* Arguments sit inside the args tuple, at depth 1. */
+  if (!mproc__dec_value(s, a->ctx, 1, &item)) return false;
+  int rc = mproc__seq_push(a->target, item);
+  if (rc < 0) {
+    mproc_value_free(item);
+    return mproc__dfail(a->ctx, rc);
+  }
+  return true;
+}
+
+static bool dec_kwarg_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
+  (void)f;
+  args_dec_t *a = *arg;
+  return mproc__dec_entry(s, a->ctx, 1, a->target);
+}
+
+void mproc__call_in_clear(mproc__call_in_t *c) {
+  if (c == NULL) return;
+  free(c->target);
+  mproc_value_free(c->args);
+  mproc_value_free(c->kwargs);
+  memset(c, 0, sizeof *c);
+}
+
+int mproc__call_decode(mproc__call_in_t *c, const void *buf, size_t n) {
+  if (c == NULL || (buf == NULL && n > 0)) return MPROC_EINVAL;
+  memset(c, 0, sizeof *c);
+  mproc__dctx_t ctx = {0};
+  size_t target_len = 0;
+  c->args = mproc__value_alloc(MPROC_TUPLE);
+  c->kwargs = mproc__value_alloc(MPROC_DICT);
+  if (c->args == NULL || c->kwargs == NULL) {
+    mproc__call_in_clear(c);
+    return MPROC_ENOMEM;
+  }
+  blob_dec_t tb = {&ctx, &c->target, &target_len};
+  args_dec_t ad = {&ctx, c->args};
+  args_dec_t kd = {&ctx, c->kwargs};
+  mproc_wire_Call w;
+  memset(&w, 0, sizeof w);
+  w.target.funcs.decode = dec_span_cb;
+  w.target.arg = &tb;
+  w.args.funcs.decode = dec_arg_cb;
+  w.args.arg = &ad;
+  w.kwargs.funcs.decode = dec_kwarg_cb;
+  w.kwargs.arg = &kd;
+  pb_istream_t s = pb_istream_from_buffer(buf, n);
+  bool ok = pb_decode_ex(&s, mproc_wire_Call_fields, &w, PB_DECODE_NOINIT);
+  if (ok && c->target == NULL) {
+    c->target = calloc(1, 1);
+    if (c->target == NULL) ok = mproc__dfail(&ctx, MPROC_ENOMEM);
+  }
+  if (ok && strlen(c->target) != target_len)
+    ok = mproc__dfail(&ctx, MPROC_EMALFORMED); /* NUL inside a name */
+  if (!ok) {
+    mproc__call_in_clear(c);
+    return ctx.err ? ctx.err : MPROC_EMALFORMED;
+  }
+  c->id = w.id;
+  return 0;
+}
+
+int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r) {
+  if (out == NULL || r == NULL) return MPROC_EINVAL;
+  span_t msg = {r->message, r->message_len};
+  mproc_wire_Report w;
+  memset(&w, 0, sizeof w);
+  w.has_kind = true;
+  w.kind = (mproc_wire_Report_Kind)r->kind;
+  w.has_id = r->id != 0;
+  w.id = r->id;
+  w.has_t_ns = true;
+  w.t_ns = r->t_ns;
+  w.has_code = true;
+  w.code = r->code;
+  w.message.funcs.encode = enc_span_cb;
+  w.message.arg = &msg;
+  w.result.funcs.encode = enc_result_cb;
+  w.result.arg = r->result;
+  w.has_t_enter_ns = r->t_enter_ns != 0;
+  w.t_enter_ns = r->t_enter_ns;
+  return encode_frame(out, mproc_wire_Report_fields, &w);
+}
+
+typedef struct {
+  mproc__dctx_t *ctx;
+  mproc_value_t **out;
+} value_dec_t;
+
+static bool dec_result_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
+  (void)f;
+  value_dec_t *v = *arg;
+  if (*v->out != NULL) return mproc__dfail(v->ctx, MPROC_EMALFORMED);
+  return mproc__dec_value(s, v->ctx, 0, v->out);
+}
+
+void mproc__report_clear(mproc__report_t *r) {
+  if (r == NULL) return;
+  free(r->message);
+  mproc_value_free(r->result);
+  memset(r, 0, sizeof *r);
+}
+
+int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n) {
+  if (r == NULL || (buf == NULL && n > 0)) return MPROC_EINVAL;
+  memset(r, 0, sizeof *r);
+  mproc__dctx_t ctx = {0};
+  blob_dec_t mb = {&ctx, &r->message, &r->message_len};
+  value_dec_t rb = {&ctx, &r->result};
+  mproc_wire_Report w;
+  memset(&w, 0, sizeof w);
+  w.message.funcs.decode = dec_span_cb;
+  w.message.arg = &mb;
+  w.result.funcs.decode = dec_result_cb;
+  w.result.arg = &rb;
+  pb_istream_t s = pb_istream_from_buffer(buf, n);
+  bool ok = pb_decode_ex(&s, mproc_wire_Report_fields, &w, PB_DECODE_NOINIT);
+  if (ok && (!w.has_kind || (w.kind != mproc_wire_Report_Kind_ENTERED &&
+                             w.kind != mproc_wire_Report_Kind_RETURNED)))
+    ok = mproc__dfail(&ctx, MPROC_EMALFORMED);
+  if (!ok) {
+    mproc__report_clear(r);
+    return ctx.err ? ctx.err : MPROC_EMALFORMED;
+  }
+  r->kind = (int)w.kind;
+  r->id = w.id;
+  r->t_ns = w.t_ns;
+  r->code = w.code;
+  r->t_enter_ns = w.t_enter_ns;
+  return 0;
+}

@@ -1,0 +1,247 @@
+/* mproc_pack: values from a format string, after CPython's Py_BuildValue. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "serialization/format.h"
+#include "serialization/value_internal.h"
+
+/* Checks the whole format before any argument is read, so a bad format never
+ * consumes varargs it cannot interpret. */
+static int validate(const char *f) {
+  char stack[MPROC_MAX_DEPTH];
+  unsigned items[MPROC_MAX_DEPTH]; /* items so far in each open container */
+  int depth = 0;
+  for (;;) {
+    mproc__tok_t t = mproc__next_tok(&f, true, false);
+    bool in_dict = depth > 0 && stack[depth - 1] == '{';
+    bool key_pos = in_dict && items[depth - 1] % 2 == 0;
+    switch (t.kind) {
+      case MPROC__TOK_END:
+        return depth == 0 ? 0 : MPROC_EFORMAT;
+      case MPROC__TOK_OTHER:
+        return MPROC_EFORMAT;
+      case MPROC__TOK_OPEN:
+        if (key_pos) return MPROC_EFORMAT;
+        if (depth == MPROC_MAX_DEPTH) return MPROC_EDEPTH;
+        stack[depth] = t.c;
+        items[depth] = 0;
+        depth++;
+        break;
+      case MPROC__TOK_CLOSE: {
+        if (depth == 0) return MPROC_EFORMAT;
+        char open = stack[depth - 1];
+        char want = open == '(' ? ')' : open == '[' ? ']' : '}';
+        if (t.c != want) return MPROC_EFORMAT;
+        if (open == '{' && items[depth - 1] % 2 != 0) return MPROC_EFORMAT;
+        depth--;
+        if (depth > 0) items[depth - 1]++;
+        break;
+      }
+      case MPROC__TOK_CONV:
+        if (t.c == 'y' && !t.hash) return MPROC_EFORMAT;
+        if (t.hash && t.c != 's' && t.c != 'y') return MPROC_EFORMAT;
+        if (key_pos && t.c != 's') return MPROC_EFORMAT;
+        if (depth > 0) items[depth - 1]++;
+        break;
+    }
+  }
+}
+
+typedef struct {
+  const char *f;
+  va_list ap;
+  int err; /* first failure; later items are only consumed */
+} packer_t;
+
+static void fail(packer_t *p, int rc) {
+  if (p->err == 0) p->err = rc;
+}
+
+static mproc_value_t *conv(packer_t *p, const mproc__tok_t *t) {
+  mproc_value_t *v = NULL;
+  int rc = 0;
+  switch (t->c) {
+    case 'n':
+      rc = mproc_value_none(&v);
+      break;
+    case 'b': {
+      int b = va_arg(p->ap, int);
+      rc = mproc_value_bool(&v, b != 0);
+      break;
+    }
+    case 'i': {
+      int i = va_arg(p->ap, int);
+      rc = mproc_value_int(&v, i);
+      break;
+    }
+    case 'l': {
+      long l = va_arg(p->ap, long);
+      rc = mproc_value_int(&v, l);
+      break;
+    }
+    case 'L': {
+      int64_t l = va_arg(p->ap, int64_t);
+      rc = mproc_value_int(&v, l);
+      break;
+    }
+    case 'z': {
+      size_t z = va_arg(p->ap, size_t);
+      rc = z > (size_t)INT64_MAX ? MPROC_ERANGE
+                                 : mproc_value_int(&v, (int64_t)z);
+      break;
+    }
+    case 'd': {
+      double d = va_arg(p->ap, double);
+      rc = mproc_value_float(&v, d);
+      break;
+    }
+    case 's': {
+      const char *s = va_arg(p->ap, const char *);
+      size_t n = t->hash ? va_arg(p->ap, size_t) : 0;
+      if (s == NULL && !t->hash)
+        rc = mproc_value_none(&v);
+      else
+        rc = t->hash ? mproc_value_strn(&v, s, n) : mproc_value_str(&v, s);
+      break;
+    }
+    case 'y': {
+      const void *b = va_arg(p->ap, const void *);
+      size_t n = va_arg(p->ap, size_t);
+      rc = mproc_value_bytes(&v, b, n);
+      break;
+    }
+    case 'O': {
+      const mproc_value_t *o = va_arg(p->ap, const mproc_value_t *);
+      rc = o == NULL ? MPROC_EINVAL : mproc_value_copy(&v, o);
+      break;
+    }
+    case 'N': {
+      mproc_value_t *o = va_arg(p->ap, mproc_value_t *);
+      if (o == NULL || o->owned)
+        rc = o == NULL ? MPROC_EINVAL : MPROC_EOWNED;
+      else if (p->err != 0)
+        mproc_value_free(o); /* promised: N values are freed on failure */
+      else
+        v = o;
+      break;
+    }
+  }
+  if (rc < 0) fail(p, rc);
+  if (p->err != 0) {
+    mproc_value_free(v);
+    return NULL;
+  }
+  return v;
+}
+
+static mproc_value_t *item(packer_t *p, mproc__tok_t t);
+
+/* Items up to the matching close bracket (the format is valid). */
+static mproc_value_t *container(packer_t *p, char open) {
+  mproc_kind_t kind = open == '(' ? MPROC_TUPLE
+                      : open == '[' ? MPROC_LIST
+                                    : MPROC_DICT;
+  mproc_value_t *c = p->err ? NULL : mproc__value_alloc(kind);
+  if (c == NULL) fail(p, MPROC_ENOMEM);
+  for (;;) {
+    mproc__tok_t t = mproc__next_tok(&p->f, true, false);
+    if (t.kind == MPROC__TOK_CLOSE) break;
+    if (kind == MPROC_DICT) {
+      /* key: s or s# (validated); read it as raw arguments */
+      const char *key = va_arg(p->ap, const char *);
+      size_t klen = t.hash ? va_arg(p->ap, size_t) : 0;
+      if (p->err == 0) {
+        if (key == NULL)
+          fail(p, MPROC_EINVAL);
+        else if (!t.hash)
+          klen = strlen(key);
+        if (p->err == 0 && !mproc__utf8_valid(key, klen)) fail(p, MPROC_EUTF8);
+      }
+      mproc_value_t *val = item(p, mproc__next_tok(&p->f, true, false));
+      if (p->err == 0) {
+        int rc = mproc__dict_put(c, key, klen, val, true);
+        if (rc < 0) {
+          mproc_value_free(val);
+          fail(p, rc);
+        }
+      }
+    } else {
+      mproc_value_t *v = item(p, t);
+      if (p->err == 0) {
+        int rc = mproc__seq_push(c, v);
+        if (rc < 0) {
+          mproc_value_free(v);
+          fail(p, rc);
+        }
+      }
+    }
+  }
+  if (p->err != 0) {
+    mproc_value_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+static mproc_value_t *item(packer_t *p, mproc__tok_t t) {
+  if (t.kind == MPROC__TOK_OPEN) return container(p, t.c);
+  return conv(p, &t);
+}
+
+int mproc_vpack(mproc_value_t **out, const char *fmt, va_list ap) {
+  if (out == NULL) return MPROC_EINVAL;
+  *out = NULL;
+  if (fmt == NULL) return MPROC_EINVAL;
+  int rc = validate(fmt);
+  if (rc < 0) return rc;
+
+  packer_t p;
+  p.f = fmt;
+  p.err = 0;
+  va_copy(p.ap, ap);
+  mproc_value_t *first = NULL, *tuple = NULL;
+  mproc__tok_t t = mproc__next_tok(&p.f, true, false);
+  if (t.kind != MPROC__TOK_END) {
+    first = item(&p, t);
+    t = mproc__next_tok(&p.f, true, false);
+  }
+  if (t.kind == MPROC__TOK_END && first != NULL) {
+    *out = first; /* exactly one item */
+    va_end(p.ap);
+    return 0;
+  }
+  /* None or several: a tuple, like Py_BuildValue. */
+  if (p.err == 0) {
+    tuple = mproc__value_alloc(MPROC_TUPLE);
+    if (tuple == NULL) fail(&p, MPROC_ENOMEM);
+  }
+  if (first != NULL && p.err == 0) {
+    rc = mproc__seq_push(tuple, first);
+    if (rc < 0) fail(&p, rc);
+  }
+  if (p.err != 0) mproc_value_free(first);
+  while (t.kind != MPROC__TOK_END) {
+    mproc_value_t *v = item(&p, t);
+    if (p.err == 0 && (rc = mproc__seq_push(tuple, v)) < 0) {
+      mproc_value_free(v);
+      fail(&p, rc);
+    }
+    t = mproc__next_tok(&p.f, true, false);
+  }
+  va_end(p.ap);
+  if (p.err != 0) {
+    mproc_value_free(tuple);
+    return p.err;
+  }
+  *out = tuple;
+  return 0;
+}
+
+int mproc_pack(mproc_value_t **out, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = mproc_vpack(out, fmt, ap);
+  va_end(ap);
+  return rc;
+}

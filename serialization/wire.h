@@ -1,0 +1,81 @@
+/* multiproc internal — the messages of wire.proto as C, for core/ and
+ * workers/. Everything here encodes into and decodes from memory; frames
+ * carry the bytes (frame.h). */
+#ifndef MPROC_SERIALIZATION_WIRE_H
+#define MPROC_SERIALIZATION_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "serialization/buf.h"
+#include "serialization/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Frame headers: 4-byte little-endian payload length (frame.h). */
+static inline void mproc__frame_put_header(uint8_t *hdr, uint32_t len) {
+  hdr[0] = (uint8_t)len;
+  hdr[1] = (uint8_t)(len >> 8);
+  hdr[2] = (uint8_t)(len >> 16);
+  hdr[3] = (uint8_t)(len >> 24);
+}
+
+static inline size_t mproc__frame_get_header(const uint8_t *hdr) {
+  return (size_t)hdr[0] | (size_t)hdr[1] << 8 | (size_t)hdr[2] << 16 |
+         (size_t)hdr[3] << 24;
+}
+
+/* Finds the first whole frame in p[0..n). Returns the bytes it spans
+ * (header included) with its payload in *payload and *len, 0 when p holds only
+ * part of a frame, or MPROC_ETOOBIG when its header claims more than max. */
+ptrdiff_t mproc__frame_next(const uint8_t *p, size_t n, size_t max,
+                            const uint8_t **payload, size_t *len);
+
+/* A Call, as sent. */
+typedef struct {
+  const char *target; /* may be NULL */
+  const mproc_value_t *args; /* list or tuple; NULL means () */
+  const mproc_value_t *kwargs; /* dict, or NULL for {} */
+  uint64_t id;
+} mproc__call_out_t;
+
+/* A Call, as received: everything owned (mproc__call_in_clear). */
+typedef struct {
+  char *target;          /* NUL-terminated, "" when absent */
+  mproc_value_t *args;   /* tuple */
+  mproc_value_t *kwargs; /* dict */
+  uint64_t id;
+} mproc__call_in_t;
+
+/* Appends one frame (header + Call payload) to out. */
+int mproc__call_encode_frame(mproc__buf_t *out, const mproc__call_out_t *c);
+int mproc__call_decode(mproc__call_in_t *c, const void *buf, size_t n);
+void mproc__call_in_clear(mproc__call_in_t *c);
+
+enum { MPROC__REPORT_ENTERED = 1, MPROC__REPORT_RETURNED = 2 };
+
+/* A Report. Encoding reads message/result; decoding allocates them
+ * (mproc__report_clear). */
+typedef struct {
+  int kind;
+  uint64_t id;
+  uint64_t t_ns;
+  int32_t code;
+  char *message; /* NULL when none; NUL-terminated */
+  size_t message_len;
+  mproc_value_t *result; /* NULL when none */
+  uint64_t t_enter_ns;
+} mproc__report_t;
+
+int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r);
+int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n);
+void mproc__report_clear(mproc__report_t *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPROC_SERIALIZATION_WIRE_H */

@@ -1,0 +1,22 @@
+"""Compiler options shared by every multiproc target (after brotli's
+STRICT_C_OPTIONS). Generated nanopb code is compiled without them."""
+
+MPROC_COPTS = [
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wshadow",
+    "-Wmissing-prototypes",
+    "-Wstrict-prototypes",
+    "-Wpointer-arith",
+    "-Wformat=2",
+    "-Wvla",
+    "-Wno-missing-field-initializers",
+]
+
+MPROC_TEST_COPTS = [
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wno-missing-field-initializers",
+]
