@@ -264,6 +264,10 @@ int mproc_value_copy(mproc_value_t **out, const mproc_value_t *v) {
   return copy_into(out, v);
 }
 
+bool mproc_value_is_owned(const mproc_value_t *v) {
+  return v != NULL && v->owned;
+}
+
 mproc_kind_t mproc_value_kind(const mproc_value_t *v) {
   return v == NULL ? MPROC_NONE : (mproc_kind_t)v->kind;
 }

@@ -83,6 +83,9 @@ void mproc_value_free(mproc_value_t *v);
 int mproc_value_copy(mproc_value_t **out, const mproc_value_t *v);
 
 /* ---- Inspection. */
+/* True when v belongs to a list, tuple or dict (and so is frozen). */
+bool mproc_value_is_owned(const mproc_value_t *v);
+
 /* The kind of v; MPROC_NONE for NULL. */
 mproc_kind_t mproc_value_kind(const mproc_value_t *v);
 /* Python's type name: "NoneType", "bool", "int", "float", "str", "bytes",

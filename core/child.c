@@ -1,0 +1,118 @@
+/* The child's side of a Process: from fork() to _exit(). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "core/call_internal.h"
+#include "core/clock.h"
+#include "core/io.h"
+#include "core/process_internal.h"
+#include "core/registry.h"
+#include "serialization/frame.h"
+#include "serialization/wire.h"
+
+/* Handlers belong to the parent's program state (a self-pipe, a flag for its
+ * event loop); in the child they would act on copies or on shared pipes.
+ * Reset every caught signal to its default, and keep ignored ones ignored,
+ * as exec() would. */
+static void reset_signal_handlers(void) {
+  struct sigaction dfl, old;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    if (sigaction(sig, &dfl, &old) != 0) continue; /* glibc-reserved */
+    if (old.sa_handler == SIG_IGN) sigaction(sig, &old, NULL);
+  }
+}
+
+static void report(int sock, const mproc__report_t *r) {
+  mproc__buf_t out = {0};
+  if (mproc__report_encode_frame(&out, r) == 0)
+    (void)mproc__write_full(sock, out.p, out.len); /* parent gone: fine */
+  mproc__buf_free(&out);
+}
+
+static void report_returned(int sock, int code, const char *msg) {
+  mproc__report_t r;
+  memset(&r, 0, sizeof r);
+  r.kind = MPROC__REPORT_RETURNED;
+  r.t_ns = mproc__now_ns();
+  r.code = code;
+  if (msg != NULL && msg[0] != '\0') {
+    r.message = (char *)msg;
+    r.message_len = strlen(msg);
+  }
+  report(sock, &r);
+}
+
+/* Python's ending of a child process: join its own children, flush, and
+ * leave without running the parent's atexit handlers or destructors. */
+static void leave(int code) __attribute__((noreturn));
+
+static void leave(int code) {
+  mproc__cleanup_children();
+  fflush(NULL);
+  _exit(code);
+}
+
+void mproc__child_main(mproc_process_t *p, const int sp[2],
+                       const int sentinel[2], const sigset_t *old_mask,
+                       pid_t parent) {
+  int sock = sp[1];
+  reset_signal_handlers();
+  if (p->daemon) {
+    /* Die with the parent. If it died between fork and prctl, the signal
+     * was never armed: getppid() tells. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);
+  }
+  mproc__close(sp[0]);
+  mproc__close(sentinel[0]);
+  mproc__registry_child_reset(p);
+  /* Our own ends must not leak into our children either, or our sentinel
+   * would not close when we exit. */
+  mproc__lock();
+  mproc__fd_track(sock);
+  if (sentinel[1] >= 0) mproc__fd_track(sentinel[1]);
+  mproc__unlock();
+  pthread_sigmask(SIG_SETMASK, old_mask, NULL);
+
+  void *frame = NULL;
+  size_t len = 0;
+  mproc__call_in_t in;
+  memset(&in, 0, sizeof in);
+  int rc = mproc_frame_read(sock, p->max_frame, &frame, &len);
+  if (rc == 0) rc = mproc__call_decode(&in, frame, len);
+  mproc_frame_free(frame);
+  if (rc < 0) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "could not receive the call: %s (%s)",
+             mproc_err_name(rc), mproc_strerror(rc));
+    report_returned(sock, -1, msg);
+    leave(1);
+  }
+
+  mproc_call_t call;
+  mproc__call_init(&call, in.target, in.args, in.kwargs, p->ctx, in.id);
+  mproc__report_t entered;
+  memset(&entered, 0, sizeof entered);
+  entered.kind = MPROC__REPORT_ENTERED;
+  entered.t_ns = mproc__now_ns();
+  report(sock, &entered);
+
+  rc = mproc__call_run(&call, p->target);
+
+  /* Flush before the parent can see us gone: its join must find our
+   * output already written. */
+  fflush(NULL);
+  if (rc < 0) fprintf(stderr, "Process %s: %s\n", p->name, call.message);
+  report_returned(sock, rc, call.failed ? call.message : NULL);
+  mproc__call_clear(&call);
+  mproc__call_in_clear(&in);
+  leave(rc < 0 ? 1 : rc);
+}

@@ -1,0 +1,211 @@
+/* Process lifecycle: new, start, close and the accessors. Waiting and
+ * signals are in reap.c, the child's side in child.c. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/io.h"
+#include "core/process_internal.h"
+#include "core/registry.h"
+#include "serialization/frame.h"
+#include "serialization/wire.h"
+
+static char *default_name(unsigned number) {
+  const char *id = mproc__identity();
+  size_t n = strlen(id) + 32;
+  char *name = malloc(n);
+  if (name != NULL)
+    snprintf(name, n, "Process-%s%s%u", id, id[0] ? ":" : "", number);
+  return name;
+}
+
+int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
+  if (out == NULL) return MPROC_EINVAL;
+  *out = NULL;
+  if (opts == NULL || opts->target == NULL) return MPROC_EINVAL;
+  mproc_kind_t ak = mproc_value_kind(opts->args);
+  if (opts->args != NULL && ak != MPROC_TUPLE && ak != MPROC_LIST)
+    return MPROC_EINVAL;
+  if (opts->kwargs != NULL && mproc_value_kind(opts->kwargs) != MPROC_DICT)
+    return MPROC_EINVAL;
+
+  mproc_process_t *p = calloc(1, sizeof *p);
+  if (p == NULL) return MPROC_ENOMEM;
+  p->owner = getpid();
+  p->state = MPROC__NEW;
+  p->number = mproc__next_number(); /* taken even when named, as Python */
+  p->daemon = opts->daemon;
+  p->target = opts->target;
+  p->ctx = opts->ctx;
+  p->max_frame = opts->max_frame ? opts->max_frame : MPROC_FRAME_MAX_DEFAULT;
+  p->pidfd = p->sentinel = p->sock = -1;
+  p->name = opts->name ? strdup(opts->name) : default_name(p->number);
+  int rc = p->name == NULL ? MPROC_ENOMEM : 0;
+
+  if (rc == 0) {
+    mproc__call_out_t call = {NULL, opts->args, opts->kwargs, 0};
+    rc = mproc__call_encode_frame(&p->call, &call);
+  }
+  if (rc == 0 && p->call.len - MPROC_FRAME_HEADER > p->max_frame)
+    rc = MPROC_ETOOBIG;
+  if (rc < 0) {
+    mproc__buf_free(&p->call);
+    free(p->name);
+    free(p);
+    return rc;
+  }
+  mproc__lock();
+  mproc__handle_link(p);
+  mproc__unlock();
+  *out = p;
+  return 0;
+}
+
+int mproc__check_owner(const mproc_process_t *p) {
+  if (p == NULL) return MPROC_EINVAL;
+  if (p->owner != getpid()) return MPROC_ENOTCHILD;
+  return 0;
+}
+
+/* Creates the pipes of one start, with the registry lock held so that no
+ * concurrent fork can inherit them untracked. */
+static int open_channels(int sp[2], int sentinel[2]) {
+  sp[0] = sp[1] = sentinel[0] = sentinel[1] = -1;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+    return -errno;
+  if (!mproc__pidfd_enabled() && pipe2(sentinel, O_CLOEXEC) < 0) {
+    int rc = -errno;
+    mproc__close(sp[0]);
+    mproc__close(sp[1]);
+    sp[0] = sp[1] = -1;
+    return rc;
+  }
+  return 0;
+}
+
+int mproc_process_start(mproc_process_t *p) {
+  int rc = mproc__check_owner(p);
+  if (rc < 0) return rc;
+  if (p->state != MPROC__NEW) return MPROC_ESTATE;
+  if (mproc__current_is_daemon()) return MPROC_EDAEMONIC;
+  mproc__install_exit_handler();
+
+  /* Whatever sits in stdio buffers now would be flushed twice: once by the
+   * parent, once by the child. */
+  fflush(NULL);
+
+  int sp[2], sentinel[2];
+  mproc__lock();
+  rc = open_channels(sp, sentinel);
+  if (rc < 0) {
+    mproc__unlock();
+    return rc;
+  }
+  /* No signal handler may run in the child before it has reset them. */
+  sigset_t all, old_mask;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old_mask);
+  pid_t parent = getpid();
+  p->timing.started_ns = mproc__now_ns();
+  pid_t pid = fork();
+  if (pid == 0) mproc__child_main(p, sp, sentinel, &old_mask, parent);
+  int fork_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+  mproc__close(sp[1]);
+  mproc__close(sentinel[1]);
+  if (pid < 0) {
+    mproc__close(sp[0]);
+    mproc__close(sentinel[0]);
+    mproc__unlock();
+    p->timing.started_ns = 0;
+    return -fork_errno;
+  }
+  p->pid = pid;
+  p->sock = sp[0];
+  p->sentinel = sentinel[0];
+  /* Our unreaped child cannot be recycled, so opening its pidfd after fork
+   * is race-free. */
+  if (sentinel[0] < 0) {
+    rc = mproc__pidfd_open(pid);
+    if (rc >= 0) p->pidfd = rc;
+  }
+  if (rc >= 0) rc = mproc__fd_track(p->sock);
+  if (rc >= 0 && p->pidfd >= 0) rc = mproc__fd_track(p->pidfd);
+  if (rc >= 0 && p->sentinel >= 0) rc = mproc__fd_track(p->sentinel);
+  mproc__unlock();
+  p->state = MPROC__RUNNING;
+
+  /* The child is already running and reading: a call bigger than the pipe
+   * buffer streams through. If the child died first, the write fails with
+   * EPIPE (never SIGPIPE) and its exit status tells the story. */
+  if (rc >= 0) {
+    rc = mproc__write_full(p->sock, p->call.p, p->call.len);
+    if (rc == MPROC_EPIPE || rc == MPROC_ECONNRESET) rc = 0;
+  }
+  mproc__buf_free(&p->call);
+  if (rc < 0) {
+    /* A child without its call would wait forever. */
+    kill(pid, SIGKILL);
+    mproc__reap(p, true);
+    return rc;
+  }
+  return 0;
+}
+
+void mproc__process_forget(mproc_process_t *p) {
+  p->sock = p->pidfd = p->sentinel = -1;
+}
+
+int mproc_process_close(mproc_process_t *p) {
+  if (p == NULL) return 0;
+  if (p->owner == getpid() && p->state == MPROC__RUNNING) {
+    int rc = mproc__reap(p, false);
+    if (rc == 0) return MPROC_EBUSY;
+  }
+  if (p->owner == getpid()) {
+    mproc__fd_close(p->sock);
+    mproc__fd_close(p->pidfd);
+    mproc__fd_close(p->sentinel);
+  }
+  mproc__lock();
+  mproc__handle_unlink(p);
+  mproc__unlock();
+  mproc__buf_free(&p->call);
+  free(p->name);
+  free(p->error);
+  free(p);
+  return 0;
+}
+
+pid_t mproc_process_pid(const mproc_process_t *p) {
+  return p == NULL ? 0 : p->pid;
+}
+
+const char *mproc_process_name(const mproc_process_t *p) {
+  return p == NULL ? NULL : p->name;
+}
+
+bool mproc_process_daemon(const mproc_process_t *p) {
+  return p != NULL && p->daemon;
+}
+
+const char *mproc_process_error(const mproc_process_t *p) {
+  return p == NULL ? NULL : p->error;
+}
+
+int mproc_process_sentinel(const mproc_process_t *p) {
+  if (p == NULL) return MPROC_EINVAL;
+  if (p->state == MPROC__NEW) return MPROC_ESTATE;
+  return p->pidfd >= 0 ? p->pidfd : p->sentinel;
+}
+
+int mproc_process_timing(const mproc_process_t *p, mproc_timing_t *t) {
+  if (p == NULL || t == NULL) return MPROC_EINVAL;
+  *t = p->timing;
+  return 0;
+}

@@ -1,0 +1,185 @@
+/* multiproc — Process: Python's multiprocessing.Process for C.
+ *
+ *     mproc_value_t *args, *kwargs;
+ *     mproc_pack(&args, "(si)", "test", 18);
+ *     mproc_pack(&kwargs, "{s:i}", "m", 20);
+ *     mproc_process_opts_t opts = {0};
+ *     opts.target = run_proc;           // int run_proc(mproc_call_t *call)
+ *     opts.args = args;
+ *     opts.kwargs = kwargs;
+ *     mproc_process_t *p;
+ *     mproc_process_new(&p, &opts);     // args and kwargs are encoded here
+ *     mproc_process_start(p);           // fork; the child reads its call
+ *     mproc_process_join(p, -1);
+ *     int code;
+ *     mproc_process_exitcode(p, &code); // run_proc's return value
+ *     mproc_process_close(p);
+ *
+ * start() forks. The parent encodes the call (target name, args, kwargs) as
+ * protobuf with nanopb and writes it, framed, into a socketpair — a duplex
+ * pipe, like multiprocessing.Pipe(); the child reads and decodes it, calls
+ * the target, reports when it entered and left the target on the same pipe,
+ * and leaves with _exit(). The parent watches the child through a pidfd
+ * (or, on kernels without one, a sentinel pipe whose write end only the
+ * child holds), so join and mproc_wait sleep in poll until the child ends —
+ * no polling loop — and signals go through the pidfd, never to a recycled
+ * pid.
+ *
+ * Fork hygiene. stdio is flushed before fork, so buffered output is not
+ * printed twice. Signals are blocked across fork; the child resets every
+ * caught signal to its default (ignored ones stay ignored, as across exec)
+ * and restores the parent's mask. Every descriptor multiproc opens is
+ * O_CLOEXEC, and a child closes the ones that belong to its parent's other
+ * children, keeping only its own end of its pipe. The child never returns
+ * into the caller's code and never runs the parent's atexit handlers or
+ * static destructors (a gtest child does not run gtest's teardown).
+ *
+ * Semantics follow Python: default names Process-1, Process-2, ... counting
+ * from 1 in each process (a child's children are Process-1:1, ...); the
+ * counter advances on every mproc_process_new, named or not. terminate and
+ * kill of an ended process do nothing; is_alive reaps. At normal exit of
+ * the parent (exit() or return from main), daemonic children are
+ * terminated, then all children are joined. Daemonic children also die
+ * (SIGKILL) when the parent dies — through PR_SET_PDEATHSIG, which fires
+ * when the *thread* that started the child exits, so start daemons from a
+ * thread that lives as long as they should. A daemonic process may not
+ * start children (MPROC_EDAEMONIC), as in Python.
+ *
+ * A handle is not thread-safe: use each from one thread at a time. Handles
+ * are only usable in the process that created them (MPROC_ENOTCHILD in a
+ * child that inherited a copy).
+ *
+ * Fork in a multithreaded program copies only the calling thread: a lock
+ * another thread held at that moment stays locked in the child. glibc
+ * protects malloc and stdio's list of streams; other locks are the
+ * program's concern, as with Python's "fork" start method.
+ */
+#ifndef MPROC_PROCESS_H
+#define MPROC_PROCESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/call.h"
+#include "core/error.h"
+#include "serialization/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mproc_process mproc_process_t;
+
+/* Zero-initialise, then set what you need. */
+typedef struct {
+  mproc_target_fn target;      /* required */
+  const char *name;            /* NULL: "Process-N"; copied */
+  const mproc_value_t *args;   /* a tuple or list, or NULL for () */
+  const mproc_value_t *kwargs; /* a dict, or NULL for {} */
+  void *ctx;                   /* handed to the target: mproc_call_ctx */
+  bool daemon;
+  /* Largest call frame the child accepts, in bytes; 0 for
+   * MPROC_FRAME_MAX_DEFAULT (1 GiB). */
+  size_t max_frame;
+} mproc_process_opts_t;
+
+/* Per-process timing. Instants are CLOCK_MONOTONIC nanoseconds, 0 while
+ * unknown; the child's instants are read by the child itself (the clock is
+ * system-wide). CPU and memory figures come from wait4(). */
+typedef struct {
+  uint64_t started_ns;  /* parent, just before fork */
+  uint64_t entered_ns;  /* child, about to call the target */
+  uint64_t returned_ns; /* child, the target returned (0 if it never did:
+                           killed, crashed, exit() called) */
+  uint64_t reaped_ns;   /* parent, exit status collected */
+  double startup_s;     /* entered - started: fork, call transfer, decode */
+  double run_s;         /* returned - entered: the target itself */
+  double wall_s;        /* reaped - started */
+  double user_s;        /* CPU time in user mode */
+  double sys_s;         /* CPU time in the kernel */
+  long max_rss_kb;      /* peak resident set size; a forked child starts
+                           from its parent's */
+} mproc_timing_t;
+
+/* Creates a process that has not started. args and kwargs are encoded now
+ * (the caller keeps ownership of them and may free them on return); the
+ * default name's number is taken now, as in Python.
+ * Errors: MPROC_EINVAL (no target; args not a tuple/list; kwargs not a dict),
+ * MPROC_ETOOBIG (call larger than max_frame), MPROC_ENOMEM. */
+int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts);
+
+/* Forks and starts the target in the child. Returns once the call has been
+ * handed over (a call larger than the pipe buffer is streamed while the
+ * child reads it).
+ * Errors: MPROC_ESTATE (started already), MPROC_ENOTCHILD,
+ * MPROC_EDAEMONIC (called inside a daemonic process), MPROC_EAGAIN and
+ * MPROC_ENOMEM (fork failed: process or memory limits), MPROC_EMFILE. */
+int mproc_process_start(mproc_process_t *p);
+
+/* Waits for the process to end, at most timeout_s seconds (negative: no
+ * limit; 0: just check). Returns 0 once it has ended (its exit code is then
+ * known), MPROC_ETIMEDOUT if it is still running.
+ * Errors: MPROC_ESTATE (not started), MPROC_ENOTCHILD, MPROC_EINVAL (NaN),
+ * MPROC_ECHILD (someone else reaped it: SIGCHLD ignored, or waitpid(-1)). */
+int mproc_process_join(mproc_process_t *p, double timeout_s);
+
+/* 1 while the process runs, 0 before start and after it ended (reaping it
+ * if it just did), or a negative error (MPROC_ENOTCHILD, MPROC_ECHILD). */
+int mproc_process_is_alive(mproc_process_t *p);
+
+/* Sends SIGTERM / SIGKILL. Nothing happens, successfully, when the process
+ * has ended. Errors: MPROC_ESTATE (not started), MPROC_ENOTCHILD. */
+int mproc_process_terminate(mproc_process_t *p);
+int mproc_process_kill(mproc_process_t *p);
+
+/* The child's pid once started, 0 before. */
+pid_t mproc_process_pid(const mproc_process_t *p);
+
+/* The name ("Process-1", or the name given). Never NULL for a valid p. */
+const char *mproc_process_name(const mproc_process_t *p);
+
+bool mproc_process_daemon(const mproc_process_t *p);
+
+/* Python's exitcode. Returns 1 and sets *code once the process has ended
+ * (checking without blocking): the target's return value, 1 for a failed
+ * target, or -N when signal N ended it. Returns 0 while unknown (not started
+ * or running), or a negative error. */
+int mproc_process_exitcode(mproc_process_t *p, int *code);
+
+/* The failure message the target reported (mproc_call_fail, a failed
+ * mproc_unpack, or a return value outside 0..255), once it has ended;
+ * NULL when there is none. Valid until mproc_process_close. */
+const char *mproc_process_error(const mproc_process_t *p);
+
+/* A descriptor that becomes readable when the process ends, for your own
+ * poll/epoll loop; owned by the handle (do not close it). Returns the fd,
+ * or MPROC_ESTATE before start. After it fires, call join/is_alive/exitcode
+ * to collect the exit status. */
+int mproc_process_sentinel(const mproc_process_t *p);
+
+/* Copies the timing so far into *t (fields still unknown are 0). */
+int mproc_process_timing(const mproc_process_t *p, mproc_timing_t *t);
+
+/* Releases the handle. Refuses (MPROC_EBUSY) while the process runs: join,
+ * terminate or kill it first. NULL is accepted. In a child that inherited a
+ * copy of the handle, only the copy is released. */
+int mproc_process_close(mproc_process_t *p);
+
+/* Waits until one of the n processes ends, like
+ * multiprocessing.connection.wait, at most timeout_s seconds (negative: no
+ * limit). Sets *index to the first one found ended (reaped) and returns 0,
+ * or returns MPROC_ETIMEDOUT. Processes that ended before the call count.
+ * Errors: MPROC_EINVAL, MPROC_ESTATE (one not started), MPROC_ENOTCHILD. */
+int mproc_wait(mproc_process_t *const *procs, size_t n, double timeout_s,
+               size_t *index);
+
+/* This process's name: "MainProcess", or in a child its Process name. */
+const char *mproc_current_process_name(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPROC_PROCESS_H */

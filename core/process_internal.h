@@ -1,0 +1,72 @@
+/* multiproc internal — the Process handle, shared by process.c (lifecycle),
+ * child.c (the child's side), reap.c (waiting, signals, exit status) and
+ * registry.c. */
+#ifndef MPROC_CORE_PROCESS_INTERNAL_H
+#define MPROC_CORE_PROCESS_INTERNAL_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "core/process.h"
+#include "serialization/buf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { MPROC__NEW, MPROC__RUNNING, MPROC__ENDED };
+
+struct mproc_process {
+  mproc_process_t *prev, *next; /* registry list */
+  bool linked;
+
+  pid_t owner; /* the process that created the handle */
+  int state;
+  char *name;
+  unsigned number; /* this child's part of its identity */
+  bool daemon;
+  mproc_target_fn target;
+  void *ctx;
+  size_t max_frame;
+  mproc__buf_t call; /* the encoded call frame, until it is sent */
+
+  pid_t pid;
+  int pidfd;    /* -1 where pidfds are unavailable */
+  int sentinel; /* read end of the fallback sentinel pipe, else -1 */
+  int sock;     /* parent's end of the duplex pipe; -1 once drained */
+
+  bool status_known;
+  int status; /* from wait4 */
+  char *error;
+  mproc_timing_t timing;
+};
+
+/* The child's side of start(): never returns. sp and sentinel are the pipes
+ * as created (element 1 is the child's end; sentinel may be {-1, -1}),
+ * old_mask the signal mask to restore, parent the parent's pid. */
+void mproc__child_main(mproc_process_t *p, const int sp[2],
+                       const int sentinel[2], const sigset_t *old_mask,
+                       pid_t parent) __attribute__((noreturn));
+
+/* Collects the exit status if the process has ended (waiting for it when
+ * block is true). Returns 1 when ended, 0 when still running, or a negative
+ * error. */
+int mproc__reap(mproc_process_t *p, bool block);
+
+/* Common argument checks for an operation on a started handle. */
+int mproc__check_owner(const mproc_process_t *p);
+
+/* In a child: drop this inherited copy's descriptors (already closed by the
+ * registry) so nothing acts on them. */
+void mproc__process_forget(mproc_process_t *p);
+
+/* Whether pidfds are used (probed once; tests can force the fallback). */
+bool mproc__pidfd_enabled(void);
+void mproc__pidfd_force_disabled(bool disabled);
+int mproc__pidfd_open(pid_t pid);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPROC_CORE_PROCESS_INTERNAL_H */

@@ -1,0 +1,262 @@
+/* Waiting for a Process, signalling it, and collecting what it left: exit
+ * status, resource usage and the reports it wrote on its pipe. */
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/io.h"
+#include "core/process_internal.h"
+#include "core/registry.h"
+#include "serialization/frame.h"
+#include "serialization/wire.h"
+
+/* ---- pidfd, with the sentinel-pipe fallback decided once. */
+
+static int pidfd_state; /* 0 unknown, 1 usable, -1 not (or forced off) */
+
+int mproc__pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  return fd >= 0 ? fd : -errno;
+#else
+  (void)pid;
+  return MPROC_ENOSYS;
+#endif
+}
+
+bool mproc__pidfd_enabled(void) {
+  if (pidfd_state == 0) {
+    int fd = mproc__pidfd_open(getpid());
+    if (fd >= 0) mproc__close(fd);
+    /* Any answer but "no such syscall" means the kernel has them. */
+    pidfd_state = (fd >= 0 || (fd != MPROC_ENOSYS && fd != MPROC_EPERM)) ? 1
+                                                                        : -1;
+  }
+  return pidfd_state > 0;
+}
+
+void mproc__pidfd_force_disabled(bool disabled) {
+  pidfd_state = disabled ? -1 : 0;
+}
+
+static int send_signal(mproc_process_t *p, int sig) {
+#ifdef SYS_pidfd_send_signal
+  if (p->pidfd >= 0) {
+    if (syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) == 0) return 0;
+    return -errno;
+  }
+#endif
+  /* Without a pidfd the pid is still safe: it belongs to our unreaped
+   * child, which cannot be recycled until we reap it. */
+  return kill(p->pid, sig) == 0 ? 0 : -errno;
+}
+
+/* ---- Reports from the child. */
+
+static void apply_report(mproc_process_t *p, mproc__report_t *r) {
+  if (r->kind == MPROC__REPORT_ENTERED) {
+    p->timing.entered_ns = r->t_ns;
+  } else if (r->kind == MPROC__REPORT_RETURNED) {
+    p->timing.returned_ns = r->t_ns;
+    if (r->message != NULL && p->error == NULL) {
+      p->error = r->message;
+      r->message = NULL; /* taken */
+    }
+  }
+}
+
+/* The child has ended, so everything it wrote is in the socket buffer:
+ * read it without blocking and apply each whole frame. A frame cut short by
+ * a kill is ignored. */
+static void drain_reports(mproc_process_t *p) {
+  mproc__buf_t in = {0};
+  for (;;) {
+    if (mproc__buf_reserve(&in, 4096) < 0) break;
+    ssize_t r = recv(p->sock, in.p + in.len, in.cap - in.len, MSG_DONTWAIT);
+    if (r > 0) {
+      in.len += (size_t)r;
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    break; /* EOF, EAGAIN (a grandchild holds the write end) or error */
+  }
+  size_t off = 0;
+  for (;;) {
+    const uint8_t *payload;
+    size_t len;
+    ptrdiff_t used = mproc__frame_next(in.p + off, in.len - off,
+                                       MPROC_CALL_MESSAGE_MAX * 4, &payload,
+                                       &len);
+    if (used <= 0) break;
+    mproc__report_t rep;
+    if (mproc__report_decode(&rep, payload, len) == 0) {
+      apply_report(p, &rep);
+      mproc__report_clear(&rep);
+    }
+    off += (size_t)used;
+  }
+  mproc__buf_free(&in);
+}
+
+static double seconds(uint64_t from, uint64_t to) {
+  return from && to && to >= from ? (double)(to - from) / 1e9 : 0.0;
+}
+
+static double tv_seconds(struct timeval tv) {
+  return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static void ended(mproc_process_t *p, int status, const struct rusage *ru) {
+  mproc_timing_t *t = &p->timing;
+  p->state = MPROC__ENDED;
+  p->status = status;
+  p->status_known = true;
+  t->reaped_ns = mproc__now_ns();
+  t->user_s = tv_seconds(ru->ru_utime);
+  t->sys_s = tv_seconds(ru->ru_stime);
+  t->max_rss_kb = ru->ru_maxrss;
+  drain_reports(p);
+  t->startup_s = seconds(t->started_ns, t->entered_ns);
+  t->run_s = seconds(t->entered_ns, t->returned_ns);
+  t->wall_s = seconds(t->started_ns, t->reaped_ns);
+  /* The pipe has nothing more to say; the sentinel stays open until close,
+   * as Python's does. */
+  mproc__fd_close(p->sock);
+  p->sock = -1;
+}
+
+int mproc__reap(mproc_process_t *p, bool block) {
+  if (p->state == MPROC__ENDED) return 1;
+  if (p->state != MPROC__RUNNING) return 0;
+  int status = 0;
+  struct rusage ru;
+  memset(&ru, 0, sizeof ru);
+  pid_t r;
+  do {
+    r = wait4(p->pid, &status, block ? 0 : WNOHANG, &ru);
+  } while (r < 0 && errno == EINTR);
+  if (r == 0) return 0;
+  if (r < 0) {
+    /* Someone else reaped our child (SIGCHLD ignored, waitpid(-1)): it has
+     * ended, but how is lost. */
+    int rc = -errno;
+    p->state = MPROC__ENDED;
+    p->status_known = false;
+    p->timing.reaped_ns = mproc__now_ns();
+    mproc__fd_close(p->sock);
+    p->sock = -1;
+    return rc;
+  }
+  ended(p, status, &ru);
+  return 1;
+}
+
+static int sentinel_fd(const mproc_process_t *p) {
+  return p->pidfd >= 0 ? p->pidfd : p->sentinel;
+}
+
+int mproc_process_join(mproc_process_t *p, double timeout_s) {
+  int rc = mproc__check_owner(p);
+  if (rc < 0) return rc;
+  if (!mproc__timeout_valid(timeout_s)) return MPROC_EINVAL;
+  if (p->state == MPROC__NEW) return MPROC_ESTATE;
+  if (p->state == MPROC__ENDED) return 0;
+  struct pollfd pfd = {sentinel_fd(p), POLLIN, 0};
+  rc = mproc__poll(&pfd, 1, mproc__deadline(timeout_s));
+  if (rc < 0) return rc;
+  if (rc == 0) return MPROC_ETIMEDOUT;
+  /* Readable: the child is gone (pidfd), or its sentinel pipe closed,
+   * which happens as it exits; the wait is at most that long. */
+  rc = mproc__reap(p, true);
+  return rc < 0 ? rc : 0;
+}
+
+int mproc_process_is_alive(mproc_process_t *p) {
+  int rc = mproc__check_owner(p);
+  if (rc < 0) return rc;
+  if (p->state != MPROC__RUNNING) return 0;
+  rc = mproc__reap(p, false);
+  return rc < 0 ? rc : !rc;
+}
+
+static int signal_process(mproc_process_t *p, int sig) {
+  int rc = mproc__check_owner(p);
+  if (rc < 0) return rc;
+  if (p->state == MPROC__NEW) return MPROC_ESTATE;
+  if (p->state == MPROC__ENDED) return 0;
+  rc = send_signal(p, sig);
+  return rc == MPROC_ESRCH ? 0 : rc; /* already gone: nothing to do */
+}
+
+int mproc_process_terminate(mproc_process_t *p) {
+  return signal_process(p, SIGTERM);
+}
+
+int mproc_process_kill(mproc_process_t *p) {
+  return signal_process(p, SIGKILL);
+}
+
+int mproc_process_exitcode(mproc_process_t *p, int *code) {
+  int rc = mproc__check_owner(p);
+  if (rc < 0) return rc;
+  if (code == NULL) return MPROC_EINVAL;
+  if (p->state == MPROC__NEW) return 0;
+  rc = mproc__reap(p, false);
+  if (rc <= 0) return rc;
+  if (!p->status_known) return 0;
+  if (WIFEXITED(p->status))
+    *code = WEXITSTATUS(p->status);
+  else if (WIFSIGNALED(p->status))
+    *code = -WTERMSIG(p->status);
+  else
+    return 0;
+  return 1;
+}
+
+int mproc_wait(mproc_process_t *const *procs, size_t n, double timeout_s,
+               size_t *index) {
+  if (procs == NULL || n == 0 || index == NULL) return MPROC_EINVAL;
+  if (!mproc__timeout_valid(timeout_s)) return MPROC_EINVAL;
+  for (size_t i = 0; i < n; i++) {
+    int rc = mproc__check_owner(procs[i]);
+    if (rc < 0) return rc;
+    if (procs[i]->state == MPROC__NEW) return MPROC_ESTATE;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (procs[i]->state == MPROC__ENDED) {
+      *index = i;
+      return 0;
+    }
+  }
+  struct pollfd stack[64];
+  struct pollfd *pfd = n <= 64 ? stack : malloc(n * sizeof *pfd);
+  if (pfd == NULL) return MPROC_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    pfd[i].fd = sentinel_fd(procs[i]);
+    pfd[i].events = POLLIN;
+    pfd[i].revents = 0;
+  }
+  int rc = mproc__poll(pfd, n, mproc__deadline(timeout_s));
+  if (rc == 0) rc = MPROC_ETIMEDOUT;
+  if (rc > 0) {
+    for (size_t i = 0; i < n; i++) {
+      if (pfd[i].revents != 0) {
+        rc = mproc__reap(procs[i], true);
+        if (rc >= 0) {
+          *index = i;
+          rc = 0;
+        }
+        break;
+      }
+    }
+  }
+  if (pfd != stack) free(pfd);
+  return rc;
+}
