@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "core/process.h"
+#include "core/process_testing.h"
 #include "serialization/buf.h"
 
 #ifdef __cplusplus
@@ -60,9 +61,9 @@ int mproc__check_owner(const mproc_process_t *p);
  * registry) so nothing acts on them. */
 void mproc__process_forget(mproc_process_t *p);
 
-/* Whether pidfds are used (probed once; tests can force the fallback). */
+/* Whether pidfds are used: probed once; process_testing.h can force the
+ * fallback. */
 bool mproc__pidfd_enabled(void);
-void mproc__pidfd_force_disabled(bool disabled);
 int mproc__pidfd_open(pid_t pid);
 
 #ifdef __cplusplus
