@@ -1,4 +1,10 @@
-/* The child's side of a Process: from fork() to _exit(). */
+/* The child's side of a Process: from fork() to _exit().
+ *
+ * Everything here runs in a fresh copy of the parent, where each page
+ * written costs a copy-on-write fault: buffers live on the stack, nothing
+ * is freed before _exit (the kernel takes it all back at once), and the
+ * identity and name were prepared by the parent.
+ */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +17,7 @@
 #include "core/io.h"
 #include "core/process_internal.h"
 #include "core/registry.h"
-#include "serialization/frame.h"
+#include "serialization/reader.h"
 #include "serialization/wire.h"
 
 /* Handlers belong to the parent's program state (a self-pipe, a flag for its
@@ -31,10 +37,11 @@ static void reset_signal_handlers(void) {
 }
 
 static void report(int sock, const mproc__report_t *r) {
-  mproc__buf_t out = {0};
+  uint8_t mem[MPROC_CALL_MESSAGE_MAX + 128];
+  mproc__buf_t out;
+  mproc__buf_lend(&out, mem, sizeof mem);
   if (mproc__report_encode_frame(&out, r) == 0)
     (void)mproc__write_full(sock, out.p, out.len); /* parent gone: fine */
-  mproc__buf_free(&out);
 }
 
 static void report_returned(int sock, int code, const char *msg) {
@@ -50,14 +57,29 @@ static void report_returned(int sock, int code, const char *msg) {
   report(sock, &r);
 }
 
-/* Python's ending of a child process: join its own children, flush, and
- * leave without running the parent's atexit handlers or destructors. */
+/* Python's ending of a child process: join its own children, flush stdio
+ * (every stream: one the parent opened and the target wrote to would lose
+ * its buffer otherwise), and leave without the parent's atexit handlers or
+ * destructors. */
 static void leave(int code) __attribute__((noreturn));
 
 static void leave(int code) {
   mproc__cleanup_children();
   fflush(NULL);
   _exit(code);
+}
+
+/* Receives and decodes the call. The frame is read into a stack buffer when
+ * it fits (one read for header and payload). */
+static int receive_call(int sock, size_t max, mproc__call_in_t *in) {
+  uint8_t mem[4096];
+  mproc__reader_t reader;
+  mproc__reader_init(&reader, sock, max, mem, sizeof mem);
+  const uint8_t *payload;
+  size_t len;
+  int rc = mproc__reader_next(&reader, &payload, &len);
+  if (rc == 0) rc = mproc__call_decode(in, payload, len);
+  return rc;
 }
 
 void mproc__child_main(mproc_process_t *p, const int sp[2],
@@ -82,13 +104,9 @@ void mproc__child_main(mproc_process_t *p, const int sp[2],
   mproc__unlock();
   pthread_sigmask(SIG_SETMASK, old_mask, NULL);
 
-  void *frame = NULL;
-  size_t len = 0;
   mproc__call_in_t in;
   memset(&in, 0, sizeof in);
-  int rc = mproc_frame_read(sock, p->max_frame, &frame, &len);
-  if (rc == 0) rc = mproc__call_decode(&in, frame, len);
-  mproc_frame_free(frame);
+  int rc = receive_call(sock, p->max_frame, &in);
   if (rc < 0) {
     char msg[128];
     snprintf(msg, sizeof msg, "could not receive the call: %s (%s)",
@@ -107,12 +125,10 @@ void mproc__child_main(mproc_process_t *p, const int sp[2],
 
   rc = mproc__call_run(&call, p->target);
 
-  /* Flush before the parent can see us gone: its join must find our
-   * output already written. */
-  fflush(NULL);
   if (rc < 0) fprintf(stderr, "Process %s: %s\n", p->name, call.message);
+  /* Flush before the report: when the parent sees the target returned, its
+   * output is already written. */
+  fflush(NULL);
   report_returned(sock, rc, call.failed ? call.message : NULL);
-  mproc__call_clear(&call);
-  mproc__call_in_clear(&in);
   leave(rc < 0 ? 1 : rc);
 }

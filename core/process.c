@@ -15,12 +15,20 @@
 #include "serialization/frame.h"
 #include "serialization/wire.h"
 
-static char *default_name(unsigned number) {
+/* Python: a child's identity is its parent's plus its own number. Made
+ * here, not in the child, which should allocate nothing. */
+static char *child_identity(unsigned number) {
   const char *id = mproc__identity();
-  size_t n = strlen(id) + 32;
+  size_t n = strlen(id) + 16;
+  char *s = malloc(n);
+  if (s != NULL) snprintf(s, n, "%s%s%u", id, id[0] ? ":" : "", number);
+  return s;
+}
+
+static char *default_name(const char *identity) {
+  size_t n = strlen(identity) + 16;
   char *name = malloc(n);
-  if (name != NULL)
-    snprintf(name, n, "Process-%s%s%u", id, id[0] ? ":" : "", number);
+  if (name != NULL) snprintf(name, n, "Process-%s", identity);
   return name;
 }
 
@@ -36,7 +44,7 @@ int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
 
   mproc_process_t *p = calloc(1, sizeof *p);
   if (p == NULL) return MPROC_ENOMEM;
-  p->owner = getpid();
+  p->owner = mproc__getpid();
   p->state = MPROC__NEW;
   p->number = mproc__next_number(); /* taken even when named, as Python */
   p->daemon = opts->daemon;
@@ -44,7 +52,9 @@ int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
   p->ctx = opts->ctx;
   p->max_frame = opts->max_frame ? opts->max_frame : MPROC_FRAME_MAX_DEFAULT;
   p->pidfd = p->sentinel = p->sock = -1;
-  p->name = opts->name ? strdup(opts->name) : default_name(p->number);
+  p->child_identity = child_identity(p->number);
+  if (p->child_identity != NULL)
+    p->name = opts->name ? strdup(opts->name) : default_name(p->child_identity);
   int rc = p->name == NULL ? MPROC_ENOMEM : 0;
 
   if (rc == 0) {
@@ -55,6 +65,7 @@ int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
     rc = MPROC_ETOOBIG;
   if (rc < 0) {
     mproc__buf_free(&p->call);
+    free(p->child_identity);
     free(p->name);
     free(p);
     return rc;
@@ -68,7 +79,7 @@ int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
 
 int mproc__check_owner(const mproc_process_t *p) {
   if (p == NULL) return MPROC_EINVAL;
-  if (p->owner != getpid()) return MPROC_ENOTCHILD;
+  if (p->owner != mproc__getpid()) return MPROC_ENOTCHILD;
   return 0;
 }
 
@@ -110,7 +121,7 @@ int mproc_process_start(mproc_process_t *p) {
   sigset_t all, old_mask;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old_mask);
-  pid_t parent = getpid();
+  pid_t parent = mproc__getpid();
   p->timing.started_ns = mproc__now_ns();
   pid_t pid = fork();
   if (pid == 0) mproc__child_main(p, sp, sentinel, &old_mask, parent);
@@ -157,25 +168,25 @@ int mproc_process_start(mproc_process_t *p) {
   return 0;
 }
 
-void mproc__process_forget(mproc_process_t *p) {
-  p->sock = p->pidfd = p->sentinel = -1;
-}
-
 int mproc_process_close(mproc_process_t *p) {
   if (p == NULL) return 0;
-  if (p->owner == getpid() && p->state == MPROC__RUNNING) {
+  /* In a child, an inherited copy only has memory to release: its
+   * descriptors were closed at fork and it is in no list. */
+  bool mine = p->owner == mproc__getpid();
+  if (mine && p->state == MPROC__RUNNING) {
     int rc = mproc__reap(p, false);
     if (rc == 0) return MPROC_EBUSY;
   }
-  if (p->owner == getpid()) {
+  if (mine) {
     mproc__fd_close(p->sock);
     mproc__fd_close(p->pidfd);
     mproc__fd_close(p->sentinel);
+    mproc__lock();
+    mproc__handle_unlink(p);
+    mproc__unlock();
   }
-  mproc__lock();
-  mproc__handle_unlink(p);
-  mproc__unlock();
   mproc__buf_free(&p->call);
+  free(p->child_identity);
   free(p->name);
   free(p->error);
   free(p);

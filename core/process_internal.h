@@ -24,7 +24,8 @@ struct mproc_process {
   pid_t owner; /* the process that created the handle */
   int state;
   char *name;
-  unsigned number; /* this child's part of its identity */
+  unsigned number;      /* this child's part of its identity */
+  char *child_identity; /* the child's whole identity, "1:2" */
   bool daemon;
   mproc_target_fn target;
   void *ctx;
@@ -56,10 +57,6 @@ int mproc__reap(mproc_process_t *p, bool block);
 
 /* Common argument checks for an operation on a started handle. */
 int mproc__check_owner(const mproc_process_t *p);
-
-/* In a child: drop this inherited copy's descriptors (already closed by the
- * registry) so nothing acts on them. */
-void mproc__process_forget(mproc_process_t *p);
 
 /* Whether pidfds are used: probed once; process_testing.h can force the
  * fallback. */

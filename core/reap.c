@@ -74,11 +74,13 @@ static void apply_report(mproc_process_t *p, mproc__report_t *r) {
 
 /* The child has ended, so everything it wrote is in the socket buffer:
  * read it without blocking and apply each whole frame. A frame cut short by
- * a kill is ignored. */
+ * a kill is ignored. Two small reports fit the stack buffer. */
 static void drain_reports(mproc_process_t *p) {
-  mproc__buf_t in = {0};
+  uint8_t mem[512];
+  mproc__buf_t in;
+  mproc__buf_lend(&in, mem, sizeof mem);
   for (;;) {
-    if (mproc__buf_reserve(&in, 4096) < 0) break;
+    if (in.cap - in.len < 256 && mproc__buf_reserve(&in, in.cap) < 0) break;
     ssize_t r = recv(p->sock, in.p + in.len, in.cap - in.len, MSG_DONTWAIT);
     if (r > 0) {
       in.len += (size_t)r;
@@ -168,6 +170,11 @@ int mproc_process_join(mproc_process_t *p, double timeout_s) {
   if (!mproc__timeout_valid(timeout_s)) return MPROC_EINVAL;
   if (p->state == MPROC__NEW) return MPROC_ESTATE;
   if (p->state == MPROC__ENDED) return 0;
+  if (timeout_s < 0 || isinf(timeout_s)) {
+    /* No limit: wait4 itself is the wait, as Python's waitpid. */
+    rc = mproc__reap(p, true);
+    return rc < 0 ? rc : 0;
+  }
   struct pollfd pfd = {sentinel_fd(p), POLLIN, 0};
   rc = mproc__poll(&pfd, 1, mproc__deadline(timeout_s));
   if (rc < 0) return rc;

@@ -23,6 +23,11 @@ static bool current_daemon;
 static int *fds;
 static size_t nfds, capfds;
 
+/* getpid() is a syscall (glibc stopped caching it); owner checks run on
+ * every call, so the pid is cached and forgotten in every forked child. */
+static atomic_int cached_pid;
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
 static mproc_process_t *handles; /* doubly linked through p->next/prev */
 
 void mproc__lock(void) { pthread_mutex_lock(&lock); }
@@ -59,6 +64,20 @@ void mproc__fd_close(int fd) {
   mproc__unlock();
 }
 
+static void forget_pid(void) { atomic_store_explicit(&cached_pid, 0, memory_order_relaxed); }
+
+static void register_forget_pid(void) { pthread_atfork(NULL, NULL, forget_pid); }
+
+pid_t mproc__getpid(void) {
+  pid_t pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+  if (pid == 0) {
+    pthread_once(&pid_once, register_forget_pid);
+    pid = getpid();
+    atomic_store_explicit(&cached_pid, pid, memory_order_relaxed);
+  }
+  return pid;
+}
+
 unsigned mproc__next_number(void) { return atomic_fetch_add(&counter, 1) + 1; }
 
 const char *mproc__identity(void) { return identity; }
@@ -89,29 +108,15 @@ void mproc__handle_unlink(mproc_process_t *p) {
 void mproc__registry_child_reset(mproc_process_t *self) {
   for (size_t i = 0; i < nfds; i++) mproc__close(fds[i]);
   nfds = 0;
-  /* The parent's handles are copies here: none is a child of this process,
-   * and their descriptors were just closed. */
-  for (mproc_process_t *h = handles, *next; h != NULL; h = next) {
-    next = h->next;
-    mproc__process_forget(h);
-    h->linked = false;
-    h->next = h->prev = NULL;
-  }
+  /* The parent's handles are copies here, none of them a child of this
+   * process (their owner checks fail) and their descriptors were just
+   * closed. Nothing is written to them: every page the child writes is a
+   * copy-on-write fault. */
   handles = NULL;
-
-  /* Python: the child's identity is its parent's plus its own number. */
-  const char *parent = identity;
-  size_t n = strlen(parent) + 16;
-  char *id = malloc(n);
-  char *name = strdup(self->name);
-  if (id != NULL) {
-    snprintf(id, n, "%s%s%u", parent, parent[0] ? ":" : "", self->number);
-    identity = id;
-  }
-  if (name != NULL) current_name = name;
+  identity = self->child_identity;
+  current_name = self->name;
   current_daemon = self->daemon;
   atomic_store(&counter, 0);
-
   /* Taken by the parent's thread before fork; this is that thread's copy. */
   pthread_mutex_unlock(&lock);
 }

@@ -29,6 +29,9 @@ void mproc__fd_untrack(int fd);
  * Negative fds are ignored. */
 void mproc__fd_close(int fd);
 
+/* getpid(), cached (and forgotten in forked children). */
+pid_t mproc__getpid(void);
+
 /* The next child number for a default name (1, 2, ...). */
 unsigned mproc__next_number(void);
 /* "" in the main process, "1" in Process-1, "1:2" in Process-1:2. */
@@ -40,9 +43,9 @@ void mproc__handle_link(mproc_process_t *p);
 void mproc__handle_unlink(mproc_process_t *p);
 
 /* In a new child, still holding the lock that the parent took before fork:
- * closes every tracked descriptor, forgets the parent's handles (marking
- * them as not linked), becomes "self" (identity, name, daemon flag, counter
- * restarted at 1) and releases the lock. */
+ * closes every tracked descriptor, forgets the parent's handles, becomes
+ * "self" (identity, name, daemon flag, counter restarted at 1) and releases
+ * the lock. Allocates nothing. */
 void mproc__registry_child_reset(mproc_process_t *self);
 
 /* Registers mproc__cleanup_children with atexit, once. */

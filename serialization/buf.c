@@ -1,6 +1,7 @@
 #include "serialization/buf.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/error.h"
 
@@ -10,15 +11,32 @@ int mproc__buf_reserve(mproc__buf_t *b, size_t extra) {
   if (need <= b->cap) return 0;
   size_t cap = b->cap ? b->cap : 256;
   while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-  uint8_t *p = realloc(b->p, cap);
+  uint8_t *p;
+  if (b->borrowed) {
+    p = malloc(cap);
+    if (p != NULL && b->len > 0) memcpy(p, b->p, b->len);
+  } else {
+    p = realloc(b->p, cap);
+  }
   if (p == NULL) return MPROC_ENOMEM;
   b->p = p;
   b->cap = cap;
+  b->borrowed = false;
   return 0;
 }
 
+void mproc__buf_consume(mproc__buf_t *b, size_t n) {
+  if (n >= b->len) {
+    b->len = 0;
+    return;
+  }
+  memmove(b->p, b->p + n, b->len - n);
+  b->len -= n;
+}
+
 void mproc__buf_free(mproc__buf_t *b) {
-  free(b->p);
+  if (!b->borrowed) free(b->p);
   b->p = NULL;
   b->len = b->cap = 0;
+  b->borrowed = false;
 }

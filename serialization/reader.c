@@ -1,0 +1,91 @@
+/* Buffered frame reader: see reader.h. */
+#include "serialization/reader.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/io.h"
+#include "serialization/frame.h"
+#include "serialization/wire.h"
+
+/* The most the buffer grows by before more bytes have actually arrived. */
+#define GROWTH_STEP ((size_t)64 << 10)
+
+void mproc__reader_init(mproc__reader_t *r, int fd, size_t max, void *mem,
+                        size_t cap) {
+  r->fd = fd;
+  r->max = max ? max : MPROC_FRAME_MAX_DEFAULT;
+  r->off = 0;
+  if (mem != NULL) {
+    mproc__buf_lend(&r->buf, mem, cap);
+  } else {
+    r->buf.p = NULL;
+    r->buf.len = r->buf.cap = 0;
+    r->buf.borrowed = false;
+  }
+}
+
+int mproc__reader_peek(mproc__reader_t *r, const uint8_t **payload,
+                       size_t *len) {
+  ptrdiff_t used = mproc__frame_next(r->buf.p + r->off, r->buf.len - r->off,
+                                     r->max, payload, len);
+  if (used < 0) return (int)used;
+  if (used == 0) return 0;
+  r->off += (size_t)used;
+  return 1;
+}
+
+/* Room for the next read: compacts handed-out bytes away, then grows by what
+ * the pending frame still needs, at most GROWTH_STEP or the buffered amount
+ * at a time (geometric growth that tracks real arrivals). */
+static int make_room(mproc__reader_t *r) {
+  if (r->off > 0) {
+    mproc__buf_consume(&r->buf, r->off);
+    r->off = 0;
+  }
+  size_t want = 4096;
+  if (r->buf.len >= MPROC_FRAME_HEADER) {
+    size_t frame = MPROC_FRAME_HEADER + mproc__frame_get_header(r->buf.p);
+    want = frame > r->buf.len ? frame - r->buf.len : 1;
+    size_t step = r->buf.len > GROWTH_STEP ? r->buf.len : GROWTH_STEP;
+    if (want > step) want = step;
+  }
+  if (r->buf.cap - r->buf.len >= want) return 0;
+  return mproc__buf_reserve(&r->buf, want);
+}
+
+int mproc__reader_fill(mproc__reader_t *r) {
+  int rc = make_room(r);
+  if (rc < 0) return rc;
+  for (;;) {
+    ssize_t n = read(r->fd, r->buf.p + r->buf.len, r->buf.cap - r->buf.len);
+    if (n > 0) {
+      r->buf.len += (size_t)n;
+      return (int)n;
+    }
+    if (n == 0) return MPROC_EOF;
+    if (errno == EINTR) continue;
+    return -errno; /* -EAGAIN on a drained non-blocking fd */
+  }
+}
+
+int mproc__reader_next(mproc__reader_t *r, const uint8_t **payload,
+                       size_t *len) {
+  for (;;) {
+    int rc = mproc__reader_peek(r, payload, len);
+    if (rc != 0) return rc < 0 ? rc : 0;
+    rc = make_room(r);
+    if (rc < 0) return rc;
+    ssize_t n = mproc__read_some(r->fd, r->buf.p + r->buf.len,
+                                 r->buf.cap - r->buf.len);
+    if (n < 0) return (int)n;
+    if (n == 0) return r->buf.len == r->off ? MPROC_EOF : MPROC_ETRUNCATED;
+    r->buf.len += (size_t)n;
+  }
+}
+
+void mproc__reader_free(mproc__reader_t *r) {
+  mproc__buf_free(&r->buf);
+  r->off = 0;
+}

@@ -1,0 +1,50 @@
+/* multiproc internal — a buffered frame reader: reads as much as the kernel
+ * has (several frames per read(2) when they are queued) and hands out whole
+ * frames. The buffer grows only as bytes arrive, never to a claimed size
+ * up front. */
+#ifndef MPROC_SERIALIZATION_READER_H
+#define MPROC_SERIALIZATION_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "serialization/buf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  int fd;
+  size_t max; /* largest payload accepted */
+  mproc__buf_t buf;
+  size_t off; /* bytes of buf already handed out */
+} mproc__reader_t;
+
+/* Starts a reader on fd; mem/cap may lend a first buffer (NULL, 0: heap). */
+void mproc__reader_init(mproc__reader_t *r, int fd, size_t max, void *mem,
+                        size_t cap);
+
+/* The next whole frame, reading (and waiting) as needed. The payload stays
+ * valid until the next call. Returns 0, MPROC_EOF (clean end between
+ * frames), MPROC_ETRUNCATED, MPROC_ETOOBIG, MPROC_ENOMEM or -errno. */
+int mproc__reader_next(mproc__reader_t *r, const uint8_t **payload,
+                       size_t *len);
+
+/* A whole frame already buffered, without reading: 1 with the frame, 0 when
+ * none is complete yet, or MPROC_ETOOBIG. */
+int mproc__reader_peek(mproc__reader_t *r, const uint8_t **payload,
+                       size_t *len);
+
+/* One read(2) of what is available, for readers driven by poll: returns
+ * the bytes read (> 0), MPROC_EOF, MPROC_EAGAIN on a non-blocking fd with
+ * nothing to read, or -errno. */
+int mproc__reader_fill(mproc__reader_t *r);
+
+void mproc__reader_free(mproc__reader_t *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPROC_SERIALIZATION_READER_H */
