@@ -215,7 +215,7 @@ static void python_round(const char *script, size_t iters, samples_t *out) {
   rc = posix_spawn(&pid, PYTHON, &fa, NULL, argv, environ);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) die("posix_spawn " PYTHON, strerror(rc));
-  close(fds[1]);
+  if (close(fds[1]) != 0) die("close", strerror(errno));
 
   size_t len = 0, cap = 4096;
   char *text = malloc(cap);
@@ -234,7 +234,7 @@ static void python_round(const char *script, size_t iters, samples_t *out) {
     len += (size_t)r;
   }
   text[len] = '\0';
-  close(fds[0]);
+  if (close(fds[0]) != 0) die("close", strerror(errno));
   int status;
   pid_t w;
   do {
@@ -331,7 +331,7 @@ int main(int argc, char **argv) {
     if (access(PYTHON, X_OK) != 0) {
       py_missing = PYTHON " not found";
     } else if ((script = find_script(argv[0])) == NULL) {
-      py_missing = "bench/process_bench.py not found in runfiles";
+      py_missing = "bench/process_bench.py not found (runfiles, workspace)";
     }
     if (py_missing != NULL) on[PY] = false;
   }
