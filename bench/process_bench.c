@@ -1,0 +1,419 @@
+/* Start+join benchmark: what one Process costs, next to a hand-written
+ * fork/pipe/wait loop and to Python's multiprocessing.
+ *
+ *   raw        pipe2(O_CLOEXEC) + fork; the parent writes the same bytes
+ *              multiproc sends (its encoded call frame), the child reads them
+ *              and _exit(0)s; the parent waitpid()s.
+ *   multiproc  mproc_process_new (args ('test', 18), kwargs {'m': 20}, packed
+ *              once), start, join(-1), close; the target unpacks
+ *              "name=s age=i **" and returns 0.
+ *   python     multiprocessing.Process(target=f, args=('test', 18),
+ *              kwargs={'m': 20}) start()+join(), fork start method, timed by
+ *              bench/process_bench.py itself under /usr/bin/python3.
+ *
+ * The variants run interleaved: each round runs a slice of every variant, in
+ * an order that rotates from round to round, so machine noise hits them all
+ * alike. Every iteration is timed on CLOCK_MONOTONIC.
+ *
+ *   bazel run //bench:process_bench -- [--iters N] [--py-iters N]
+ *       [--rounds R] [--only raw,multiproc,python]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "multiproc.h"
+#include "serialization/wire.h" /* only to size the raw payload exactly */
+
+extern char **environ;
+
+#define PYTHON "/usr/bin/python3"
+#define SCRIPT_REL "multiproc/bench/process_bench.py"
+#define C_WARMUP 50
+#define PY_WARMUP 5
+
+enum { RAW, MPROC, PY, NVARIANTS };
+static const char *const variant_names[NVARIANTS] = {"raw", "multiproc",
+                                                     "python"};
+
+/* ---- small helpers */
+
+static void die(const char *what, const char *why) {
+  fprintf(stderr, "process_bench: %s: %s\n", what, why);
+  exit(1);
+}
+
+static void check(int rc, const char *what) {
+  if (rc < 0) die(what, mproc_strerror(rc));
+}
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+    die("clock_gettime", strerror(errno));
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+typedef struct {
+  double *v; /* microseconds */
+  size_t n, cap;
+} samples_t;
+
+static void samples_add(samples_t *s, double us) {
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 1024;
+    double *grown = realloc(s->v, cap * sizeof *grown);
+    if (grown == NULL) die("realloc", strerror(errno));
+    s->v = grown;
+    s->cap = cap;
+  }
+  s->v[s->n++] = us;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+typedef struct {
+  double mean, median, min;
+} stats_t;
+
+static stats_t stats_of(samples_t *s) {
+  stats_t st = {0, 0, 0};
+  if (s->n == 0) return st;
+  double sum = 0;
+  for (size_t i = 0; i < s->n; i++) sum += s->v[i];
+  qsort(s->v, s->n, sizeof *s->v, cmp_double);
+  st.mean = sum / (double)s->n;
+  st.median = s->n % 2 ? s->v[s->n / 2]
+                       : (s->v[s->n / 2 - 1] + s->v[s->n / 2]) / 2;
+  st.min = s->v[0];
+  return st;
+}
+
+/* ---- raw: the hand-written loop */
+
+static void raw_child(int rd, size_t len) {
+  uint8_t buf[4096];
+  size_t got = 0;
+  while (got < len) {
+    ssize_t r = read(rd, buf + got, len - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) _exit(2);
+    got += (size_t)r;
+  }
+  _exit(0);
+}
+
+static void raw_once(const uint8_t *payload, size_t len) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) die("pipe2", strerror(errno));
+  pid_t pid = fork();
+  if (pid < 0) die("fork", strerror(errno));
+  if (pid == 0) {
+    close(fds[1]);
+    raw_child(fds[0], len);
+  }
+  if (close(fds[0]) != 0) die("close", strerror(errno));
+  size_t put = 0;
+  while (put < len) {
+    ssize_t w = write(fds[1], payload + put, len - put);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) die("write", strerror(errno));
+    put += (size_t)w;
+  }
+  if (close(fds[1]) != 0) die("close", strerror(errno));
+  int status;
+  pid_t r;
+  do {
+    r = waitpid(pid, &status, 0);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) die("waitpid", strerror(errno));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    die("raw child", "did not exit with 0");
+}
+
+/* ---- multiproc */
+
+static int bench_target(mproc_call_t *call) {
+  const char *name;
+  int age;
+  int rc = mproc_unpack(call, "name=s age=i **", &name, &age);
+  if (rc < 0) return rc;
+  if (strcmp(name, "test") != 0 || age != 18)
+    return mproc_call_fail(call, "unexpected arguments");
+  return 0;
+}
+
+static void mproc_once(const mproc_process_opts_t *opts) {
+  mproc_process_t *p;
+  check(mproc_process_new(&p, opts), "mproc_process_new");
+  check(mproc_process_start(p), "mproc_process_start");
+  check(mproc_process_join(p, -1), "mproc_process_join");
+  int code = -1;
+  int rc = mproc_process_exitcode(p, &code);
+  check(rc, "mproc_process_exitcode");
+  if (rc != 1 || code != 0) {
+    const char *err = mproc_process_error(p);
+    die("multiproc child", err ? err : "did not exit with 0");
+  }
+  check(mproc_process_close(p), "mproc_process_close");
+}
+
+/* ---- python */
+
+/* path = a + b when it fits and names a readable file. */
+static bool try_path(char *path, size_t size, const char *a, const char *b) {
+  int n = snprintf(path, size, "%s%s", a, b);
+  return n > 0 && (size_t)n < size && access(path, R_OK) == 0;
+}
+
+static char *find_script(const char *argv0) {
+  static char path[4096];
+  const char *dirs[] = {getenv("RUNFILES_DIR"), getenv("TEST_SRCDIR")};
+  for (size_t i = 0; i < 2; i++) {
+    if (dirs[i] == NULL || dirs[i][0] == '\0') continue;
+    if (try_path(path, sizeof path, dirs[i], "/" SCRIPT_REL)) return path;
+  }
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    if (try_path(path, sizeof path, exe, ".runfiles/" SCRIPT_REL)) return path;
+  }
+  if (try_path(path, sizeof path, argv0, ".runfiles/" SCRIPT_REL)) return path;
+  const char *ws = getenv("BUILD_WORKSPACE_DIRECTORY");
+  if (ws != NULL && try_path(path, sizeof path, ws, "/bench/process_bench.py"))
+    return path;
+  return NULL;
+}
+
+/* Runs the script for iters iterations and adds its per-iteration times. */
+static void python_round(const char *script, size_t iters, samples_t *out) {
+  char iters_s[32], warm_s[32];
+  snprintf(iters_s, sizeof iters_s, "%zu", iters);
+  snprintf(warm_s, sizeof warm_s, "%d", PY_WARMUP);
+  char *argv[] = {(char *)PYTHON, (char *)script, iters_s, warm_s, NULL};
+
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) die("pipe2", strerror(errno));
+  posix_spawn_file_actions_t fa;
+  int rc = posix_spawn_file_actions_init(&fa);
+  if (rc == 0) rc = posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  if (rc != 0) die("posix_spawn_file_actions", strerror(rc));
+  pid_t pid;
+  rc = posix_spawn(&pid, PYTHON, &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) die("posix_spawn " PYTHON, strerror(rc));
+  if (close(fds[1]) != 0) die("close", strerror(errno));
+
+  size_t len = 0, cap = 4096;
+  char *text = malloc(cap);
+  if (text == NULL) die("malloc", strerror(errno));
+  for (;;) {
+    if (cap - len < 1024) {
+      cap *= 2;
+      char *grown = realloc(text, cap);
+      if (grown == NULL) die("realloc", strerror(errno));
+      text = grown;
+    }
+    ssize_t r = read(fds[0], text + len, cap - len - 1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) die("read python output", strerror(errno));
+    if (r == 0) break;
+    len += (size_t)r;
+  }
+  text[len] = '\0';
+  if (close(fds[0]) != 0) die("close", strerror(errno));
+  int status;
+  pid_t w;
+  do {
+    w = waitpid(pid, &status, 0);
+  } while (w < 0 && errno == EINTR);
+  if (w < 0) die("waitpid python", strerror(errno));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    die(script, "python exited with an error");
+
+  char *line = strstr(text, "samples_us=");
+  if (line == NULL) die(script, "no samples_us= line in its output");
+  size_t before = out->n;
+  char *s = line + strlen("samples_us="), *end;
+  for (;;) {
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno != 0) break;
+    samples_add(out, v);
+    if (*end != ',') break;
+    s = end + 1;
+  }
+  if (out->n - before != iters) die(script, "wrong number of samples");
+  free(text);
+}
+
+/* ---- driver */
+
+static size_t parse_count(const char *flag, const char *s) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (s[0] == '-' || *end != '\0' || errno != 0 || v == 0 || v > 10000000)
+    die(flag, "expects a positive count");
+  return (size_t)v;
+}
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: process_bench [--iters N] [--py-iters N] [--rounds R]\n"
+          "                     [--only raw,multiproc,python]\n");
+  exit(2);
+}
+
+/* Iterations of round r when total is split over rounds. */
+static size_t share(size_t total, size_t rounds, size_t r) {
+  return total / rounds + (r < total % rounds ? 1 : 0);
+}
+
+int main(int argc, char **argv) {
+  size_t iters = 2000, py_iters = 300, rounds = 10;
+  bool on[NVARIANTS] = {true, true, true};
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (i + 1 >= argc) usage();
+    if (strcmp(a, "--iters") == 0) {
+      iters = parse_count(a, argv[++i]);
+    } else if (strcmp(a, "--py-iters") == 0) {
+      py_iters = parse_count(a, argv[++i]);
+    } else if (strcmp(a, "--rounds") == 0) {
+      rounds = parse_count(a, argv[++i]);
+    } else if (strcmp(a, "--only") == 0) {
+      const char *list = argv[++i];
+      for (int v = 0; v < NVARIANTS; v++) on[v] = false;
+      char copy[256];
+      snprintf(copy, sizeof copy, "%s", list);
+      for (char *save, *t = strtok_r(copy, ",", &save); t != NULL;
+           t = strtok_r(NULL, ",", &save)) {
+        int v = 0;
+        while (v < NVARIANTS && strcmp(t, variant_names[v]) != 0) v++;
+        if (v == NVARIANTS) die("--only", "expects raw, multiproc, python");
+        on[v] = true;
+      }
+    } else {
+      usage();
+    }
+  }
+
+  /* The call, packed once; and the exact frame multiproc will send for it,
+   * which the raw loop sends too. */
+  mproc_value_t *args, *kwargs;
+  check(mproc_pack(&args, "(si)", "test", 18), "mproc_pack args");
+  check(mproc_pack(&kwargs, "{s:i}", "m", 20), "mproc_pack kwargs");
+  mproc__buf_t frame = {0};
+  mproc__call_out_t call = {NULL, args, kwargs, 0};
+  check(mproc__call_encode_frame(&frame, &call), "encode call frame");
+  mproc_process_opts_t opts = {0};
+  opts.target = bench_target;
+  opts.args = args;
+  opts.kwargs = kwargs;
+
+  const char *script = NULL;
+  const char *py_missing = NULL;
+  if (on[PY]) {
+    if (access(PYTHON, X_OK) != 0) {
+      py_missing = PYTHON " not found";
+    } else if ((script = find_script(argv[0])) == NULL) {
+      py_missing = "bench/process_bench.py not found (runfiles, workspace)";
+    }
+    if (py_missing != NULL) on[PY] = false;
+  }
+
+  /* Everything printed so far is out before any fork. */
+  fflush(stdout);
+
+  for (int w = 0; w < C_WARMUP; w++) {
+    if (on[RAW]) raw_once(frame.p, frame.len);
+    if (on[MPROC]) mproc_once(&opts);
+  }
+
+  samples_t samples[NVARIANTS];
+  memset(samples, 0, sizeof samples);
+  uint64_t t_start = now_ns();
+  for (size_t r = 0; r < rounds; r++) {
+    for (int k = 0; k < NVARIANTS; k++) {
+      int v = (int)((r + (size_t)k) % NVARIANTS);
+      if (!on[v]) continue;
+      if (v == PY) {
+        size_t n = share(py_iters, rounds, r);
+        if (n > 0) python_round(script, n, &samples[PY]);
+        continue;
+      }
+      size_t n = share(iters, rounds, r);
+      for (size_t i = 0; i < n; i++) {
+        uint64_t t0 = now_ns();
+        if (v == RAW)
+          raw_once(frame.p, frame.len);
+        else
+          mproc_once(&opts);
+        samples_add(&samples[v], (double)(now_ns() - t0) / 1e3);
+      }
+    }
+  }
+  double total_s = (double)(now_ns() - t_start) / 1e9;
+
+  /* ---- report */
+  struct utsname u;
+  if (uname(&u) != 0) die("uname", strerror(errno));
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  printf("multiproc start+join benchmark\n");
+  printf("machine : nproc=%ld, %s %s %s\n", ncpu, u.sysname, u.release,
+         u.machine);
+  const char *ws = getenv("BUILD_WORKSPACE_DIRECTORY");
+  printf("command : %s", ws ? "bazel run //bench:process_bench --" : argv[0]);
+  for (int i = 1; i < argc; i++) printf(" %s", argv[i]);
+  printf("\n");
+  printf("settings: iters=%zu (C), py-iters=%zu, rounds=%zu, interleaved; "
+         "payload %zu bytes (multiproc's call frame)\n",
+         iters, py_iters, rounds, frame.len);
+  if (py_missing != NULL)
+    printf("python  : unavailable (%s); C figures only\n", py_missing);
+  else if (on[PY])
+    printf("python  : %s %s\n", PYTHON, script);
+  printf("\n%-10s %7s %10s %10s %10s\n", "variant", "n", "mean_us",
+         "median_us", "min_us");
+  stats_t st[NVARIANTS];
+  for (int v = 0; v < NVARIANTS; v++) {
+    st[v] = stats_of(&samples[v]);
+    if (!on[v]) continue;
+    printf("%-10s %7zu %10.1f %10.1f %10.1f\n", variant_names[v],
+           samples[v].n, st[v].mean, st[v].median, st[v].min);
+  }
+  printf("\n%-17s %7s %7s  %s\n", "ratio", "mean", "median", "goal");
+  if (on[RAW] && on[MPROC]) {
+    double rm = st[MPROC].mean / st[RAW].mean;
+    double rmed = st[MPROC].median / st[RAW].median;
+    printf("%-17s %7.2f %7.2f  <= 1.3 %s\n", "multiproc/raw", rm, rmed,
+           rmed <= 1.3 ? "met" : "NOT met");
+  }
+  if (on[PY] && on[MPROC]) {
+    double rm = st[PY].mean / st[MPROC].mean;
+    double rmed = st[PY].median / st[MPROC].median;
+    printf("%-17s %7.2f %7.2f  >= 10  %s\n", "python/multiproc", rm, rmed,
+           rmed >= 10 ? "met" : "NOT met");
+  }
+  printf("\nmeasured in %.1f s (goals judged on the median)\n", total_s);
+
+  for (int v = 0; v < NVARIANTS; v++) free(samples[v].v);
+  mproc__buf_free(&frame);
+  mproc_value_free(args);
+  mproc_value_free(kwargs);
+  return 0;
+}
