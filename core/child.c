@@ -82,10 +82,8 @@ static int receive_call(int sock, size_t max, mproc__call_in_t *in) {
   return rc;
 }
 
-void mproc__child_main(mproc_process_t *p, const int sp[2],
-                       const int sentinel[2], const sigset_t *old_mask,
-                       pid_t parent) {
-  int sock = sp[1];
+void mproc__child_main(mproc_process_t *p, int sock, int sentinel,
+                       const sigset_t *old_mask, pid_t parent) {
   reset_signal_handlers();
   if (p->daemon) {
     /* Die with the parent. If it died between fork and prctl, the signal
@@ -93,15 +91,11 @@ void mproc__child_main(mproc_process_t *p, const int sp[2],
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(1);
   }
-  mproc__close(sp[0]);
-  mproc__close(sentinel[0]);
-  mproc__registry_child_reset(p);
-  /* Our own ends must not leak into our children either, or our sentinel
-   * would not close when we exit. */
-  mproc__lock();
-  mproc__fd_track(sock);
-  if (sentinel[1] >= 0) mproc__fd_track(sentinel[1]);
-  mproc__unlock();
+  /* Closes the parent's ends of our pipes with everything else registered;
+   * our own ends are registered in turn, so that our children close them
+   * (or our sentinel would not close when we exit). */
+  int own[2] = {sock, sentinel};
+  mproc__registry_child_reset(p->child_identity, p->name, p->daemon, own);
   pthread_sigmask(SIG_SETMASK, old_mask, NULL);
 
   mproc__call_in_t in;

@@ -51,7 +51,7 @@ int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
   p->target = opts->target;
   p->ctx = opts->ctx;
   p->max_frame = opts->max_frame ? opts->max_frame : MPROC_FRAME_MAX_DEFAULT;
-  p->pidfd = p->sentinel = p->sock = -1;
+  mproc__node_init(&p->node, MPROC__NODE_PROCESS);
   p->child_identity = child_identity(p->number);
   if (p->child_identity != NULL)
     p->name = opts->name ? strdup(opts->name) : default_name(p->child_identity);
@@ -71,7 +71,7 @@ int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
     return rc;
   }
   mproc__lock();
-  mproc__handle_link(p);
+  mproc__node_link(&p->node);
   mproc__unlock();
   *out = p;
   return 0;
@@ -117,6 +117,10 @@ int mproc_process_start(mproc_process_t *p) {
     mproc__unlock();
     return rc;
   }
+  /* Set before fork, so the child (which closes every registered fd)
+   * closes these too, and the parent writes less after fork. */
+  p->node.fds[MPROC__FD_SOCK] = sp[0];
+  p->node.fds[MPROC__FD_SENTINEL] = sentinel[0];
   /* No signal handler may run in the child before it has reset them. */
   sigset_t all, old_mask;
   sigfillset(&all);
@@ -124,7 +128,7 @@ int mproc_process_start(mproc_process_t *p) {
   pid_t parent = mproc__getpid();
   p->timing.started_ns = mproc__now_ns();
   pid_t pid = fork();
-  if (pid == 0) mproc__child_main(p, sp, sentinel, &old_mask, parent);
+  if (pid == 0) mproc__child_main(p, sp[1], sentinel[1], &old_mask, parent);
   int fork_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
   mproc__close(sp[1]);
@@ -132,33 +136,30 @@ int mproc_process_start(mproc_process_t *p) {
   if (pid < 0) {
     mproc__close(sp[0]);
     mproc__close(sentinel[0]);
+    p->node.fds[MPROC__FD_SOCK] = p->node.fds[MPROC__FD_SENTINEL] = -1;
     mproc__unlock();
     p->timing.started_ns = 0;
     return -fork_errno;
   }
   p->pid = pid;
-  p->sock = sp[0];
-  p->sentinel = sentinel[0];
   /* Our unreaped child cannot be recycled, so opening its pidfd after fork
    * is race-free. */
   if (sentinel[0] < 0) {
     rc = mproc__pidfd_open(pid);
-    if (rc >= 0) p->pidfd = rc;
+    if (rc >= 0) p->node.fds[MPROC__FD_PIDFD] = rc;
   }
-  if (rc >= 0) rc = mproc__fd_track(p->sock);
-  if (rc >= 0 && p->pidfd >= 0) rc = mproc__fd_track(p->pidfd);
-  if (rc >= 0 && p->sentinel >= 0) rc = mproc__fd_track(p->sentinel);
   mproc__unlock();
   p->state = MPROC__RUNNING;
 
   /* The child is already running and reading: a call bigger than the pipe
    * buffer streams through. If the child died first, the write fails with
-   * EPIPE (never SIGPIPE) and its exit status tells the story. */
+   * EPIPE (never SIGPIPE) and its exit status tells the story. The buffer
+   * is freed once the child is gone: freeing now would write heap pages
+   * the child still shares. */
   if (rc >= 0) {
-    rc = mproc__write_full(p->sock, p->call.p, p->call.len);
+    rc = mproc__write_full(sp[0], p->call.p, p->call.len);
     if (rc == MPROC_EPIPE || rc == MPROC_ECONNRESET) rc = 0;
   }
-  mproc__buf_free(&p->call);
   if (rc < 0) {
     /* A child without its call would wait forever. */
     kill(pid, SIGKILL);
@@ -178,11 +179,9 @@ int mproc_process_close(mproc_process_t *p) {
     if (rc == 0) return MPROC_EBUSY;
   }
   if (mine) {
-    mproc__fd_close(p->sock);
-    mproc__fd_close(p->pidfd);
-    mproc__fd_close(p->sentinel);
     mproc__lock();
-    mproc__handle_unlink(p);
+    for (int i = 0; i < MPROC__NODE_FDS; i++) mproc__close(p->node.fds[i]);
+    mproc__node_unlink(&p->node);
     mproc__unlock();
   }
   mproc__buf_free(&p->call);
@@ -212,7 +211,8 @@ const char *mproc_process_error(const mproc_process_t *p) {
 int mproc_process_sentinel(const mproc_process_t *p) {
   if (p == NULL) return MPROC_EINVAL;
   if (p->state == MPROC__NEW) return MPROC_ESTATE;
-  return p->pidfd >= 0 ? p->pidfd : p->sentinel;
+  return p->node.fds[MPROC__FD_PIDFD] >= 0 ? p->node.fds[MPROC__FD_PIDFD]
+                                           : p->node.fds[MPROC__FD_SENTINEL];
 }
 
 int mproc_process_timing(const mproc_process_t *p, mproc_timing_t *t) {

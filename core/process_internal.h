@@ -9,6 +9,7 @@
 
 #include "core/process.h"
 #include "core/process_testing.h"
+#include "core/registry.h"
 #include "serialization/buf.h"
 
 #ifdef __cplusplus
@@ -17,9 +18,15 @@ extern "C" {
 
 enum { MPROC__NEW, MPROC__RUNNING, MPROC__ENDED };
 
+/* Descriptor slots of a Process in its registry node. */
+enum {
+  MPROC__FD_SOCK = 0, /* parent's end of the duplex pipe; -1 once drained */
+  MPROC__FD_PIDFD,    /* -1 where pidfds are unavailable */
+  MPROC__FD_SENTINEL  /* read end of the fallback sentinel pipe, else -1 */
+};
+
 struct mproc_process {
-  mproc_process_t *prev, *next; /* registry list */
-  bool linked;
+  mproc__node_t node; /* first: the registry casts nodes back */
 
   pid_t owner; /* the process that created the handle */
   int state;
@@ -33,9 +40,6 @@ struct mproc_process {
   mproc__buf_t call; /* the encoded call frame, until it is sent */
 
   pid_t pid;
-  int pidfd;    /* -1 where pidfds are unavailable */
-  int sentinel; /* read end of the fallback sentinel pipe, else -1 */
-  int sock;     /* parent's end of the duplex pipe; -1 once drained */
 
   bool status_known;
   int status; /* from wait4 */
@@ -43,12 +47,12 @@ struct mproc_process {
   mproc_timing_t timing;
 };
 
-/* The child's side of start(): never returns. sp and sentinel are the pipes
- * as created (element 1 is the child's end; sentinel may be {-1, -1}),
- * old_mask the signal mask to restore, parent the parent's pid. */
-void mproc__child_main(mproc_process_t *p, const int sp[2],
-                       const int sentinel[2], const sigset_t *old_mask,
-                       pid_t parent) __attribute__((noreturn));
+/* The child's side of start(): never returns. sock is the child's end of
+ * the duplex pipe, sentinel the write end of the fallback sentinel pipe (or
+ * -1), old_mask the signal mask to restore, parent the parent's pid. */
+void mproc__child_main(mproc_process_t *p, int sock, int sentinel,
+                       const sigset_t *old_mask, pid_t parent)
+    __attribute__((noreturn));
 
 /* Collects the exit status if the process has ended (waiting for it when
  * block is true). Returns 1 when ended, 0 when still running, or a negative

@@ -48,8 +48,9 @@ void mproc__pidfd_force_disabled(bool disabled) {
 
 static int send_signal(mproc_process_t *p, int sig) {
 #ifdef SYS_pidfd_send_signal
-  if (p->pidfd >= 0) {
-    if (syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) == 0) return 0;
+  int pidfd = p->node.fds[MPROC__FD_PIDFD];
+  if (pidfd >= 0) {
+    if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) == 0) return 0;
     return -errno;
   }
 #endif
@@ -81,7 +82,8 @@ static void drain_reports(mproc_process_t *p) {
   mproc__buf_lend(&in, mem, sizeof mem);
   for (;;) {
     if (in.cap - in.len < 256 && mproc__buf_reserve(&in, in.cap) < 0) break;
-    ssize_t r = recv(p->sock, in.p + in.len, in.cap - in.len, MSG_DONTWAIT);
+    ssize_t r = recv(p->node.fds[MPROC__FD_SOCK], in.p + in.len,
+                     in.cap - in.len, MSG_DONTWAIT);
     if (r > 0) {
       in.len += (size_t)r;
       continue;
@@ -130,8 +132,8 @@ static void ended(mproc_process_t *p, int status, const struct rusage *ru) {
   t->wall_s = seconds(t->started_ns, t->reaped_ns);
   /* The pipe has nothing more to say; the sentinel stays open until close,
    * as Python's does. */
-  mproc__fd_close(p->sock);
-  p->sock = -1;
+  mproc__node_close_fd(&p->node, MPROC__FD_SOCK);
+  mproc__buf_free(&p->call);
 }
 
 int mproc__reap(mproc_process_t *p, bool block) {
@@ -152,8 +154,8 @@ int mproc__reap(mproc_process_t *p, bool block) {
     p->state = MPROC__ENDED;
     p->status_known = false;
     p->timing.reaped_ns = mproc__now_ns();
-    mproc__fd_close(p->sock);
-    p->sock = -1;
+    mproc__node_close_fd(&p->node, MPROC__FD_SOCK);
+    mproc__buf_free(&p->call);
     return rc;
   }
   ended(p, status, &ru);
@@ -161,7 +163,7 @@ int mproc__reap(mproc_process_t *p, bool block) {
 }
 
 static int sentinel_fd(const mproc_process_t *p) {
-  return p->pidfd >= 0 ? p->pidfd : p->sentinel;
+  return mproc_process_sentinel(p);
 }
 
 int mproc_process_join(mproc_process_t *p, double timeout_s) {

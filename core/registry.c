@@ -3,9 +3,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "core/io.h"
@@ -14,57 +12,60 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_uint counter;
 
-/* Set in a child by mproc__registry_child_reset, never freed: they live as
- * long as the process. */
+/* In a child these point into its copy of its own handle. */
 static const char *identity = "";
 static const char *current_name = "MainProcess";
 static bool current_daemon;
 
-static int *fds;
-static size_t nfds, capfds;
+static mproc__node_t *nodes; /* doubly linked */
+static mproc__node_t self_node;
 
 /* getpid() is a syscall (glibc stopped caching it); owner checks run on
  * every call, so the pid is cached and forgotten in every forked child. */
 static atomic_int cached_pid;
 static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
 
-static mproc_process_t *handles; /* doubly linked through p->next/prev */
-
 void mproc__lock(void) { pthread_mutex_lock(&lock); }
 
 void mproc__unlock(void) { pthread_mutex_unlock(&lock); }
 
-int mproc__fd_track(int fd) {
-  if (nfds == capfds) {
-    size_t cap = capfds ? capfds * 2 : 64;
-    int *grown = realloc(fds, cap * sizeof *grown);
-    if (grown == NULL) return MPROC_ENOMEM;
-    fds = grown;
-    capfds = cap;
-  }
-  fds[nfds++] = fd;
-  return 0;
+void mproc__node_init(mproc__node_t *n, int kind) {
+  n->next = n->prev = NULL;
+  n->linked = false;
+  n->kind = kind;
+  for (int i = 0; i < MPROC__NODE_FDS; i++) n->fds[i] = -1;
 }
 
-void mproc__fd_untrack(int fd) {
-  /* Newest first: the fd being dropped is usually recent. */
-  for (size_t i = nfds; i-- > 0;) {
-    if (fds[i] == fd) {
-      fds[i] = fds[--nfds];
-      return;
-    }
-  }
+void mproc__node_link(mproc__node_t *n) {
+  n->prev = NULL;
+  n->next = nodes;
+  if (nodes != NULL) nodes->prev = n;
+  nodes = n;
+  n->linked = true;
 }
 
-void mproc__fd_close(int fd) {
-  if (fd < 0) return;
+void mproc__node_unlink(mproc__node_t *n) {
+  if (!n->linked) return;
+  if (n->prev != NULL)
+    n->prev->next = n->next;
+  else
+    nodes = n->next;
+  if (n->next != NULL) n->next->prev = n->prev;
+  n->next = n->prev = NULL;
+  n->linked = false;
+}
+
+void mproc__node_close_fd(mproc__node_t *n, int slot) {
+  if (n->fds[slot] < 0) return;
   mproc__lock();
-  mproc__fd_untrack(fd);
-  mproc__close(fd);
+  mproc__close(n->fds[slot]);
+  n->fds[slot] = -1;
   mproc__unlock();
 }
 
-static void forget_pid(void) { atomic_store_explicit(&cached_pid, 0, memory_order_relaxed); }
+static void forget_pid(void) {
+  atomic_store_explicit(&cached_pid, 0, memory_order_relaxed);
+}
 
 static void register_forget_pid(void) { pthread_atfork(NULL, NULL, forget_pid); }
 
@@ -86,37 +87,22 @@ bool mproc__current_is_daemon(void) { return current_daemon; }
 
 const char *mproc_current_process_name(void) { return current_name; }
 
-void mproc__handle_link(mproc_process_t *p) {
-  p->prev = NULL;
-  p->next = handles;
-  if (handles != NULL) handles->prev = p;
-  handles = p;
-  p->linked = true;
-}
-
-void mproc__handle_unlink(mproc_process_t *p) {
-  if (!p->linked) return;
-  if (p->prev != NULL)
-    p->prev->next = p->next;
-  else
-    handles = p->next;
-  if (p->next != NULL) p->next->prev = p->prev;
-  p->next = p->prev = NULL;
-  p->linked = false;
-}
-
-void mproc__registry_child_reset(mproc_process_t *self) {
-  for (size_t i = 0; i < nfds; i++) mproc__close(fds[i]);
-  nfds = 0;
-  /* The parent's handles are copies here, none of them a child of this
-   * process (their owner checks fail) and their descriptors were just
-   * closed. Nothing is written to them: every page the child writes is a
-   * copy-on-write fault. */
-  handles = NULL;
-  identity = self->child_identity;
-  current_name = self->name;
-  current_daemon = self->daemon;
+void mproc__registry_child_reset(const char *id, const char *name,
+                                 bool daemon, const int own_fds[2]) {
+  /* Reading the parent's nodes writes nothing: only the pages the child
+   * really changes get copied. */
+  for (mproc__node_t *n = nodes; n != NULL; n = n->next)
+    for (int i = 0; i < MPROC__NODE_FDS; i++)
+      if (n->fds[i] >= 0) mproc__close(n->fds[i]);
+  nodes = NULL;
+  identity = id;
+  current_name = name;
+  current_daemon = daemon;
   atomic_store(&counter, 0);
+  mproc__node_init(&self_node, MPROC__NODE_SELF);
+  self_node.fds[0] = own_fds[0];
+  self_node.fds[1] = own_fds[1];
+  mproc__node_link(&self_node);
   /* Taken by the parent's thread before fork; this is that thread's copy. */
   pthread_mutex_unlock(&lock);
 }
@@ -134,13 +120,17 @@ void mproc__install_exit_handler(void) { pthread_once(&exit_once, install); }
 static mproc_process_t **running_children(size_t *n) {
   mproc__lock();
   size_t count = 0;
-  for (mproc_process_t *h = handles; h != NULL; h = h->next)
-    if (h->state == MPROC__RUNNING) count++;
+  for (mproc__node_t *h = nodes; h != NULL; h = h->next)
+    if (h->kind == MPROC__NODE_PROCESS &&
+        ((mproc_process_t *)h)->state == MPROC__RUNNING)
+      count++;
   mproc_process_t **list = count ? malloc(count * sizeof *list) : NULL;
   *n = 0;
   if (list != NULL)
-    for (mproc_process_t *h = handles; h != NULL; h = h->next)
-      if (h->state == MPROC__RUNNING) list[(*n)++] = h;
+    for (mproc__node_t *h = nodes; h != NULL; h = h->next)
+      if (h->kind == MPROC__NODE_PROCESS &&
+          ((mproc_process_t *)h)->state == MPROC__RUNNING)
+        list[(*n)++] = (mproc_process_t *)h;
   mproc__unlock();
   return list;
 }
