@@ -1,5 +1,6 @@
 /* The call a target receives: see call.h. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/call_internal.h"
@@ -14,13 +15,17 @@ void mproc__call_init(mproc_call_t *call, const char *target,
   call->id = id;
   call->failed = false;
   call->message_len = 0;
-  call->message[0] = '\0';
+  call->message = NULL;
   call->result = NULL;
 }
 
 void mproc__call_clear(mproc_call_t *call) {
   mproc_value_free(call->result);
   call->result = NULL;
+  free(call->message);
+  call->message = NULL;
+  call->message_len = 0;
+  call->failed = false;
 }
 
 const mproc_value_t *mproc_call_args(const mproc_call_t *call) {
@@ -40,12 +45,14 @@ const char *mproc_call_target(const mproc_call_t *call) {
 }
 
 static void set_message(mproc_call_t *call, const char *fmt, va_list ap) {
-  int n = vsnprintf(call->message, sizeof call->message, fmt, ap);
-  if (n < 0) n = 0;
-  call->message_len = (size_t)n < sizeof call->message
-                          ? (size_t)n
-                          : sizeof call->message - 1;
   call->failed = true;
+  if (call->message == NULL) call->message = malloc(MPROC_CALL_MESSAGE_MAX);
+  if (call->message == NULL) return; /* failed, without words */
+  int n = vsnprintf(call->message, MPROC_CALL_MESSAGE_MAX, fmt, ap);
+  if (n < 0) n = 0;
+  call->message_len = (size_t)n < MPROC_CALL_MESSAGE_MAX
+                          ? (size_t)n
+                          : MPROC_CALL_MESSAGE_MAX - 1;
 }
 
 int mproc_call_fail(mproc_call_t *call, const char *fmt, ...) {

@@ -20,7 +20,8 @@ struct mproc_call {
   uint64_t id;
   bool failed;
   size_t message_len;
-  char message[MPROC_CALL_MESSAGE_MAX];
+  char *message; /* MPROC_CALL_MESSAGE_MAX bytes once a failure is recorded:
+                    calls that succeed never touch that memory */
   mproc_value_t *result;
 };
 
@@ -28,12 +29,13 @@ struct mproc_call {
 void mproc__call_init(mproc_call_t *call, const char *target,
                       const mproc_value_t *args, const mproc_value_t *kwargs,
                       void *ctx, uint64_t id);
-/* Frees the result, if any. */
+/* Frees the result and message, if any. */
 void mproc__call_clear(mproc_call_t *call);
 
 /* Runs target and settles what its return value means (call.h): returns
  * the code to report (0..255 for success or an exit code, -1 for a
- * failure), with call->message explaining any failure. */
+ * failure), with call->message explaining any failure (or NULL when memory
+ * for it could not be had). */
 int mproc__call_run(mproc_call_t *call, mproc_target_fn target);
 
 #ifdef __cplusplus

@@ -24,20 +24,25 @@
  * event loop); in the child they would act on copies or on shared pipes.
  * Reset every caught signal to its default, and keep ignored ones ignored,
  * as exec() would. */
-static void reset_signal_handlers(void) {
+static void reset_signal(int sig) {
   struct sigaction dfl, old;
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
-  sigemptyset(&dfl.sa_mask);
-  for (int sig = 1; sig < NSIG; sig++) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
-    if (sigaction(sig, &dfl, &old) != 0) continue; /* glibc-reserved */
-    if (old.sa_handler == SIG_IGN) sigaction(sig, &old, NULL);
-  }
+  if (sigaction(sig, &dfl, &old) == 0 && old.sa_handler == SIG_IGN)
+    sigaction(sig, &old, NULL);
+}
+
+static void reset_signal_handlers(void) {
+  /* SIGKILL and SIGSTOP cannot be caught, and the real-time signals below
+   * SIGRTMIN are glibc's own (sigaction refuses them, and every refusal is
+   * a write to errno, a page copied in the child). */
+  for (int sig = 1; sig < 32; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) reset_signal(sig);
+  for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++) reset_signal(sig);
 }
 
 static void report(int sock, const mproc__report_t *r) {
-  uint8_t mem[MPROC_CALL_MESSAGE_MAX + 128];
+  uint8_t mem[256]; /* a longer failure message moves to the heap */
   mproc__buf_t out;
   mproc__buf_lend(&out, mem, sizeof mem);
   if (mproc__report_encode_frame(&out, r) == 0)
@@ -72,7 +77,7 @@ static void leave(int code) {
 /* Receives and decodes the call. The frame is read into a stack buffer when
  * it fits (one read for header and payload). */
 static int receive_call(int sock, size_t max, mproc__call_in_t *in) {
-  uint8_t mem[4096];
+  uint8_t mem[512]; /* a bigger call moves to the heap */
   mproc__reader_t reader;
   mproc__reader_init(&reader, sock, max, mem, sizeof mem);
   const uint8_t *payload;
@@ -119,10 +124,11 @@ void mproc__child_main(mproc_process_t *p, int sock, int sentinel,
 
   rc = mproc__call_run(&call, p->target);
 
-  if (rc < 0) fprintf(stderr, "Process %s: %s\n", p->name, call.message);
+  const char *msg = call.message ? call.message : "failed (out of memory)";
+  if (rc < 0) fprintf(stderr, "Process %s: %s\n", p->name, msg);
   /* Flush before the report: when the parent sees the target returned, its
    * output is already written. */
   fflush(NULL);
-  report_returned(sock, rc, call.failed ? call.message : NULL);
+  report_returned(sock, rc, call.failed ? msg : NULL);
   leave(rc < 0 ? 1 : rc);
 }

@@ -170,8 +170,9 @@ int mproc__poll(struct pollfd *fds, nfds_t nfds, uint64_t deadline_ns) {
 void mproc__close(int fd) {
   if (fd < 0) return;
   int saved = errno;
-  close(fd);
-  errno = saved;
+  /* Restore only on failure: an unconditional store to errno would write
+   * (and, after fork, copy) its page on every close. */
+  if (close(fd) != 0) errno = saved;
 }
 
 int mproc__set_nonblock(int fd, int on) {

@@ -15,23 +15,6 @@
 #include "serialization/frame.h"
 #include "serialization/wire.h"
 
-/* Python: a child's identity is its parent's plus its own number. Made
- * here, not in the child, which should allocate nothing. */
-static char *child_identity(unsigned number) {
-  const char *id = mproc__identity();
-  size_t n = strlen(id) + 16;
-  char *s = malloc(n);
-  if (s != NULL) snprintf(s, n, "%s%s%u", id, id[0] ? ":" : "", number);
-  return s;
-}
-
-static char *default_name(const char *identity) {
-  size_t n = strlen(identity) + 16;
-  char *name = malloc(n);
-  if (name != NULL) snprintf(name, n, "Process-%s", identity);
-  return name;
-}
-
 int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
   if (out == NULL) return MPROC_EINVAL;
   *out = NULL;
@@ -42,31 +25,42 @@ int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
   if (opts->kwargs != NULL && mproc_value_kind(opts->kwargs) != MPROC_DICT)
     return MPROC_EINVAL;
 
-  mproc_process_t *p = calloc(1, sizeof *p);
+  /* Python: a child's identity is its parent's plus its own number, taken
+   * even when the process is named. Made here, not in the child, which
+   * should allocate nothing; the handle, identity and name are one block. */
+  unsigned number = mproc__next_number();
+  const char *parent_id = mproc__identity();
+  char id[256];
+  int id_len = snprintf(id, sizeof id, "%s%s%u", parent_id,
+                        parent_id[0] ? ":" : "", number);
+  if (id_len < 0 || (size_t)id_len >= sizeof id) return MPROC_ENOMEM;
+  size_t name_len = opts->name ? strlen(opts->name) : 8 + (size_t)id_len;
+  mproc_process_t *p = calloc(1, sizeof *p + (size_t)id_len + 1 + name_len + 1);
   if (p == NULL) return MPROC_ENOMEM;
+  p->child_identity = (char *)(p + 1);
+  memcpy(p->child_identity, id, (size_t)id_len + 1);
+  p->name = p->child_identity + id_len + 1;
+  if (opts->name)
+    memcpy(p->name, opts->name, name_len + 1);
+  else
+    snprintf(p->name, name_len + 1, "Process-%s", id);
+
   p->owner = mproc__getpid();
   p->state = MPROC__NEW;
-  p->number = mproc__next_number(); /* taken even when named, as Python */
+  p->number = number;
   p->daemon = opts->daemon;
   p->target = opts->target;
   p->ctx = opts->ctx;
   p->max_frame = opts->max_frame ? opts->max_frame : MPROC_FRAME_MAX_DEFAULT;
   mproc__node_init(&p->node, MPROC__NODE_PROCESS);
-  p->child_identity = child_identity(p->number);
-  if (p->child_identity != NULL)
-    p->name = opts->name ? strdup(opts->name) : default_name(p->child_identity);
-  int rc = p->name == NULL ? MPROC_ENOMEM : 0;
+  mproc__buf_lend(&p->call, p->call_inline, sizeof p->call_inline);
 
-  if (rc == 0) {
-    mproc__call_out_t call = {NULL, opts->args, opts->kwargs, 0};
-    rc = mproc__call_encode_frame(&p->call, &call);
-  }
+  mproc__call_out_t call = {NULL, opts->args, opts->kwargs, 0};
+  int rc = mproc__call_encode_frame(&p->call, &call);
   if (rc == 0 && p->call.len - MPROC_FRAME_HEADER > p->max_frame)
     rc = MPROC_ETOOBIG;
   if (rc < 0) {
     mproc__buf_free(&p->call);
-    free(p->child_identity);
-    free(p->name);
     free(p);
     return rc;
   }
@@ -185,8 +179,6 @@ int mproc_process_close(mproc_process_t *p) {
     mproc__unlock();
   }
   mproc__buf_free(&p->call);
-  free(p->child_identity);
-  free(p->name);
   free(p->error);
   free(p);
   return 0;

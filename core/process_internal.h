@@ -37,7 +37,8 @@ struct mproc_process {
   mproc_target_fn target;
   void *ctx;
   size_t max_frame;
-  mproc__buf_t call; /* the encoded call frame, until it is sent */
+  mproc__buf_t call; /* the encoded call frame, until the child is reaped */
+  uint8_t call_inline[192]; /* where a small call frame is encoded */
 
   pid_t pid;
 
@@ -45,6 +46,7 @@ struct mproc_process {
   int status; /* from wait4 */
   char *error;
   mproc_timing_t timing;
+  /* child_identity and name follow in the same allocation */
 };
 
 /* The child's side of start(): never returns. sock is the child's end of

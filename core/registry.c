@@ -9,25 +9,31 @@
 #include "core/io.h"
 #include "core/process_internal.h"
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static atomic_uint counter;
+/* All of it in one struct, aligned so it cannot straddle two pages: a
+ * child, which writes most of it right after fork, copies one page. */
+static struct {
+  pthread_mutex_t lock;
+  atomic_uint counter;
+  /* getpid() is a syscall (glibc stopped caching it) and owner checks run
+   * on every call: the pid is cached, and forgotten in every forked child. */
+  atomic_int cached_pid;
+  /* In a child these point into its copy of its own handle. */
+  const char *identity;
+  const char *current_name;
+  bool current_daemon;
+  mproc__node_t *nodes; /* doubly linked */
+  mproc__node_t self_node;
+} reg __attribute__((aligned(256))) = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .identity = "",
+    .current_name = "MainProcess",
+};
 
-/* In a child these point into its copy of its own handle. */
-static const char *identity = "";
-static const char *current_name = "MainProcess";
-static bool current_daemon;
-
-static mproc__node_t *nodes; /* doubly linked */
-static mproc__node_t self_node;
-
-/* getpid() is a syscall (glibc stopped caching it); owner checks run on
- * every call, so the pid is cached and forgotten in every forked child. */
-static atomic_int cached_pid;
 static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
 
-void mproc__lock(void) { pthread_mutex_lock(&lock); }
+void mproc__lock(void) { pthread_mutex_lock(&reg.lock); }
 
-void mproc__unlock(void) { pthread_mutex_unlock(&lock); }
+void mproc__unlock(void) { pthread_mutex_unlock(&reg.lock); }
 
 void mproc__node_init(mproc__node_t *n, int kind) {
   n->next = n->prev = NULL;
@@ -38,9 +44,9 @@ void mproc__node_init(mproc__node_t *n, int kind) {
 
 void mproc__node_link(mproc__node_t *n) {
   n->prev = NULL;
-  n->next = nodes;
-  if (nodes != NULL) nodes->prev = n;
-  nodes = n;
+  n->next = reg.nodes;
+  if (reg.nodes != NULL) reg.nodes->prev = n;
+  reg.nodes = n;
   n->linked = true;
 }
 
@@ -49,7 +55,7 @@ void mproc__node_unlink(mproc__node_t *n) {
   if (n->prev != NULL)
     n->prev->next = n->next;
   else
-    nodes = n->next;
+    reg.nodes = n->next;
   if (n->next != NULL) n->next->prev = n->prev;
   n->next = n->prev = NULL;
   n->linked = false;
@@ -64,47 +70,47 @@ void mproc__node_close_fd(mproc__node_t *n, int slot) {
 }
 
 static void forget_pid(void) {
-  atomic_store_explicit(&cached_pid, 0, memory_order_relaxed);
+  atomic_store_explicit(&reg.cached_pid, 0, memory_order_relaxed);
 }
 
 static void register_forget_pid(void) { pthread_atfork(NULL, NULL, forget_pid); }
 
 pid_t mproc__getpid(void) {
-  pid_t pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+  pid_t pid = atomic_load_explicit(&reg.cached_pid, memory_order_relaxed);
   if (pid == 0) {
     pthread_once(&pid_once, register_forget_pid);
     pid = getpid();
-    atomic_store_explicit(&cached_pid, pid, memory_order_relaxed);
+    atomic_store_explicit(&reg.cached_pid, pid, memory_order_relaxed);
   }
   return pid;
 }
 
-unsigned mproc__next_number(void) { return atomic_fetch_add(&counter, 1) + 1; }
+unsigned mproc__next_number(void) { return atomic_fetch_add(&reg.counter, 1) + 1; }
 
-const char *mproc__identity(void) { return identity; }
+const char *mproc__identity(void) { return reg.identity; }
 
-bool mproc__current_is_daemon(void) { return current_daemon; }
+bool mproc__current_is_daemon(void) { return reg.current_daemon; }
 
-const char *mproc_current_process_name(void) { return current_name; }
+const char *mproc_current_process_name(void) { return reg.current_name; }
 
 void mproc__registry_child_reset(const char *id, const char *name,
                                  bool daemon, const int own_fds[2]) {
   /* Reading the parent's nodes writes nothing: only the pages the child
    * really changes get copied. */
-  for (mproc__node_t *n = nodes; n != NULL; n = n->next)
+  for (mproc__node_t *n = reg.nodes; n != NULL; n = n->next)
     for (int i = 0; i < MPROC__NODE_FDS; i++)
       if (n->fds[i] >= 0) mproc__close(n->fds[i]);
-  nodes = NULL;
-  identity = id;
-  current_name = name;
-  current_daemon = daemon;
-  atomic_store(&counter, 0);
-  mproc__node_init(&self_node, MPROC__NODE_SELF);
-  self_node.fds[0] = own_fds[0];
-  self_node.fds[1] = own_fds[1];
-  mproc__node_link(&self_node);
+  reg.nodes = NULL;
+  reg.identity = id;
+  reg.current_name = name;
+  reg.current_daemon = daemon;
+  atomic_store(&reg.counter, 0);
+  mproc__node_init(&reg.self_node, MPROC__NODE_SELF);
+  reg.self_node.fds[0] = own_fds[0];
+  reg.self_node.fds[1] = own_fds[1];
+  mproc__node_link(&reg.self_node);
   /* Taken by the parent's thread before fork; this is that thread's copy. */
-  pthread_mutex_unlock(&lock);
+  pthread_mutex_unlock(&reg.lock);
 }
 
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
@@ -120,14 +126,14 @@ void mproc__install_exit_handler(void) { pthread_once(&exit_once, install); }
 static mproc_process_t **running_children(size_t *n) {
   mproc__lock();
   size_t count = 0;
-  for (mproc__node_t *h = nodes; h != NULL; h = h->next)
+  for (mproc__node_t *h = reg.nodes; h != NULL; h = h->next)
     if (h->kind == MPROC__NODE_PROCESS &&
         ((mproc_process_t *)h)->state == MPROC__RUNNING)
       count++;
   mproc_process_t **list = count ? malloc(count * sizeof *list) : NULL;
   *n = 0;
   if (list != NULL)
-    for (mproc__node_t *h = nodes; h != NULL; h = h->next)
+    for (mproc__node_t *h = reg.nodes; h != NULL; h = h->next)
       if (h->kind == MPROC__NODE_PROCESS &&
           ((mproc_process_t *)h)->state == MPROC__RUNNING)
         list[(*n)++] = (mproc_process_t *)h;
