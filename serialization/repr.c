@@ -56,6 +56,7 @@ static bool printable_cp(uint32_t cp) {
       cp == 0x110CD || cp == 0xE0001)
     return false;
   if (cp >= 0x0600 && cp <= 0x0605) return false;
+  if (cp >= 0x0890 && cp <= 0x0891) return false;
   if (cp >= 0x2000 && cp <= 0x200F) return false;
   if (cp >= 0x2028 && cp <= 0x202E) return false;
   if (cp >= 0x2060 && cp <= 0x206F) return false;
