@@ -2,6 +2,7 @@
 #ifndef MPROC_TESTS_SERIALIZATION_TEST_UTIL_H
 #define MPROC_TESTS_SERIALIZATION_TEST_UTIL_H
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -36,6 +37,11 @@ class Deadline {
 
  private:
   void Run(int seconds) {
+    // Signals meant for the test (SIGALRM storms, SIGPIPE) must not land
+    // here.
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
     std::unique_lock<std::mutex> lock(mu_);
     if (!cv_.wait_for(lock, std::chrono::seconds(seconds),
                       [this] { return done_; })) {
