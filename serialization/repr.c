@@ -161,15 +161,17 @@ static bool other_neighbour(char *tmp, size_t size, double d) {
     m--;
   else
     return false;
+  /* Checked as an integer mantissa, which reads the same in any locale. */
+  char cand[64];
+  snprintf(cand, sizeof cand, "%s%llue%d", neg ? "-" : "", m,
+           exp10 - (nd - 1));
+  if (strtod(cand, NULL) != d) return false;
   char digits[24];
   int n = snprintf(digits, sizeof digits, "%llu", m);
   /* A carry (9.9 -> 10.0) or borrow (1.0 -> 0.9) moves the first digit. */
   exp10 += n - nd;
-  char cand[64];
-  snprintf(cand, sizeof cand, "%s%c.%se%d", neg ? "-" : "", digits[0],
+  snprintf(tmp, size, "%s%c.%se%d", neg ? "-" : "", digits[0],
            n > 1 ? digits + 1 : "0", exp10);
-  if (strtod(cand, NULL) != d) return false;
-  snprintf(tmp, size, "%s", cand);
   return true;
 }
 
