@@ -56,6 +56,7 @@ static bool printable_cp(uint32_t cp) {
       cp == 0x110CD || cp == 0xE0001)
     return false;
   if (cp >= 0x0600 && cp <= 0x0605) return false;
+  if (cp >= 0x0890 && cp <= 0x0891) return false;
   if (cp >= 0x2000 && cp <= 0x200F) return false;
   if (cp >= 0x2028 && cp <= 0x202E) return false;
   if (cp >= 0x2060 && cp <= 0x206F) return false;
@@ -133,6 +134,47 @@ static void repr_bytes(out_t *o, const char *s, size_t n) {
   putc_(o, quote);
 }
 
+/* tmp holds d correctly rounded to some number of digits, and that decimal
+ * does not read back as d. When d is a power of two its rounding interval is
+ * twice as wide above d as below, so the decimal with the same number of
+ * digits on d's other side may still read back as d: Python's repr then
+ * prints that one (2.0**-1017 is 7.120236347223045e-307, not the 17 digits
+ * 7.1202363472230444e-307). Replaces tmp with it when it does. */
+static bool other_neighbour(char *tmp, size_t size, double d) {
+  bool neg = tmp[0] == '-';
+  const char *p = tmp + neg;
+  unsigned long long m = 0;
+  int nd = 0;
+  for (; *p != 'e' && *p != '\0'; p++) {
+    if (*p >= '0' && *p <= '9') {
+      m = m * 10 + (unsigned long long)(*p - '0');
+      nd++;
+    }
+  }
+  if (*p != 'e') return false;
+  int exp10 = atoi(p + 1);
+  /* Step away from the rounded decimal, towards and past d. */
+  double r = strtod(tmp, NULL);
+  if ((r < d) != neg)
+    m++;
+  else if (m > 1)
+    m--;
+  else
+    return false;
+  /* Checked as an integer mantissa, which reads the same in any locale. */
+  char cand[64];
+  snprintf(cand, sizeof cand, "%s%llue%d", neg ? "-" : "", m,
+           exp10 - (nd - 1));
+  if (strtod(cand, NULL) != d) return false;
+  char digits[24];
+  int n = snprintf(digits, sizeof digits, "%llu", m);
+  /* A carry (9.9 -> 10.0) or borrow (1.0 -> 0.9) moves the first digit. */
+  exp10 += n - nd;
+  snprintf(tmp, size, "%s%c.%se%d", neg ? "-" : "", digits[0],
+           n > 1 ? digits + 1 : "0", exp10);
+  return true;
+}
+
 /* repr(float): the shortest decimal that reads back as the same double,
  * laid out as Python does — positional for exponents -4..15 (with ".0" when
  * integral), scientific otherwise ("1e+16", "1.5e-05"). */
@@ -149,6 +191,7 @@ static void repr_float(out_t *o, double d) {
   for (int prec = 1; prec <= 17; prec++) {
     snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
     if (strtod(tmp, NULL) == d || prec == 17) break;
+    if (other_neighbour(tmp, sizeof tmp, d)) break;
   }
   /* tmp is [-]D[.DDD]e[+-]XX, with the locale's decimal point. */
   char digits[32];
