@@ -902,7 +902,7 @@ static int RunProtoc(const std::string &mode, const std::string &in,
 }
 
 TEST(Protoc, DecodesOurEncodingAsTheProtoSays) {
-  mproc_test::Deadline guard("Protoc.DecodesOurEncodingAsTheProtoSays", 60);
+  mproc_test::ScopedDeadline guard("Protoc.DecodesOurEncodingAsTheProtoSays", 60);
   if (ProtocPath().empty()) GTEST_SKIP() << "protoc not installed";
   ASSERT_NE("", ProtoDir()) << "wire.proto missing from runfiles";
   ValuePtr v(P("(n b i L d s y# [] {s:[i d]})", 1, -3, INT64_MIN, 2.5,
@@ -938,7 +938,7 @@ TEST(Protoc, DecodesOurEncodingAsTheProtoSays) {
 }
 
 TEST(Protoc, WeDecodeWhatProtocEncodes) {
-  mproc_test::Deadline guard("Protoc.WeDecodeWhatProtocEncodes", 60);
+  mproc_test::ScopedDeadline guard("Protoc.WeDecodeWhatProtocEncodes", 60);
   if (ProtocPath().empty()) GTEST_SKIP() << "protoc not installed";
   ASSERT_NE("", ProtoDir()) << "wire.proto missing from runfiles";
   std::string bytes, err;

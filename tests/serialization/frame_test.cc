@@ -26,7 +26,7 @@
 #include "serialization/frame.h"
 #include "tests/serialization/test_util.h"
 
-using mproc_test::Deadline;
+using mproc_test::ScopedDeadline;
 
 namespace {
 
@@ -131,7 +131,7 @@ class FrameOver : public ::testing::TestWithParam<Kind> {};
 // ---- Round trips.
 
 TEST_P(FrameOver, ManyFramesRoundTrip) {
-  Deadline guard("ManyFramesRoundTrip", 60);
+  ScopedDeadline guard("ManyFramesRoundTrip", 60);
   Channel ch(GetParam());
   const int kFrames = 2000;
   std::thread writer([&] {
@@ -152,7 +152,7 @@ TEST_P(FrameOver, ManyFramesRoundTrip) {
 }
 
 TEST_P(FrameOver, EmptyPayloadRoundTrips) {
-  Deadline guard("EmptyPayloadRoundTrips", 30);
+  ScopedDeadline guard("EmptyPayloadRoundTrips", 30);
   Channel ch(GetParam());
   ASSERT_EQ(0, mproc_frame_write(ch.w(), nullptr, 0));
   ASSERT_EQ(0, mproc_frame_write(ch.w(), "x", 0));
@@ -169,7 +169,7 @@ TEST_P(FrameOver, EmptyPayloadRoundTrips) {
 }
 
 TEST_P(FrameOver, TenMiBPayloadWithConcurrentReader) {
-  Deadline guard("TenMiBPayloadWithConcurrentReader", 60);
+  ScopedDeadline guard("TenMiBPayloadWithConcurrentReader", 60);
   Channel ch(GetParam());
   const std::string big = Pattern((size_t)10 << 20, 10);
   std::string got;
@@ -182,7 +182,7 @@ TEST_P(FrameOver, TenMiBPayloadWithConcurrentReader) {
 }
 
 TEST_P(FrameOver, FrameOfExactlyMaxIsAcceptedAndOneMoreIsTooBig) {
-  Deadline guard("FrameOfExactlyMax", 30);
+  ScopedDeadline guard("FrameOfExactlyMax", 30);
   Channel ch(GetParam());
   ASSERT_EQ(0, mproc_frame_write(ch.w(), "12345678", 8));
   EXPECT_EQ("12345678", ReadFrame(ch.r(), 8));
@@ -193,7 +193,7 @@ TEST_P(FrameOver, FrameOfExactlyMaxIsAcceptedAndOneMoreIsTooBig) {
 // ---- Short reads and writes.
 
 TEST_P(FrameOver, BytesDribbledOneAtATimeMakeWholeFrames) {
-  Deadline guard("BytesDribbledOneAtATime", 60);
+  ScopedDeadline guard("BytesDribbledOneAtATime", 60);
   Channel ch(GetParam());
   const std::string p1 = Pattern(300, 1), p2 = Pattern(3, 2);
   const std::string stream = Header(300) + p1 + Header(0) + Header(3) + p2;
@@ -247,7 +247,7 @@ class AlarmStorm {
 }  // namespace
 
 TEST_P(FrameOver, ReadSurvivesEintrStorm) {
-  Deadline guard("ReadSurvivesEintrStorm", 60);
+  ScopedDeadline guard("ReadSurvivesEintrStorm", 60);
   Channel ch(GetParam());
   const std::string payload = Pattern(100000, 3);
   const std::string stream = Header((uint32_t)payload.size()) + payload;
@@ -274,7 +274,7 @@ TEST_P(FrameOver, ReadSurvivesEintrStorm) {
 }
 
 TEST_P(FrameOver, WriteSurvivesEintrStorm) {
-  Deadline guard("WriteSurvivesEintrStorm", 60);
+  ScopedDeadline guard("WriteSurvivesEintrStorm", 60);
   Channel ch(GetParam());
   const std::string payload = Pattern((size_t)4 << 20, 4);
   std::string received;
@@ -303,7 +303,7 @@ TEST_P(FrameOver, WriteSurvivesEintrStorm) {
 // ---- Non-blocking descriptors.
 
 TEST_P(FrameOver, NonBlockingFdsStillMoveWholeFrames) {
-  Deadline guard("NonBlockingFdsStillMoveWholeFrames", 60);
+  ScopedDeadline guard("NonBlockingFdsStillMoveWholeFrames", 60);
   Channel ch(GetParam());
   ASSERT_EQ(0, mproc__set_nonblock(ch.r(), 1));
   ASSERT_EQ(0, mproc__set_nonblock(ch.w(), 1));
@@ -330,7 +330,7 @@ TEST_P(FrameOver, NonBlockingFdsStillMoveWholeFrames) {
 // ---- How a stream ends.
 
 TEST_P(FrameOver, CleanEofBetweenFramesIsEof) {
-  Deadline guard("CleanEofBetweenFramesIsEof", 30);
+  ScopedDeadline guard("CleanEofBetweenFramesIsEof", 30);
   Channel ch(GetParam());
   ASSERT_EQ(0, mproc_frame_write(ch.w(), "one", 3));
   ASSERT_EQ(0, mproc_frame_write(ch.w(), "two", 3));
@@ -342,7 +342,7 @@ TEST_P(FrameOver, CleanEofBetweenFramesIsEof) {
 }
 
 TEST_P(FrameOver, EofInsideTheHeaderIsTruncated) {
-  Deadline guard("EofInsideTheHeaderIsTruncated", 30);
+  ScopedDeadline guard("EofInsideTheHeaderIsTruncated", 30);
   for (size_t cut = 1; cut < 4; cut++) {
     Channel ch(GetParam());
     WriteRaw(ch.w(), Header(10).substr(0, cut));
@@ -352,7 +352,7 @@ TEST_P(FrameOver, EofInsideTheHeaderIsTruncated) {
 }
 
 TEST_P(FrameOver, EofInsideThePayloadIsTruncated) {
-  Deadline guard("EofInsideThePayloadIsTruncated", 30);
+  ScopedDeadline guard("EofInsideThePayloadIsTruncated", 30);
   for (size_t have : {0, 1, 5, 9}) {
     Channel ch(GetParam());
     WriteRaw(ch.w(), Header(10) + std::string(have, 'x'));
@@ -375,7 +375,7 @@ TEST_P(FrameOver, EofInsideThePayloadIsTruncated) {
 }
 
 TEST_P(FrameOver, HeaderClaimingMoreThanMaxIsTooBig) {
-  Deadline guard("HeaderClaimingMoreThanMaxIsTooBig", 30);
+  ScopedDeadline guard("HeaderClaimingMoreThanMaxIsTooBig", 30);
   Channel ch(GetParam());
   WriteRaw(ch.w(), Header(1001) + "abc");
   EXPECT_EQ(MPROC_ETOOBIG, ReadFrameRc(ch.r(), 1000));
@@ -448,7 +448,7 @@ int ReadLyingFrameInLimitedChild(uint32_t header, size_t sent) {
 }  // namespace
 
 TEST(FrameLyingHeader, GibibyteClaimThenEofIsTruncatedWithoutAllocatingIt) {
-  Deadline guard("GibibyteClaimThenEof", 60);
+  ScopedDeadline guard("GibibyteClaimThenEof", 60);
   // Sanity: the limit is real — a child that does allocate 1 GiB fails.
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
@@ -474,7 +474,7 @@ TEST(FrameLyingHeader, GibibyteClaimThenEofIsTruncatedWithoutAllocatingIt) {
 // ---- Writers whose reader is gone.
 
 TEST(FrameWrite, ClosedPipeReaderIsEpipeAndTheProcessSurvives) {
-  Deadline guard("ClosedPipeReaderIsEpipe", 30);
+  ScopedDeadline guard("ClosedPipeReaderIsEpipe", 30);
   struct sigaction sa;
   ASSERT_EQ(0, sigaction(SIGPIPE, nullptr, &sa));
   ASSERT_EQ(SIG_DFL, sa.sa_handler) << "SIGPIPE must be at its default";
@@ -497,7 +497,7 @@ TEST(FrameWrite, ClosedPipeReaderIsEpipeAndTheProcessSurvives) {
 }
 
 TEST(FrameWrite, ClosedPipeReaderInAChildWithDefaultSigpipe) {
-  Deadline guard("ClosedPipeReaderInAChild", 30);
+  ScopedDeadline guard("ClosedPipeReaderInAChild", 30);
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -521,7 +521,7 @@ TEST(FrameWrite, ClosedPipeReaderInAChildWithDefaultSigpipe) {
 }
 
 TEST(FrameWrite, ReaderClosingMidFrameIsEpipe) {
-  Deadline guard("ReaderClosingMidFrameIsEpipe", 30);
+  ScopedDeadline guard("ReaderClosingMidFrameIsEpipe", 30);
   Channel ch(Kind::kPipe);
   std::thread reader([&] {
     char buf[1000];
@@ -537,7 +537,7 @@ TEST(FrameWrite, ReaderClosingMidFrameIsEpipe) {
 }
 
 TEST(FrameWrite, ClosedSocketPeerIsEpipe) {
-  Deadline guard("ClosedSocketPeerIsEpipe", 30);
+  ScopedDeadline guard("ClosedSocketPeerIsEpipe", 30);
   Channel ch(Kind::kSocketpair);
   ch.CloseReader();
   EXPECT_EQ(MPROC_EPIPE, mproc_frame_write(ch.w(), "lost", 4));
@@ -549,7 +549,7 @@ TEST(FrameWrite, ClosedSocketPeerIsEpipe) {
 TEST(FrameWrite, AnAlreadyPendingSigpipeIsLeftPending) {
   // A SIGPIPE that was pending before the write belongs to someone else:
   // the write must not swallow it.
-  Deadline guard("AnAlreadyPendingSigpipeIsLeftPending", 30);
+  ScopedDeadline guard("AnAlreadyPendingSigpipeIsLeftPending", 30);
   sigset_t pipe_set, old;
   sigemptyset(&pipe_set);
   sigaddset(&pipe_set, SIGPIPE);

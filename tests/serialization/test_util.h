@@ -20,11 +20,11 @@ namespace mproc_test {
 // is still alive after `seconds`, the whole test binary exits with status 124
 // and says which guard fired, instead of hanging until Bazel's timeout. It
 // uses a thread, not alarm(), so it also works in tests that use SIGALRM.
-class Deadline {
+class ScopedDeadline {
  public:
-  Deadline(const char *what, int seconds)
+  ScopedDeadline(const char *what, int seconds)
       : what_(what), thread_([this, seconds] { Run(seconds); }) {}
-  ~Deadline() {
+  ~ScopedDeadline() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       done_ = true;
@@ -32,8 +32,8 @@ class Deadline {
     cv_.notify_all();
     thread_.join();
   }
-  Deadline(const Deadline &) = delete;
-  Deadline &operator=(const Deadline &) = delete;
+  ScopedDeadline(const ScopedDeadline &) = delete;
+  ScopedDeadline &operator=(const ScopedDeadline &) = delete;
 
  private:
   void Run(int seconds) {
