@@ -85,11 +85,11 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 typedef struct {
-  double mean, median, min;
+  double mean, median, min, max;
 } stats_t;
 
 static stats_t stats_of(samples_t *s) {
-  stats_t st = {0, 0, 0};
+  stats_t st = {0, 0, 0, 0};
   if (s->n == 0) return st;
   double sum = 0;
   for (size_t i = 0; i < s->n; i++) sum += s->v[i];
@@ -98,6 +98,7 @@ static stats_t stats_of(samples_t *s) {
   st.median = s->n % 2 ? s->v[s->n / 2]
                        : (s->v[s->n / 2 - 1] + s->v[s->n / 2]) / 2;
   st.min = s->v[0];
+  st.max = s->v[s->n - 1];
   return st;
 }
 
@@ -168,6 +169,61 @@ static void mproc_once(const mproc_process_opts_t *opts) {
     die("multiproc child", err ? err : "did not exit with 0");
   }
   check(mproc_process_close(p), "mproc_process_close");
+}
+
+/* ---- join precision */
+
+static int sleep_target(mproc_call_t *call) {
+  double s;
+  if (mproc_unpack(call, "d", &s) < 0) return -1;
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+  return 0;
+}
+
+static mproc_process_t *start_sleeper(double s) {
+  mproc_value_t *args;
+  check(mproc_pack(&args, "(d)", s), "mproc_pack");
+  mproc_process_opts_t opts = {0};
+  opts.target = sleep_target;
+  opts.args = args;
+  mproc_process_t *p;
+  check(mproc_process_new(&p, &opts), "mproc_process_new");
+  mproc_value_free(args);
+  check(mproc_process_start(p), "mproc_process_start");
+  return p;
+}
+
+/* How late join(timeout) gives up on a running child, and how soon a join
+ * with a timeout (the pidfd + ppoll path) returns once the child's target
+ * has returned (child-reported instant to join's return). */
+static void join_precision(size_t runs) {
+  samples_t late = {0}, wake = {0};
+  for (size_t i = 0; i < runs; i++) {
+    mproc_process_t *p = start_sleeper(10);
+    uint64_t t0 = now_ns();
+    if (mproc_process_join(p, 0.02) != MPROC_ETIMEDOUT)
+      die("join(0.02)", "did not time out");
+    samples_add(&late, (double)(now_ns() - t0) / 1e3 - 20000.0);
+    check(mproc_process_kill(p), "mproc_process_kill");
+    check(mproc_process_join(p, -1), "mproc_process_join");
+    check(mproc_process_close(p), "mproc_process_close");
+
+    p = start_sleeper(0.005);
+    check(mproc_process_join(p, 10), "mproc_process_join");
+    uint64_t back = now_ns();
+    mproc_timing_t t;
+    check(mproc_process_timing(p, &t), "mproc_process_timing");
+    samples_add(&wake, (double)(back - t.returned_ns) / 1e3);
+    check(mproc_process_close(p), "mproc_process_close");
+  }
+  stats_t l = stats_of(&late), w = stats_of(&wake);
+  printf("\njoin precision (%zu runs)      median_us   max_us\n", runs);
+  printf("join(0.02) returns late by   %10.1f %8.1f\n", l.median, l.max);
+  printf("join back after target ret.  %10.1f %8.1f\n", w.median, w.max);
+  free(late.v);
+  free(wake.v);
 }
 
 /* ---- python */
@@ -410,6 +466,7 @@ int main(int argc, char **argv) {
            rmed >= 10 ? "met" : "NOT met");
   }
   printf("\nmeasured in %.1f s (goals judged on the median)\n", total_s);
+  if (on[MPROC]) join_precision(20);
 
   for (int v = 0; v < NVARIANTS; v++) free(samples[v].v);
   mproc__buf_free(&frame);

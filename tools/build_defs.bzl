@@ -2,6 +2,9 @@
 STRICT_C_OPTIONS). Generated nanopb code is compiled without them."""
 
 MPROC_COPTS = [
+    # pipe2, ppoll, accept4, strerrordesc_np: Linux and glibc interfaces.
+    "-D_GNU_SOURCE",
+    "-std=c11",
     "-Wall",
     "-Wextra",
     "-Werror",
@@ -15,6 +18,7 @@ MPROC_COPTS = [
 ]
 
 MPROC_TEST_COPTS = [
+    "-D_GNU_SOURCE",
     "-Wall",
     "-Wextra",
     "-Werror",
