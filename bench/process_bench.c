@@ -31,13 +31,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_util.h"
 #include "multiproc.h"
 #include "serialization/wire.h" /* only to size the raw payload exactly */
 
-extern char **environ;
 
-#define PYTHON "/usr/bin/python3"
-#define SCRIPT_REL "multiproc/bench/process_bench.py"
+#define PYTHON BENCH_PYTHON
 #define C_WARMUP 50
 #define PY_WARMUP 5
 
@@ -47,60 +46,9 @@ static const char *const variant_names[NVARIANTS] = {"raw", "multiproc",
 
 /* ---- small helpers */
 
-static void die(const char *what, const char *why) {
-  fprintf(stderr, "process_bench: %s: %s\n", what, why);
-  exit(1);
-}
-
-static void check(int rc, const char *what) {
-  if (rc < 0) die(what, mproc_strerror(rc));
-}
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-    die("clock_gettime", strerror(errno));
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-typedef struct {
-  double *v; /* microseconds */
-  size_t n, cap;
-} samples_t;
-
-static void samples_add(samples_t *s, double us) {
-  if (s->n == s->cap) {
-    size_t cap = s->cap ? s->cap * 2 : 1024;
-    double *grown = realloc(s->v, cap * sizeof *grown);
-    if (grown == NULL) die("realloc", strerror(errno));
-    s->v = grown;
-    s->cap = cap;
-  }
-  s->v[s->n++] = us;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-typedef struct {
-  double mean, median, min, max;
-} stats_t;
-
-static stats_t stats_of(samples_t *s) {
-  stats_t st = {0, 0, 0, 0};
-  if (s->n == 0) return st;
-  double sum = 0;
-  for (size_t i = 0; i < s->n; i++) sum += s->v[i];
-  qsort(s->v, s->n, sizeof *s->v, cmp_double);
-  st.mean = sum / (double)s->n;
-  st.median = s->n % 2 ? s->v[s->n / 2]
-                       : (s->v[s->n / 2 - 1] + s->v[s->n / 2]) / 2;
-  st.min = s->v[0];
-  st.max = s->v[s->n - 1];
-  return st;
-}
+#define die bench_die
+#define check bench_check
+#define now_ns bench_now_ns
 
 /* ---- raw: the hand-written loop */
 
@@ -228,78 +176,13 @@ static void join_precision(size_t runs) {
 
 /* ---- python */
 
-/* path = a + b when it fits and names a readable file. */
-static bool try_path(char *path, size_t size, const char *a, const char *b) {
-  int n = snprintf(path, size, "%s%s", a, b);
-  return n > 0 && (size_t)n < size && access(path, R_OK) == 0;
-}
-
-static char *find_script(const char *argv0) {
-  static char path[4096];
-  const char *dirs[] = {getenv("RUNFILES_DIR"), getenv("TEST_SRCDIR")};
-  for (size_t i = 0; i < 2; i++) {
-    if (dirs[i] == NULL || dirs[i][0] == '\0') continue;
-    if (try_path(path, sizeof path, dirs[i], "/" SCRIPT_REL)) return path;
-  }
-  char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = '\0';
-    if (try_path(path, sizeof path, exe, ".runfiles/" SCRIPT_REL)) return path;
-  }
-  if (try_path(path, sizeof path, argv0, ".runfiles/" SCRIPT_REL)) return path;
-  const char *ws = getenv("BUILD_WORKSPACE_DIRECTORY");
-  if (ws != NULL && try_path(path, sizeof path, ws, "/bench/process_bench.py"))
-    return path;
-  return NULL;
-}
-
 /* Runs the script for iters iterations and adds its per-iteration times. */
 static void python_round(const char *script, size_t iters, samples_t *out) {
   char iters_s[32], warm_s[32];
   snprintf(iters_s, sizeof iters_s, "%zu", iters);
   snprintf(warm_s, sizeof warm_s, "%d", PY_WARMUP);
   char *argv[] = {(char *)PYTHON, (char *)script, iters_s, warm_s, NULL};
-
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) < 0) die("pipe2", strerror(errno));
-  posix_spawn_file_actions_t fa;
-  int rc = posix_spawn_file_actions_init(&fa);
-  if (rc == 0) rc = posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  if (rc != 0) die("posix_spawn_file_actions", strerror(rc));
-  pid_t pid;
-  rc = posix_spawn(&pid, PYTHON, &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) die("posix_spawn " PYTHON, strerror(rc));
-  if (close(fds[1]) != 0) die("close", strerror(errno));
-
-  size_t len = 0, cap = 4096;
-  char *text = malloc(cap);
-  if (text == NULL) die("malloc", strerror(errno));
-  for (;;) {
-    if (cap - len < 1024) {
-      cap *= 2;
-      char *grown = realloc(text, cap);
-      if (grown == NULL) die("realloc", strerror(errno));
-      text = grown;
-    }
-    ssize_t r = read(fds[0], text + len, cap - len - 1);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) die("read python output", strerror(errno));
-    if (r == 0) break;
-    len += (size_t)r;
-  }
-  text[len] = '\0';
-  if (close(fds[0]) != 0) die("close", strerror(errno));
-  int status;
-  pid_t w;
-  do {
-    w = waitpid(pid, &status, 0);
-  } while (w < 0 && errno == EINTR);
-  if (w < 0) die("waitpid python", strerror(errno));
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    die(script, "python exited with an error");
-
+  char *text = bench_run_capture(argv);
   char *line = strstr(text, "samples_us=");
   if (line == NULL) die(script, "no samples_us= line in its output");
   size_t before = out->n;
@@ -386,7 +269,8 @@ int main(int argc, char **argv) {
   if (on[PY]) {
     if (access(PYTHON, X_OK) != 0) {
       py_missing = PYTHON " not found";
-    } else if ((script = find_script(argv[0])) == NULL) {
+    } else if ((script = bench_runfile(argv[0], "bench/process_bench.py")) ==
+               NULL) {
       py_missing = "bench/process_bench.py not found (runfiles, workspace)";
     }
     if (py_missing != NULL) on[PY] = false;

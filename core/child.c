@@ -9,37 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "core/call_internal.h"
 #include "core/clock.h"
+#include "core/fork_hygiene.h"
 #include "core/io.h"
 #include "core/process_internal.h"
 #include "core/registry.h"
 #include "serialization/reader.h"
 #include "serialization/wire.h"
-
-/* Handlers belong to the parent's program state (a self-pipe, a flag for its
- * event loop); in the child they would act on copies or on shared pipes.
- * Reset every caught signal to its default, and keep ignored ones ignored,
- * as exec() would. */
-static void reset_signal(int sig) {
-  struct sigaction dfl, old;
-  memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  if (sigaction(sig, &dfl, &old) == 0 && old.sa_handler == SIG_IGN)
-    sigaction(sig, &old, NULL);
-}
-
-static void reset_signal_handlers(void) {
-  /* SIGKILL and SIGSTOP cannot be caught, and the real-time signals below
-   * SIGRTMIN are glibc's own (sigaction refuses them, and every refusal is
-   * a write to errno, a page copied in the child). */
-  for (int sig = 1; sig < 32; sig++)
-    if (sig != SIGKILL && sig != SIGSTOP) reset_signal(sig);
-  for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++) reset_signal(sig);
-}
 
 static void report(int sock, const mproc__report_t *r) {
   uint8_t mem[256]; /* a longer failure message moves to the heap */
@@ -89,13 +68,8 @@ static int receive_call(int sock, size_t max, mproc__call_in_t *in) {
 
 void mproc__child_main(mproc_process_t *p, int sock, int sentinel,
                        const sigset_t *old_mask, pid_t parent) {
-  reset_signal_handlers();
-  if (p->daemon) {
-    /* Die with the parent. If it died between fork and prctl, the signal
-     * was never armed: getppid() tells. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(1);
-  }
+  mproc__reset_signal_handlers();
+  if (p->daemon) mproc__die_with_parent(parent);
   /* Closes the parent's ends of our pipes with everything else registered;
    * our own ends are registered in turn, so that our children close them
    * (or our sentinel would not close when we exit). */

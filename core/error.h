@@ -63,7 +63,9 @@ extern "C" {
   X(ENOTARGET, -4031, "no target registered under that name")                  \
   X(EWORKER, -4032, "the worker running the task died")                        \
   X(ECLOSED, -4033, "the pool no longer accepts tasks")                        \
-  X(ETERMINATED, -4034, "the pool was terminated before the task ran")
+  X(ETERMINATED, -4034, "the pool was terminated before the task finished")    \
+  X(ETASKTIMEOUT, -4035, "the task ran longer than the pool's task timeout")   \
+  X(EBROKEN, -4036, "the pool's workers cannot start (initializer failing)")
 
 typedef enum {
   MPROC_OK = 0,

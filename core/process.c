@@ -18,7 +18,16 @@
 int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
   if (out == NULL) return MPROC_EINVAL;
   *out = NULL;
-  if (opts == NULL || opts->target == NULL) return MPROC_EINVAL;
+  if (opts == NULL || (opts->target == NULL && opts->target_name == NULL))
+    return MPROC_EINVAL;
+  mproc_target_fn target = opts->target;
+  const char *target_name = opts->target_name;
+  if (target == NULL) {
+    target = mproc_target_find(target_name);
+    if (target == NULL) return MPROC_ENOTARGET;
+  } else {
+    target_name = mproc_target_name(target); /* NULL when unregistered */
+  }
   mproc_kind_t ak = mproc_value_kind(opts->args);
   if (opts->args != NULL && ak != MPROC_TUPLE && ak != MPROC_LIST)
     return MPROC_EINVAL;
@@ -49,13 +58,13 @@ int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
   p->state = MPROC__NEW;
   p->number = number;
   p->daemon = opts->daemon;
-  p->target = opts->target;
+  p->target = target;
   p->ctx = opts->ctx;
   p->max_frame = opts->max_frame ? opts->max_frame : MPROC_FRAME_MAX_DEFAULT;
   mproc__node_init(&p->node, MPROC__NODE_PROCESS);
   mproc__buf_lend(&p->call, p->call_inline, sizeof p->call_inline);
 
-  mproc__call_out_t call = {NULL, opts->args, opts->kwargs, 0};
+  mproc__call_out_t call = {target_name, opts->args, opts->kwargs, 0};
   int rc = mproc__call_encode_frame(&p->call, &call);
   if (rc == 0 && p->call.len - MPROC_FRAME_HEADER > p->max_frame)
     rc = MPROC_ETOOBIG;

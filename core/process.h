@@ -64,6 +64,7 @@
 
 #include "core/call.h"
 #include "core/error.h"
+#include "core/target.h"
 #include "serialization/value.h"
 
 #ifdef __cplusplus
@@ -74,7 +75,11 @@ typedef struct mproc_process mproc_process_t;
 
 /* Zero-initialise, then set what you need. */
 typedef struct {
-  mproc_target_fn target;      /* required */
+  mproc_target_fn target;      /* required, unless target_name is given */
+  /* A registered target's name (core/target.h), used when target is NULL.
+   * A target that is registered travels with its name either way, and
+   * failure messages use it ("run_proc() missing required argument"). */
+  const char *target_name;
   const char *name;            /* NULL: "Process-N"; copied */
   const mproc_value_t *args;   /* a tuple or list, or NULL for () */
   const mproc_value_t *kwargs; /* a dict, or NULL for {} */
@@ -107,7 +112,8 @@ typedef struct {
  * (the caller keeps ownership of them and may free them on return); the
  * default name's number is taken now, as in Python.
  * Errors: MPROC_EINVAL (no target; args not a tuple/list; kwargs not a dict),
- * MPROC_ETOOBIG (call larger than max_frame), MPROC_ENOMEM. */
+ * MPROC_ENOTARGET (target_name is not registered), MPROC_ETOOBIG (call
+ * larger than max_frame), MPROC_ENOMEM. */
 int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts);
 
 /* Forks and starts the target in the child. Returns once the call has been

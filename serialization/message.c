@@ -25,7 +25,11 @@ static bool enc_span_cb(pb_ostream_t *s, const pb_field_t *f,
 
 static bool enc_args_cb(pb_ostream_t *s, const pb_field_t *f,
                         void *const *arg) {
-  return mproc__enc_items(s, f, *arg);
+  const mproc__call_out_t *c = *arg;
+  if (c->args != NULL) return mproc__enc_items(s, f, c->args);
+  for (size_t i = 0; i < c->argc; i++)
+    if (!mproc__enc_value_field(s, f, c->argv[i])) return false;
+  return true;
 }
 
 static bool enc_kwargs_cb(pb_ostream_t *s, const pb_field_t *f,
@@ -63,13 +67,15 @@ int mproc__call_encode_frame(mproc__buf_t *out, const mproc__call_out_t *c) {
        c->args->kind != MPROC_TUPLE) ||
       (c->kwargs && c->kwargs->kind != MPROC_DICT))
     return MPROC_ETYPE;
+  for (size_t i = 0; c->args == NULL && i < c->argc; i++)
+    if (c->argv[i] == NULL) return MPROC_EINVAL;
   span_t target = {c->target, c->target ? strlen(c->target) : 0};
   mproc_wire_Call w;
   memset(&w, 0, sizeof w);
   w.target.funcs.encode = enc_span_cb;
   w.target.arg = &target;
   w.args.funcs.encode = enc_args_cb;
-  w.args.arg = (void *)c->args;
+  w.args.arg = (void *)c;
   w.kwargs.funcs.encode = enc_kwargs_cb;
   w.kwargs.arg = (void *)c->kwargs;
   if (c->id != 0) {
@@ -182,6 +188,12 @@ int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r) {
   w.result.arg = r->result;
   w.has_t_enter_ns = r->t_enter_ns != 0;
   w.t_enter_ns = r->t_enter_ns;
+  w.has_error = r->error != 0;
+  w.error = r->error;
+  w.has_utime_us = w.has_stime_us = w.has_maxrss_kb = r->maxrss_kb != 0;
+  w.utime_us = r->utime_us;
+  w.stime_us = r->stime_us;
+  w.maxrss_kb = r->maxrss_kb;
   return encode_frame(out, mproc_wire_Report_fields, &w);
 }
 
@@ -218,8 +230,8 @@ int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n) {
   w.result.arg = &rb;
   pb_istream_t s = pb_istream_from_buffer(buf, n);
   bool ok = pb_decode_ex(&s, mproc_wire_Report_fields, &w, PB_DECODE_NOINIT);
-  if (ok && (!w.has_kind || (w.kind != mproc_wire_Report_Kind_ENTERED &&
-                             w.kind != mproc_wire_Report_Kind_RETURNED)))
+  if (ok && (!w.has_kind || w.kind < mproc_wire_Report_Kind_ENTERED ||
+             w.kind > mproc_wire_Report_Kind_INIT_FAILED))
     ok = mproc__dfail(&ctx, MPROC_EMALFORMED);
   if (!ok) {
     mproc__report_clear(r);
@@ -230,5 +242,50 @@ int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n) {
   r->t_ns = w.t_ns;
   r->code = w.code;
   r->t_enter_ns = w.t_enter_ns;
+  r->error = w.error;
+  r->utime_us = w.utime_us;
+  r->stime_us = w.stime_us;
+  r->maxrss_kb = w.maxrss_kb;
+  return 0;
+}
+
+int mproc__control_encode(const mproc__control_t *c, void *buf, size_t cap) {
+  if (c == NULL || buf == NULL) return MPROC_EINVAL;
+  mproc_wire_Control w;
+  memset(&w, 0, sizeof w);
+  w.has_kind = true;
+  w.kind = (mproc_wire_Control_Kind)c->kind;
+  w.has_slot = w.has_pid = w.has_status = true;
+  w.slot = c->slot;
+  w.pid = c->pid;
+  w.status = c->status;
+  w.has_utime_us = w.has_stime_us = w.has_maxrss_kb = true;
+  w.utime_us = c->utime_us;
+  w.stime_us = c->stime_us;
+  w.maxrss_kb = c->maxrss_kb;
+  w.has_serial = true;
+  w.serial = c->serial;
+  pb_ostream_t s = pb_ostream_from_buffer(buf, cap);
+  if (!pb_encode(&s, mproc_wire_Control_fields, &w)) return MPROC_E2BIG;
+  return (int)s.bytes_written;
+}
+
+int mproc__control_decode(mproc__control_t *c, const void *buf, size_t n) {
+  if (c == NULL || (buf == NULL && n > 0)) return MPROC_EINVAL;
+  mproc_wire_Control w;
+  memset(&w, 0, sizeof w);
+  pb_istream_t s = pb_istream_from_buffer(buf, n);
+  if (!pb_decode(&s, mproc_wire_Control_fields, &w) || !w.has_kind ||
+      w.kind < mproc_wire_Control_Kind_SPAWN ||
+      w.kind > mproc_wire_Control_Kind_EXITED)
+    return MPROC_EMALFORMED;
+  c->kind = (int)w.kind;
+  c->slot = w.slot;
+  c->pid = w.pid;
+  c->status = w.status;
+  c->utime_us = w.utime_us;
+  c->stime_us = w.stime_us;
+  c->maxrss_kb = w.maxrss_kb;
+  c->serial = w.serial;
   return 0;
 }

@@ -34,12 +34,16 @@ static inline size_t mproc__frame_get_header(const uint8_t *hdr) {
 ptrdiff_t mproc__frame_next(const uint8_t *p, size_t n, size_t max,
                             const uint8_t **payload, size_t *len);
 
-/* A Call, as sent. */
+/* A Call, as sent. The positional args are either args (a list or tuple)
+ * or, when args is NULL, the argc values of argv (which may be NULL for
+ * none): map sends each item as the one argument without wrapping it. */
 typedef struct {
   const char *target; /* may be NULL */
-  const mproc_value_t *args; /* list or tuple; NULL means () */
+  const mproc_value_t *args; /* list or tuple; NULL: argv */
   const mproc_value_t *kwargs; /* dict, or NULL for {} */
   uint64_t id;
+  const mproc_value_t *const *argv;
+  size_t argc;
 } mproc__call_out_t;
 
 /* A Call, as received: everything owned (mproc__call_in_clear). */
@@ -55,7 +59,12 @@ int mproc__call_encode_frame(mproc__buf_t *out, const mproc__call_out_t *c);
 int mproc__call_decode(mproc__call_in_t *c, const void *buf, size_t n);
 void mproc__call_in_clear(mproc__call_in_t *c);
 
-enum { MPROC__REPORT_ENTERED = 1, MPROC__REPORT_RETURNED = 2 };
+enum {
+  MPROC__REPORT_ENTERED = 1,
+  MPROC__REPORT_RETURNED = 2,
+  MPROC__REPORT_READY = 3,
+  MPROC__REPORT_INIT_FAILED = 4
+};
 
 /* A Report. Encoding reads message/result; decoding allocates them
  * (mproc__report_clear). */
@@ -68,11 +77,34 @@ typedef struct {
   size_t message_len;
   mproc_value_t *result; /* NULL when none */
   uint64_t t_enter_ns;
+  int32_t error;
+  uint64_t utime_us, stime_us, maxrss_kb;
 } mproc__report_t;
 
 int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r);
 int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n);
 void mproc__report_clear(mproc__report_t *r);
+
+enum {
+  MPROC__CTL_SPAWN = 1,
+  MPROC__CTL_SPAWNED = 2,
+  MPROC__CTL_SPAWN_FAILED = 3,
+  MPROC__CTL_EXITED = 4
+};
+
+/* A Control message (no frame header: it travels as one SEQPACKET). */
+typedef struct {
+  int kind;
+  uint32_t slot;
+  int32_t pid;
+  int32_t status;
+  uint64_t utime_us, stime_us, maxrss_kb;
+  uint32_t serial;
+} mproc__control_t;
+
+/* Encodes c into buf (cap bytes); returns the length or a negative error. */
+int mproc__control_encode(const mproc__control_t *c, void *buf, size_t cap);
+int mproc__control_decode(mproc__control_t *c, const void *buf, size_t n);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,57 @@
+/* multiproc — named targets.
+ *
+ * A pool's tasks name their target, so a call is plain data: it could run in
+ * a worker forked long ago, a fork+exec'd one, or on another host. Targets
+ * are registered under a name, most simply at program load:
+ *
+ *     MPROC_TARGET(square) {
+ *       int64_t x;
+ *       if (mproc_unpack(call, "x=L", &x) < 0) return -1;
+ *       return mproc_call_return(call, "L", x * x);
+ *     }
+ *
+ * MPROC_TARGET(name) defines `static int name(mproc_call_t *call)` and
+ * registers it as "name" before main() runs. Register everything before
+ * creating a pool: its workers are forked from a copy of the program taken
+ * then, and a target registered later exists only in the parent (the task
+ * then fails with MPROC_ENOTARGET in the worker).
+ */
+#ifndef MPROC_TARGET_H
+#define MPROC_TARGET_H
+
+#include "core/call.h"
+#include "core/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Longest target name, in bytes. */
+#define MPROC_TARGET_NAME_MAX 127
+
+/* Registers fn under name (copied). Registering the same pair again is a
+ * no-op. Thread-safe.
+ * Errors: MPROC_EINVAL (NULL, empty or longer than MPROC_TARGET_NAME_MAX),
+ * MPROC_EEXIST (name taken by another function), MPROC_ENOMEM. */
+int mproc_target_register(const char *name, mproc_target_fn fn);
+
+/* The function registered under name, or NULL. */
+mproc_target_fn mproc_target_find(const char *name);
+
+/* The name fn was registered under, or NULL. */
+const char *mproc_target_name(mproc_target_fn fn);
+
+/* Defines and registers a target; see above. */
+#define MPROC_TARGET(name)                                            \
+  static int name(mproc_call_t *call);                                \
+  __attribute__((constructor)) static void mproc__register_##name(    \
+      void) {                                                         \
+    (void)mproc_target_register(#name, name);                         \
+  }                                                                   \
+  static int name(mproc_call_t *call)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPROC_TARGET_H */

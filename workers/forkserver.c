@@ -1,0 +1,267 @@
+/* The fork server: a single-threaded copy of the program, forked when the
+ * pool starts, that forks every worker the pool ever has.
+ *
+ * Forking a worker straight from the pool's process would copy a process
+ * with threads (the pool thread, the caller's) whose locks may be held at
+ * that instant; the server has exactly one thread, so its children never
+ * inherit a held lock, and the pool can replace a dead worker at any time.
+ * The server owns the workers (it reaps them and reports their status and
+ * resource usage); the pool talks to each worker on its own pipe and
+ * watches it through a pidfd, both handed over with SCM_RIGHTS.
+ *
+ * The server dies with the pool thread that forked it, and the workers die
+ * with the server (PR_SET_PDEATHSIG, with a getppid() re-check for a parent
+ * that died first), so nothing outlives the pool's process.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/fork_hygiene.h"
+#include "core/io.h"
+#include "core/registry.h"
+#include "workers/pool_internal.h"
+
+/* Workers and the server start as Process children do (handlers reset),
+ * and ignore SIGINT: Ctrl-C goes to the whole foreground process group, and
+ * it is the parent's to handle; the workers die with it anyway. */
+static void worker_signals(void) {
+  mproc__reset_signal_handlers();
+  struct sigaction ign;
+  memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  sigaction(SIGINT, &ign, NULL);
+}
+
+static int send_control(int ctl, const mproc__control_t *c, const int *fds,
+                        int nfds) {
+  uint8_t buf[128];
+  int len = mproc__control_encode(c, buf, sizeof buf);
+  if (len < 0) return len;
+  struct iovec iov = {buf, (size_t)len};
+  union {
+    struct cmsghdr h;
+    char space[CMSG_SPACE(2 * sizeof(int))];
+  } cbuf;
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (nfds > 0) {
+    memset(&cbuf, 0, sizeof cbuf);
+    msg.msg_control = cbuf.space;
+    msg.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+    memcpy(CMSG_DATA(cm), fds, (size_t)nfds * sizeof(int));
+  }
+  for (;;) {
+    if (sendmsg(ctl, &msg, MSG_NOSIGNAL) >= 0) return 0;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+static void spawn(mproc_pool_t *pool, int ctl, int sigfd, uint32_t slot,
+                  uint32_t serial) {
+  mproc__control_t reply;
+  memset(&reply, 0, sizeof reply);
+  reply.slot = slot;
+  reply.serial = serial;
+  int sp[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+    reply.kind = MPROC__CTL_SPAWN_FAILED;
+    reply.status = -errno;
+    send_control(ctl, &reply, NULL, 0);
+    return;
+  }
+  pid_t server = getpid();
+  pid_t pid = fork(); /* all signals are blocked in the server */
+  if (pid == 0) {
+    mproc__die_with_parent(server);
+    mproc__close(sigfd); /* ctl is registered: the worker's reset closes it */
+    mproc__close(sp[0]);
+    worker_signals();
+    pthread_sigmask(SIG_SETMASK, &pool->caller_mask, NULL);
+    mproc__worker_main(pool, sp[1], serial);
+  }
+  int err = errno;
+  mproc__close(sp[1]);
+  if (pid < 0) {
+    mproc__close(sp[0]);
+    reply.kind = MPROC__CTL_SPAWN_FAILED;
+    reply.status = -err;
+    send_control(ctl, &reply, NULL, 0);
+    return;
+  }
+  /* Opened by the parent before it can reap the child: the pidfd names
+   * exactly this worker, never a recycled pid. */
+  int fds[2] = {sp[0], (int)syscall(SYS_pidfd_open, pid, 0)};
+  reply.kind = MPROC__CTL_SPAWNED;
+  reply.pid = pid;
+  send_control(ctl, &reply, fds, fds[1] >= 0 ? 2 : 1);
+  mproc__close(fds[0]);
+  mproc__close(fds[1]);
+}
+
+static void reap(int ctl) {
+  for (;;) {
+    int status;
+    struct rusage ru;
+    pid_t pid = wait4(-1, &status, WNOHANG, &ru);
+    if (pid < 0 && errno == EINTR) continue;
+    if (pid <= 0) return;
+    mproc__control_t c;
+    memset(&c, 0, sizeof c);
+    c.kind = MPROC__CTL_EXITED;
+    c.pid = pid;
+    c.status = status;
+    c.utime_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u +
+                 (uint64_t)ru.ru_utime.tv_usec;
+    c.stime_us = (uint64_t)ru.ru_stime.tv_sec * 1000000u +
+                 (uint64_t)ru.ru_stime.tv_usec;
+    c.maxrss_kb = ru.ru_maxrss > 0 ? (uint64_t)ru.ru_maxrss : 0;
+    send_control(ctl, &c, NULL, 0);
+  }
+}
+
+/* Runs with every signal blocked: SIGCHLD arrives through a signalfd, and
+ * nothing else concerns the server (SIGKILL, from its parent's death or the
+ * pool, ends it). */
+static void server_main(mproc_pool_t *pool, int ctl) {
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  int sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigfd < 0) _exit(1);
+  for (;;) {
+    struct pollfd pfd[2] = {{ctl, POLLIN, 0}, {sigfd, POLLIN, 0}};
+    int n = poll(pfd, 2, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      _exit(1);
+    }
+    if (pfd[1].revents) {
+      struct signalfd_siginfo si;
+      while (read(sigfd, &si, sizeof si) > 0) {
+      }
+      reap(ctl);
+    }
+    if (pfd[0].revents) {
+      uint8_t buf[128];
+      ssize_t len = recv(ctl, buf, sizeof buf, MSG_DONTWAIT);
+      if (len == 0 || (len < 0 && errno != EINTR && errno != EAGAIN)) {
+        /* The pool is gone: the workers die with us (PR_SET_PDEATHSIG). */
+        _exit(0);
+      }
+      mproc__control_t c;
+      if (len > 0 && mproc__control_decode(&c, buf, (size_t)len) == 0 &&
+          c.kind == MPROC__CTL_SPAWN)
+        spawn(pool, ctl, sigfd, c.slot, c.serial);
+    }
+  }
+}
+
+int mproc__server_start(mproc_pool_t *pool, int *ctl_out, int *pidfd_out) {
+  int sp[2];
+  *ctl_out = *pidfd_out = -1;
+  fflush(NULL);
+  mproc__lock();
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+    int rc = -errno;
+    mproc__unlock();
+    return rc;
+  }
+  sigset_t all, old_mask;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old_mask);
+  pid_t parent = mproc__getpid();
+  pid_t pid = fork();
+  if (pid == 0) {
+    worker_signals();
+    mproc__die_with_parent(parent);
+    mproc__close(sp[0]); /* the pool's end: its EOF tells us to go */
+    int own[2] = {sp[1], -1};
+    /* Closes every other multiproc descriptor, this pool's included. */
+    mproc__registry_child_reset("", "PoolServer", false, own);
+    server_main(pool, sp[1]);
+    _exit(0);
+  }
+  int err = errno;
+  pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+  mproc__close(sp[1]);
+  if (pid < 0) {
+    mproc__close(sp[0]);
+    mproc__unlock();
+    return -err;
+  }
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  *ctl_out = sp[0];
+  *pidfd_out = pidfd;
+  mproc__unlock();
+  return pid;
+}
+
+int mproc__server_spawn(int ctl, int slot, uint32_t serial) {
+  mproc__control_t c;
+  memset(&c, 0, sizeof c);
+  c.kind = MPROC__CTL_SPAWN;
+  c.slot = (uint32_t)slot;
+  c.serial = serial;
+  return send_control(ctl, &c, NULL, 0);
+}
+
+int mproc__server_recv(int ctl, mproc__control_t *msg, int fds[2]) {
+  fds[0] = fds[1] = -1;
+  uint8_t buf[128];
+  union {
+    struct cmsghdr h;
+    char space[CMSG_SPACE(2 * sizeof(int))];
+  } cbuf;
+  struct iovec iov = {buf, sizeof buf};
+  struct msghdr m;
+  memset(&m, 0, sizeof m);
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = cbuf.space;
+  m.msg_controllen = sizeof cbuf.space;
+  ssize_t len;
+  do {
+    len = recvmsg(ctl, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  } while (len < 0 && errno == EINTR);
+  if (len < 0)
+    return errno == EAGAIN || errno == EWOULDBLOCK ? MPROC_EAGAIN : -errno;
+  for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm != NULL;
+       cm = CMSG_NXTHDR(&m, cm)) {
+    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+    size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(cm) + i * sizeof fd, sizeof fd);
+      if (i < 2 && fds[i] < 0)
+        fds[i] = fd;
+      else
+        mproc__close(fd);
+    }
+  }
+  if (len == 0) return 0;
+  int rc = mproc__control_decode(msg, buf, (size_t)len);
+  if (rc < 0) {
+    mproc__close(fds[0]);
+    mproc__close(fds[1]);
+    fds[0] = fds[1] = -1;
+    return rc;
+  }
+  return 1;
+}

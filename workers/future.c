@@ -1,0 +1,303 @@
+/* Tasks and their futures: submit, apply, and everything a caller asks of a
+ * future. A task object is recycled through the pool's free list, with its
+ * call encoded into storage inside it, so a small task costs no malloc once
+ * the pool is warm. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "workers/pool_internal.h"
+
+struct mproc_future *mproc__task_new_locked(mproc_pool_t *pool) {
+  struct mproc_future *t = pool->free_tasks;
+  if (t != NULL) {
+    pool->free_tasks = t->next;
+    pool->nfree--;
+  } else {
+    t = calloc(1, sizeof *t);
+    if (t == NULL) return NULL;
+  }
+  t->pool = pool;
+  t->next = NULL;
+  t->state = TASK_QUEUED;
+  t->user_holds = true;
+  t->pool_holds = true;
+  t->id = ++pool->next_id;
+  t->chunk = t->id;
+  mproc__buf_lend(&t->frame, t->frame_inline, sizeof t->frame_inline);
+  t->result = NULL;
+  t->code = t->exit_code = t->signal = 0;
+  t->message = NULL;
+  memset(&t->timing, 0, sizeof t->timing);
+  t->timing.worker = -1;
+  pool->refs++; /* the caller's hold keeps the pool's memory */
+  return t;
+}
+
+/* Gives t back to the free list (or to free() once the pool is freed). */
+static void recycle_locked(mproc_pool_t *pool, struct mproc_future *t) {
+  mproc_value_free(t->result);
+  t->result = NULL;
+  free(t->message);
+  t->message = NULL;
+  mproc__buf_free(&t->frame);
+  if (pool->freed) {
+    free(t);
+    return;
+  }
+  t->next = pool->free_tasks;
+  pool->free_tasks = t;
+  pool->nfree++;
+}
+
+void mproc__task_discard_locked(mproc_pool_t *pool, struct mproc_future *t) {
+  t->user_holds = t->pool_holds = false;
+  recycle_locked(pool, t);
+  pool->refs--; /* taken by mproc__task_new_locked; the caller holds one */
+}
+
+int mproc__task_encode(mproc_pool_t *pool, struct mproc_future *t,
+                       const char *target, const mproc_value_t *args,
+                       const mproc_value_t *const *argv, size_t argc,
+                       const mproc_value_t *kwargs) {
+  mproc__call_out_t call;
+  memset(&call, 0, sizeof call);
+  call.target = target;
+  call.args = args;
+  call.kwargs = kwargs;
+  call.id = t->id;
+  call.argv = argv;
+  call.argc = argc;
+  t->frame.len = 0;
+  int rc = mproc__call_encode_frame(&t->frame, &call);
+  if (rc == 0 && t->frame.len - MPROC_FRAME_HEADER > pool->max_frame)
+    rc = MPROC_ETOOBIG;
+  return rc;
+}
+
+void mproc__task_finish_locked(mproc_pool_t *pool, struct mproc_future *t) {
+  t->state = TASK_DONE;
+  if (t->timing.completed_ns == 0) t->timing.completed_ns = mproc__now_ns();
+  const mproc_task_timing_t *tm = &t->timing;
+  if (tm->started_ns >= tm->submitted_ns && tm->started_ns)
+    t->timing.queue_s = (double)(tm->started_ns - tm->submitted_ns) / 1e9;
+  if (tm->finished_ns >= tm->started_ns && tm->started_ns)
+    t->timing.run_s = (double)(tm->finished_ns - tm->started_ns) / 1e9;
+  t->pool_holds = false;
+  pool->unfinished--;
+  if (!t->user_holds) recycle_locked(pool, t);
+}
+
+void mproc__task_fail_locked(mproc_pool_t *pool, struct mproc_future *t,
+                             int code, int exit_code, int sig,
+                             const char *fmt, ...) {
+  t->code = code;
+  t->exit_code = exit_code;
+  t->signal = sig;
+  free(t->message);
+  t->message = malloc(MPROC_CALL_MESSAGE_MAX);
+  if (t->message != NULL) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->message, MPROC_CALL_MESSAGE_MAX, fmt, ap);
+    va_end(ap);
+  }
+  mproc_value_free(t->result);
+  t->result = NULL;
+  mproc__task_finish_locked(pool, t);
+}
+
+void mproc__task_enqueue_locked(mproc_pool_t *pool, struct mproc_future *t) {
+  t->next = NULL;
+  t->state = TASK_QUEUED;
+  if (t->timing.submitted_ns == 0) t->timing.submitted_ns = mproc__now_ns();
+  if (pool->qtail)
+    pool->qtail->next = t;
+  else
+    pool->qhead = t;
+  pool->qtail = t;
+  pool->queued++;
+  pool->unfinished++;
+}
+
+int mproc__cond_wait_until(mproc_pool_t *pool, uint64_t deadline_ns) {
+  if (deadline_ns == UINT64_MAX) {
+    pthread_cond_wait(&pool->cond, &pool->lock);
+    return 0;
+  }
+  uint64_t now = mproc__now_ns();
+  if (now >= deadline_ns) return MPROC_ETIMEDOUT;
+  /* pool->cond runs on CLOCK_MONOTONIC (pool.c). */
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t left = deadline_ns - now;
+  ts.tv_sec += (time_t)(left / 1000000000u);
+  ts.tv_nsec += (long)(left % 1000000000u);
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  pthread_cond_timedwait(&pool->cond, &pool->lock, &ts);
+  return 0;
+}
+
+int mproc__task_wait_locked(mproc_pool_t *pool, struct mproc_future *t,
+                            uint64_t deadline_ns) {
+  while (t->state != TASK_DONE)
+    if (mproc__cond_wait_until(pool, deadline_ns) < 0) return MPROC_ETIMEDOUT;
+  return 0;
+}
+
+void mproc__task_error(const struct mproc_future *t, mproc_task_error_t *err) {
+  if (err == NULL) return;
+  err->code = t->code;
+  err->exit_code = t->exit_code;
+  err->signal = t->signal;
+  err->message[0] = '\0';
+  if (t->code != 0)
+    snprintf(err->message, sizeof err->message, "%s",
+             t->message ? t->message : mproc_strerror(t->code));
+}
+
+/* Why a pool cannot take a task now, or 0. With the lock held. */
+static int refuse_locked(const mproc_pool_t *pool) {
+  if (pool->broken != NULL) return MPROC_EBROKEN;
+  if (pool->state != POOL_OPEN) return MPROC_ECLOSED;
+  return 0;
+}
+
+int mproc_pool_submit(mproc_pool_t *pool, const char *target,
+                      const mproc_value_t *args, const mproc_value_t *kwargs,
+                      mproc_future_t **out) {
+  if (out != NULL) *out = NULL;
+  if (pool == NULL || target == NULL || out == NULL) return MPROC_EINVAL;
+  if (mproc_target_find(target) == NULL) return MPROC_ENOTARGET;
+  mproc_kind_t ak = mproc_value_kind(args);
+  if ((args != NULL && ak != MPROC_TUPLE && ak != MPROC_LIST) ||
+      (kwargs != NULL && mproc_value_kind(kwargs) != MPROC_DICT))
+    return MPROC_EINVAL;
+
+  pthread_mutex_lock(&pool->lock);
+  int rc = refuse_locked(pool);
+  struct mproc_future *t = rc == 0 ? mproc__task_new_locked(pool) : NULL;
+  if (rc == 0 && t == NULL) rc = MPROC_ENOMEM;
+  pthread_mutex_unlock(&pool->lock);
+  if (rc < 0) return rc;
+
+  /* Encoded outside the lock: the task is nobody else's yet. */
+  t->timing.submitted_ns = mproc__now_ns();
+  static const mproc_value_t *const no_args[1] = {NULL};
+  rc = mproc__task_encode(pool, t, target, args, no_args, 0, kwargs);
+
+  pthread_mutex_lock(&pool->lock);
+  if (rc == 0) rc = refuse_locked(pool);
+  if (rc < 0) {
+    mproc__task_discard_locked(pool, t);
+    pthread_mutex_unlock(&pool->lock);
+    return rc;
+  }
+  mproc__task_enqueue_locked(pool, t);
+  mproc__dispatch_locked(pool);
+  pthread_mutex_unlock(&pool->lock);
+  *out = t;
+  return 0;
+}
+
+int mproc_pool_apply(mproc_pool_t *pool, const char *target,
+                     const mproc_value_t *args, const mproc_value_t *kwargs,
+                     mproc_value_t **result, mproc_task_error_t *err) {
+  if (result != NULL) *result = NULL;
+  if (err != NULL) memset(err, 0, sizeof *err);
+  if (result == NULL) return MPROC_EINVAL;
+  mproc_future_t *f;
+  int rc = mproc_pool_submit(pool, target, args, kwargs, &f);
+  if (rc < 0) return rc;
+  pthread_mutex_lock(&pool->lock);
+  mproc__task_wait_locked(pool, f, UINT64_MAX);
+  rc = f->code;
+  if (rc == 0) {
+    if (f->result == NULL)
+      rc = mproc_value_none(result);
+    else
+      *result = f->result; /* the caller owns it now */
+    f->result = NULL;
+  } else {
+    mproc__task_error(f, err);
+  }
+  pthread_mutex_unlock(&pool->lock);
+  mproc_future_free(f);
+  return rc;
+}
+
+/* ---- The future API. */
+
+int mproc_future_wait(mproc_future_t *f, double timeout_s) {
+  if (f == NULL || !mproc__timeout_valid(timeout_s)) return MPROC_EINVAL;
+  mproc_pool_t *pool = f->pool;
+  pthread_mutex_lock(&pool->lock);
+  int rc = mproc__task_wait_locked(pool, f, mproc__deadline(timeout_s));
+  pthread_mutex_unlock(&pool->lock);
+  return rc;
+}
+
+int mproc_future_ready(mproc_future_t *f) {
+  if (f == NULL) return MPROC_EINVAL;
+  pthread_mutex_lock(&f->pool->lock);
+  int ready = f->state == TASK_DONE;
+  pthread_mutex_unlock(&f->pool->lock);
+  return ready;
+}
+
+int mproc_future_successful(mproc_future_t *f) {
+  if (f == NULL) return MPROC_EINVAL;
+  pthread_mutex_lock(&f->pool->lock);
+  int rc = f->state != TASK_DONE ? MPROC_ESTATE : f->code == 0;
+  pthread_mutex_unlock(&f->pool->lock);
+  return rc;
+}
+
+int mproc_future_result(mproc_future_t *f, const mproc_value_t **result) {
+  if (f == NULL || result == NULL) return MPROC_EINVAL;
+  *result = NULL;
+  pthread_mutex_lock(&f->pool->lock);
+  int rc = MPROC_ESTATE;
+  if (f->state == TASK_DONE) {
+    rc = f->code;
+    if (rc == 0 && f->result == NULL && mproc_value_none(&f->result) < 0)
+      rc = MPROC_ENOMEM;
+    if (rc == 0) *result = f->result;
+  }
+  pthread_mutex_unlock(&f->pool->lock);
+  return rc;
+}
+
+int mproc_future_error(mproc_future_t *f, mproc_task_error_t *err) {
+  if (f == NULL || err == NULL) return MPROC_EINVAL;
+  pthread_mutex_lock(&f->pool->lock);
+  int rc = MPROC_ESTATE;
+  if (f->state == TASK_DONE) {
+    mproc__task_error(f, err);
+    rc = f->code;
+  }
+  pthread_mutex_unlock(&f->pool->lock);
+  return rc;
+}
+
+int mproc_future_timing(mproc_future_t *f, mproc_task_timing_t *t) {
+  if (f == NULL || t == NULL) return MPROC_EINVAL;
+  pthread_mutex_lock(&f->pool->lock);
+  *t = f->timing;
+  pthread_mutex_unlock(&f->pool->lock);
+  return 0;
+}
+
+void mproc_future_free(mproc_future_t *f) {
+  if (f == NULL) return;
+  mproc_pool_t *pool = f->pool;
+  pthread_mutex_lock(&pool->lock);
+  f->user_holds = false;
+  if (!f->pool_holds) recycle_locked(pool, f);
+  mproc__pool_unref_locked(pool); /* unlocks */
+}

@@ -1,0 +1,813 @@
+/* The pool thread: moves tasks to workers and answers back, watches the
+ * workers die, enforces task timeouts, retires and replaces workers.
+ *
+ * One epoll set holds the eventfd that wakes the thread, the fork server's
+ * control socket and pidfd, and every worker's pipe and pidfd. Each turn:
+ * sleep in epoll_wait (lock released), read what arrived and decode it
+ * (lock released: the readers are this thread's alone), then, under the
+ * lock, apply the answers, settle deaths and timeouts, dispatch queued
+ * tasks, respawn empty slots and wake whoever waits.
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/io.h"
+#include "workers/pool_internal.h"
+
+enum { TAG_WAKE = 1, TAG_CTL, TAG_SERVER, TAG_WSOCK, TAG_WPIDFD };
+
+#define TAG(kind, slot) (((uint64_t)(kind) << 32) | (uint32_t)(slot))
+#define TAG_KIND(u) ((int)((u) >> 32))
+#define TAG_SLOT(u) ((int)((u)&0xffffffffu))
+
+/* Workers in a row that may fail to start before the pool is broken. */
+#define MAX_INIT_FAILURES 3
+/* In-flight tasks per worker: enough to cover about this much work. */
+#define INFLIGHT_TARGET_NS 2000000.0
+#define INFLIGHT_MIN 2
+#define INFLIGHT_MAX 256
+
+/* Reports decoded outside the lock, applied inside it. */
+typedef struct {
+  int slot;
+  mproc__report_t r;
+} arrival_t;
+
+typedef struct {
+  arrival_t *v;
+  size_t n, cap;
+} arrivals_t;
+
+static int arrivals_push(arrivals_t *a, int slot, mproc__report_t *r) {
+  if (a->n == a->cap) {
+    size_t cap = a->cap ? a->cap * 2 : 64;
+    arrival_t *v = realloc(a->v, cap * sizeof *v);
+    if (v == NULL) return MPROC_ENOMEM;
+    a->v = v;
+    a->cap = cap;
+  }
+  a->v[a->n].slot = slot;
+  a->v[a->n].r = *r;
+  a->n++;
+  return 0;
+}
+
+static void ep_add(mproc_pool_t *pool, int fd, uint32_t events, uint64_t tag) {
+  struct epoll_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.events = events;
+  ev.data.u64 = tag;
+  epoll_ctl(pool->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void ep_mod(mproc_pool_t *pool, int fd, uint32_t events, uint64_t tag) {
+  struct epoll_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.events = events;
+  ev.data.u64 = tag;
+  epoll_ctl(pool->epfd, EPOLL_CTL_MOD, fd, &ev);
+}
+
+static void ep_del(mproc_pool_t *pool, int fd) {
+  if (fd >= 0) epoll_ctl(pool->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+static void sigterm_or_kill(worker_t *w, int sig) {
+  if (w->node.fds[1] >= 0 &&
+      syscall(SYS_pidfd_send_signal, w->node.fds[1], sig, NULL, 0) == 0)
+    return;
+  /* No pidfd: the server owns the worker and has not reaped it yet unless
+   * its EXITED report is already on its way, so the pid is still its. */
+  if (w->pid > 0 && !w->status_known) kill(w->pid, sig);
+}
+
+static unsigned inflight_cap(const mproc_pool_t *pool) {
+  if (pool->ema_run_ns <= 0) return 8;
+  double cap = INFLIGHT_TARGET_NS / pool->ema_run_ns;
+  if (cap < INFLIGHT_MIN) return INFLIGHT_MIN;
+  if (cap > INFLIGHT_MAX) return INFLIGHT_MAX;
+  return (unsigned)cap;
+}
+
+static bool accepting(const mproc_pool_t *pool, const worker_t *w) {
+  return w->state == WORKER_RUNNING && !w->dead && !w->retiring &&
+         w->timed_out_id == 0 && pool->state != POOL_TERMINATING;
+}
+
+/* ---- Dispatch: queued tasks to workers, written without blocking. */
+
+static void flush_worker(worker_t *w) {
+  while (w->out.len > 0) {
+    ssize_t n = send(w->node.fds[0], w->out.p, w->out.len,
+                     MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      mproc__buf_consume(&w->out, (size_t)n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    /* The worker is gone; the loop sees it through its pidfd or EOF. */
+    w->out.len = 0;
+    return;
+  }
+}
+
+static void push_outstanding(worker_t *w, struct mproc_future *t,
+                             uint64_t now) {
+  t->next = NULL;
+  if (w->otail)
+    w->otail->next = t;
+  else
+    w->ohead = t;
+  w->otail = t;
+  if (w->nout == 0) w->head_started_ns = now;
+  w->nout++;
+  w->dispatched++;
+  t->state = TASK_DISPATCHED;
+  t->timing.dispatched_ns = now;
+  t->timing.worker = w->slot;
+  t->timing.pid = w->pid;
+}
+
+void mproc__dispatch_locked(mproc_pool_t *pool) {
+  if (pool->qhead == NULL) return;
+  unsigned cap = inflight_cap(pool);
+  uint64_t now = mproc__now_ns();
+  bool wrote_to_idle = false;
+  while (pool->qhead != NULL) {
+    worker_t *best = NULL;
+    for (unsigned i = 0; i < pool->nworkers; i++) {
+      worker_t *w = &pool->workers[i];
+      if (!accepting(pool, w) || w->nout >= cap) continue;
+      if (pool->max_tasks_per_child &&
+          w->dispatched >= pool->max_tasks_per_child)
+        continue;
+      if (best == NULL || w->nout < best->nout) best = w;
+    }
+    if (best == NULL) break;
+    if (best->nout == 0) wrote_to_idle = true;
+    /* The whole chunk goes to one worker (within its task budget). */
+    uint64_t chunk = pool->qhead->chunk;
+    while (pool->qhead != NULL && pool->qhead->chunk == chunk) {
+      if (pool->max_tasks_per_child &&
+          best->dispatched >= pool->max_tasks_per_child)
+        break;
+      struct mproc_future *t = pool->qhead;
+      if (mproc__buf_reserve(&best->out, t->frame.len) < 0) goto flush;
+      memcpy(best->out.p + best->out.len, t->frame.p, t->frame.len);
+      best->out.len += t->frame.len;
+      pool->qhead = t->next;
+      if (pool->qhead == NULL) pool->qtail = NULL;
+      pool->queued--;
+      push_outstanding(best, t, now);
+    }
+  }
+flush:
+  for (unsigned i = 0; i < pool->nworkers; i++) {
+    worker_t *w = &pool->workers[i];
+    if (w->out.len == 0) continue;
+    flush_worker(w);
+    if (w->out.len > 0) mproc__pool_wake_locked(pool, 0); /* arm EPOLLOUT */
+  }
+  /* A sleeping pool thread must wake in time to enforce a new timeout. */
+  if (wrote_to_idle && pool->task_timeout_ns)
+    mproc__pool_wake_locked(pool, now + pool->task_timeout_ns);
+}
+
+/* ---- Answers. */
+
+static void record_usage(worker_t *w, const mproc__report_t *r) {
+  if (r->maxrss_kb == 0) return;
+  w->utime_us = r->utime_us;
+  w->stime_us = r->stime_us;
+  if (r->maxrss_kb > w->maxrss_kb) w->maxrss_kb = r->maxrss_kb;
+}
+
+static void retire_if_due(mproc_pool_t *pool, worker_t *w) {
+  if (pool->max_tasks_per_child &&
+      w->dispatched >= pool->max_tasks_per_child)
+    w->retiring = true;
+  if (pool->max_rss_kb && w->maxrss_kb > pool->max_rss_kb) w->retiring = true;
+}
+
+static void apply_result(mproc_pool_t *pool, worker_t *w, mproc__report_t *r) {
+  struct mproc_future *t = w->ohead;
+  if (t == NULL || t->id != r->id) {
+    /* Out of order: the worker is broken; stop it, and let the death
+     * settle its tasks. */
+    w->retiring = true;
+    sigterm_or_kill(w, SIGKILL);
+    return;
+  }
+  w->ohead = t->next;
+  if (w->ohead == NULL) w->otail = NULL;
+  w->nout--;
+  uint64_t now = mproc__now_ns();
+  /* The worker went straight on to the next task. */
+  if (w->ohead) {
+    uint64_t next = r->t_ns > w->ohead->timing.dispatched_ns
+                        ? r->t_ns
+                        : w->ohead->timing.dispatched_ns;
+    w->head_started_ns = next < now ? next : now;
+  }
+  if (w->timed_out_id == t->id) w->timed_out_id = 0; /* made it after all */
+
+  t->timing.started_ns = r->t_enter_ns;
+  t->timing.finished_ns = r->t_ns;
+  t->timing.completed_ns = now;
+  if (r->t_ns > r->t_enter_ns) {
+    uint64_t run = r->t_ns - r->t_enter_ns;
+    w->busy_ns += run;
+    pool->ema_run_ns = pool->ema_run_ns <= 0
+                           ? (double)run
+                           : 0.9 * pool->ema_run_ns + 0.1 * (double)run;
+  }
+  w->tasks++;
+  record_usage(w, r);
+
+  if (r->error != 0) {
+    t->code = r->error;
+    t->exit_code = 0;
+  } else if (r->code != 0) {
+    t->code = MPROC_EFAILED;
+    t->exit_code = r->code < 0 ? 1 : r->code;
+  } else {
+    t->code = 0;
+    t->result = r->result;
+    r->result = NULL;
+  }
+  if (t->code != 0) {
+    t->message = r->message;
+    r->message = NULL;
+    if (t->message == NULL) {
+      char buf[64];
+      snprintf(buf, sizeof buf, "target returned %d", t->exit_code);
+      t->message = strdup(buf);
+    }
+  }
+  mproc__task_finish_locked(pool, t);
+  retire_if_due(pool, w);
+}
+
+static void apply(mproc_pool_t *pool, arrival_t *a) {
+  worker_t *w = &pool->workers[a->slot];
+  mproc__report_t *r = &a->r;
+  switch (r->kind) {
+    case MPROC__REPORT_READY:
+      w->ready = true;
+      pool->init_failures = 0;
+      break;
+    case MPROC__REPORT_INIT_FAILED:
+      free(w->init_error);
+      w->init_error = r->message;
+      r->message = NULL;
+      break;
+    case MPROC__REPORT_RETURNED:
+      apply_result(pool, w, r);
+      break;
+    default:
+      break;
+  }
+  mproc__report_clear(r);
+}
+
+/* Reads everything waiting on a worker's pipe and decodes it. Returns true
+ * at end of file (the worker is gone, and all it sent has been read). */
+static bool read_worker(mproc_pool_t *pool, worker_t *w, arrivals_t *out) {
+  bool eof = false;
+  for (;;) {
+    int rc = mproc__reader_fill(&w->in);
+    if (rc == MPROC_EAGAIN) break;
+    if (rc < 0) {
+      eof = true; /* EOF, ECONNRESET, or a frame we cannot hold */
+      break;
+    }
+  }
+  for (;;) {
+    const uint8_t *payload;
+    size_t len;
+    int rc = mproc__reader_peek(&w->in, &payload, &len);
+    if (rc <= 0) {
+      if (rc < 0) eof = true; /* oversized: cannot resynchronise */
+      break;
+    }
+    mproc__report_t r;
+    if (mproc__report_decode(&r, payload, len) < 0) {
+      eof = true;
+      break;
+    }
+    if (arrivals_push(out, w->slot, &r) < 0) {
+      mproc__report_clear(&r);
+      eof = true;
+      break;
+    }
+  }
+  (void)pool;
+  return eof;
+}
+
+/* ---- Deaths. */
+
+static void requeue_front(mproc_pool_t *pool, struct mproc_future *first,
+                          struct mproc_future *last, size_t n) {
+  if (first == NULL) return;
+  for (struct mproc_future *t = first; t != NULL; t = t->next) {
+    t->state = TASK_QUEUED;
+    t->timing.worker = -1;
+    t->timing.pid = 0;
+    if (t == last) break;
+  }
+  last->next = pool->qhead;
+  pool->qhead = first;
+  if (pool->qtail == NULL) pool->qtail = last;
+  pool->queued += n;
+}
+
+static void describe_status(char *buf, size_t size, int status, int *sig,
+                            int *code) {
+  *sig = 0;
+  *code = 0;
+  if (WIFSIGNALED(status)) {
+    *sig = WTERMSIG(status);
+    snprintf(buf, size, "signal %d (%s)", *sig, strsignal(*sig));
+  } else if (WIFEXITED(status)) {
+    *code = WEXITSTATUS(status);
+    snprintf(buf, size, "exit code %d", *code);
+  } else {
+    snprintf(buf, size, "status %d", status);
+  }
+}
+
+
+/* The worker is dead (its pipe at EOF) and its status known: settle its
+ * tasks, keep its statistics, free the slot. */
+static void finalize(mproc_pool_t *pool, worker_t *w) {
+  char how[96];
+  int sig, exit_code;
+  describe_status(how, sizeof how, w->status, &sig, &exit_code);
+  bool planned = w->retiring && w->eof_sent && w->nout == 0 &&
+                 WIFEXITED(w->status) && WEXITSTATUS(w->status) == 0;
+  bool crashed = false;
+
+  if (pool->state == POOL_TERMINATING) {
+    /* terminate() has failed every task already. */
+  } else if (!w->ready) {
+    /* It never started serving: none of its tasks ran. */
+    requeue_front(pool, w->ohead, w->otail, w->nout);
+    pool->init_failures++;
+    crashed = true;
+    if (pool->init_failures >= MAX_INIT_FAILURES && pool->broken == NULL) {
+      char msg[MPROC_CALL_MESSAGE_MAX];
+      snprintf(msg, sizeof msg, "%u workers in a row failed to start: %s",
+               pool->init_failures,
+               w->init_error ? w->init_error : how);
+      pool->broken = strdup(msg);
+      mproc__pool_fail_all_locked(pool, MPROC_EBROKEN, false,
+                                  pool->broken ? pool->broken : msg);
+    }
+  } else if (!planned) {
+    struct mproc_future *t = w->ohead;
+    crashed = t != NULL || !WIFEXITED(w->status) ||
+              WEXITSTATUS(w->status) != 0 || !w->eof_sent;
+    if (t != NULL) {
+      w->ohead = t->next;
+      w->nout--;
+      if (w->timed_out_id == t->id) {
+        mproc__task_fail_locked(
+            pool, t, MPROC_ETASKTIMEOUT, exit_code, sig,
+            "task ran longer than %.3f s; its worker (pid %d) was stopped "
+            "with %s",
+            (double)pool->task_timeout_ns / 1e9, (int)w->pid,
+            w->sigkilled ? "SIGTERM, then SIGKILL" : "SIGTERM");
+      } else {
+        mproc__task_fail_locked(pool, t, MPROC_EWORKER, exit_code, sig,
+                                "worker (pid %d) died running the task: %s",
+                                (int)w->pid, how);
+      }
+      requeue_front(pool, w->ohead, w->otail, w->nout);
+    }
+  }
+  w->ohead = w->otail = NULL;
+  w->nout = 0;
+
+  /* Fold this worker into its slot's statistics. */
+  mproc_worker_stats_t *s = &w->slot_stats;
+  uint64_t now = mproc__now_ns();
+  s->tasks += w->tasks;
+  s->busy_s += (double)w->busy_ns / 1e9;
+  double life = w->born_ns && now > w->born_ns ? (double)(now - w->born_ns) / 1e9 : 0;
+  s->idle_s += life > (double)w->busy_ns / 1e9 ? life - (double)w->busy_ns / 1e9 : 0;
+  s->user_s += (double)w->utime_us / 1e6;
+  s->sys_s += (double)w->stime_us / 1e6;
+  if ((long)w->maxrss_kb > s->max_rss_kb) s->max_rss_kb = (long)w->maxrss_kb;
+  if (w->pid > 0) s->restarts++;
+  if (crashed) s->crashes++;
+
+  free(w->init_error);
+  w->init_error = NULL;
+  mproc__reader_free(&w->in);
+  w->out.len = 0;
+  w->state = WORKER_NONE;
+  w->pid = 0;
+  w->ready = w->retiring = w->eof_sent = w->dead = w->status_known = false;
+  w->sigkilled = false;
+  w->timed_out_id = 0;
+  w->kill_at_ns = 0;
+  w->dispatched = 0;
+  w->tasks = w->busy_ns = 0;
+  w->utime_us = w->stime_us = w->maxrss_kb = 0;
+  w->born_ns = 0;
+}
+
+/* Its pipe reached EOF: drop its descriptors; wait for its status. */
+static void mark_dead(mproc_pool_t *pool, worker_t *w) {
+  w->eof_seen = false;
+  if (w->dead) return;
+  w->dead = true;
+  w->out_armed = false;
+  ep_del(pool, w->node.fds[0]);
+  ep_del(pool, w->node.fds[1]);
+  mproc__lock();
+  mproc__close(w->node.fds[0]);
+  mproc__close(w->node.fds[1]);
+  w->node.fds[0] = w->node.fds[1] = -1;
+  mproc__node_unlink(&w->node);
+  mproc__unlock();
+  w->state = WORKER_GONE;
+}
+
+/* ---- Control messages from the fork server. */
+
+static worker_t *worker_by_pid(mproc_pool_t *pool, pid_t pid) {
+  for (unsigned i = 0; i < pool->nworkers; i++)
+    if (pool->workers[i].pid == pid && pool->workers[i].state != WORKER_NONE)
+      return &pool->workers[i];
+  return NULL;
+}
+
+static void on_spawned(mproc_pool_t *pool, const mproc__control_t *c,
+                       const int fds[2]) {
+  worker_t *w = c->slot < pool->nworkers ? &pool->workers[c->slot] : NULL;
+  if (w == NULL || w->state != WORKER_SPAWNING || fds[0] < 0) {
+    mproc__close(fds[0]);
+    mproc__close(fds[1]);
+    return;
+  }
+  w->node.fds[0] = fds[0];
+  w->node.fds[1] = fds[1];
+  mproc__node_link(&w->node); /* registry lock held by the caller */
+  mproc__set_nonblock(fds[0], 1);
+  w->pid = c->pid;
+  w->serial = c->serial;
+  w->state = WORKER_RUNNING;
+  w->born_ns = mproc__now_ns();
+  mproc__reader_init(&w->in, fds[0], pool->max_frame, NULL, 0);
+  ep_add(pool, fds[0], EPOLLIN | EPOLLRDHUP, TAG(TAG_WSOCK, w->slot));
+  if (fds[1] >= 0) ep_add(pool, fds[1], EPOLLIN, TAG(TAG_WPIDFD, w->slot));
+}
+
+/* Lock order, everywhere: pool->lock, then the registry's. */
+static void read_control(mproc_pool_t *pool, bool *server_gone) {
+  for (;;) {
+    mproc__control_t c;
+    int fds[2];
+    pthread_mutex_lock(&pool->lock);
+    mproc__lock(); /* new descriptors are registered before anyone forks */
+    int rc = mproc__server_recv(pool->ctl, &c, fds);
+    if (rc == 1 && c.kind == MPROC__CTL_SPAWNED) {
+      on_spawned(pool, &c, fds);
+      mproc__unlock();
+      pthread_mutex_unlock(&pool->lock);
+      continue;
+    }
+    mproc__unlock();
+    if (rc == MPROC_EAGAIN || rc <= 0) {
+      pthread_mutex_unlock(&pool->lock);
+      if (rc != MPROC_EAGAIN) *server_gone = true;
+      return;
+    }
+    if (c.kind == MPROC__CTL_SPAWN_FAILED && c.slot < pool->nworkers) {
+      worker_t *w = &pool->workers[c.slot];
+      w->state = WORKER_NONE;
+      pool->init_failures++;
+      if (pool->init_failures >= MAX_INIT_FAILURES && pool->broken == NULL) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "cannot fork workers: %s",
+                 mproc_strerror(c.status));
+        pool->broken = strdup(msg);
+        mproc__pool_fail_all_locked(pool, MPROC_EBROKEN, false,
+                                  pool->broken ? pool->broken : msg);
+      }
+    } else if (c.kind == MPROC__CTL_EXITED) {
+      worker_t *w = worker_by_pid(pool, c.pid);
+      if (w != NULL) {
+        w->status = c.status;
+        w->status_known = true;
+        w->utime_us = c.utime_us;
+        w->stime_us = c.stime_us;
+        if (c.maxrss_kb > w->maxrss_kb) w->maxrss_kb = c.maxrss_kb;
+      }
+    }
+    pthread_mutex_unlock(&pool->lock);
+  }
+}
+
+/* ---- Failing everything (terminate, broken pool). */
+
+void mproc__pool_fail_all_locked(mproc_pool_t *pool, int code,
+                                 bool running_too, const char *why) {
+  while (pool->qhead != NULL) {
+    struct mproc_future *t = pool->qhead;
+    pool->qhead = t->next;
+    pool->queued--;
+    mproc__task_fail_locked(pool, t, code, 0, 0, "%s", why);
+  }
+  pool->qtail = NULL;
+  for (unsigned i = 0; running_too && i < pool->nworkers; i++) {
+    worker_t *w = &pool->workers[i];
+    while (w->ohead != NULL) {
+      struct mproc_future *t = w->ohead;
+      w->ohead = t->next;
+      mproc__task_fail_locked(pool, t, code, 0, 0, "%s", why);
+    }
+    w->otail = NULL;
+    w->nout = 0;
+  }
+}
+
+/* ---- Timers. */
+
+static uint64_t check_timers(mproc_pool_t *pool, uint64_t now) {
+  uint64_t next = UINT64_MAX;
+  for (unsigned i = 0; i < pool->nworkers; i++) {
+    worker_t *w = &pool->workers[i];
+    if (w->state != WORKER_RUNNING || w->dead) continue;
+    if (w->kill_at_ns != 0 && !w->sigkilled) {
+      if (now >= w->kill_at_ns) {
+        sigterm_or_kill(w, SIGKILL);
+        w->sigkilled = true;
+      } else if (w->kill_at_ns < next) {
+        next = w->kill_at_ns;
+      }
+    }
+    if (pool->task_timeout_ns == 0 || w->nout == 0 || w->timed_out_id != 0)
+      continue;
+    uint64_t deadline = w->head_started_ns + pool->task_timeout_ns;
+    if (now >= deadline) {
+      w->timed_out_id = w->ohead->id;
+      w->retiring = true;
+      sigterm_or_kill(w, SIGTERM);
+      w->kill_at_ns = now + pool->kill_grace_ns;
+      if (w->kill_at_ns < next) next = w->kill_at_ns;
+    } else if (deadline < next) {
+      next = deadline;
+    }
+  }
+  return next;
+}
+
+/* ---- Shutdown and respawn. */
+
+/* Workers that should leave get EOF on their pipe: retiring ones once
+ * their tasks are answered, and all of them once a closed pool is done. */
+static void send_eofs(mproc_pool_t *pool) {
+  bool closing = pool->state == POOL_CLOSED && pool->unfinished == 0;
+  for (unsigned i = 0; i < pool->nworkers; i++) {
+    worker_t *w = &pool->workers[i];
+    if (w->state != WORKER_RUNNING || w->dead || w->eof_sent) continue;
+    if ((w->retiring && w->nout == 0 && w->timed_out_id == 0) ||
+        (closing && w->nout == 0)) {
+      if (w->out.len == 0) {
+        shutdown(w->node.fds[0], SHUT_WR);
+        w->eof_sent = true;
+        w->retiring = true;
+      }
+    }
+  }
+}
+
+static void respawn(mproc_pool_t *pool) {
+  if (pool->broken != NULL || pool->state == POOL_TERMINATING) return;
+  if (pool->state == POOL_CLOSED && pool->unfinished == 0) return;
+  for (unsigned i = 0; i < pool->nworkers; i++) {
+    worker_t *w = &pool->workers[i];
+    if (w->state != WORKER_NONE) continue;
+    uint32_t serial = ++pool->next_serial;
+    if (mproc__server_spawn(pool->ctl, (int)i, serial) == 0)
+      w->state = WORKER_SPAWNING;
+  }
+}
+
+static bool all_gone(const mproc_pool_t *pool) {
+  for (unsigned i = 0; i < pool->nworkers; i++)
+    if (pool->workers[i].state != WORKER_NONE) return false;
+  return true;
+}
+
+static void kill_everyone(mproc_pool_t *pool) {
+  for (unsigned i = 0; i < pool->nworkers; i++) {
+    worker_t *w = &pool->workers[i];
+    if (w->state == WORKER_RUNNING && !w->dead && !w->sigkilled) {
+      sigterm_or_kill(w, SIGKILL);
+      w->sigkilled = true;
+    }
+    if (w->state == WORKER_SPAWNING) w->state = WORKER_NONE;
+  }
+}
+
+/* ---- The thread. */
+
+static int start(mproc_pool_t *pool) {
+  int ctl, pidfd;
+  int pid = mproc__server_start(pool, &ctl, &pidfd);
+  if (pid < 0) return pid;
+  pthread_mutex_lock(&pool->lock);
+  pool->server_pid = pid;
+  pool->ctl = ctl;
+  pool->node.fds[2] = ctl;
+  pool->node.fds[3] = pidfd;
+  pthread_mutex_unlock(&pool->lock);
+  ep_add(pool, pool->wakefd, EPOLLIN, TAG(TAG_WAKE, 0));
+  ep_add(pool, ctl, EPOLLIN, TAG(TAG_CTL, 0));
+  if (pidfd >= 0) ep_add(pool, pidfd, EPOLLIN, TAG(TAG_SERVER, 0));
+  return 0;
+}
+
+/* EPOLLOUT only while output is pending: a writable pipe would otherwise
+ * wake the thread continuously. */
+static void update_epollout(mproc_pool_t *pool) {
+  for (unsigned i = 0; i < pool->nworkers; i++) {
+    worker_t *w = &pool->workers[i];
+    if (w->state != WORKER_RUNNING || w->dead) continue;
+    bool want = w->out.len > 0;
+    if (want == w->out_armed) continue;
+    ep_mod(pool, w->node.fds[0], EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0),
+           TAG(TAG_WSOCK, w->slot));
+    w->out_armed = want;
+  }
+}
+
+void *mproc__pool_thread(void *arg) {
+  mproc_pool_t *pool = arg;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, NULL); /* signals are the caller's */
+
+  int rc = start(pool);
+  pthread_mutex_lock(&pool->lock);
+  pool->thread_started = true;
+  if (rc < 0) {
+    pool->state = POOL_DONE;
+    free(pool->broken);
+    pool->broken = strdup(mproc_strerror(rc));
+    pthread_cond_broadcast(&pool->cond);
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+  }
+  respawn(pool);
+  pthread_cond_broadcast(&pool->cond);
+  pthread_mutex_unlock(&pool->lock);
+
+  arrivals_t arrivals = {NULL, 0, 0};
+  struct epoll_event events[64];
+  bool server_gone = false, shutting_down = false;
+  for (;;) {
+    pthread_mutex_lock(&pool->lock);
+    uint64_t now = mproc__now_ns();
+    uint64_t wake = check_timers(pool, now);
+    if (pool->state == POOL_TERMINATING && !shutting_down) {
+      kill_everyone(pool);
+      shutting_down = true;
+    }
+    update_epollout(pool);
+    bool finished = all_gone(pool) &&
+                    (pool->state == POOL_TERMINATING ||
+                     (pool->state == POOL_CLOSED && pool->unfinished == 0) ||
+                     pool->broken != NULL || server_gone);
+    if (finished && pool->state != POOL_OPEN) break;
+    if (server_gone && !finished) {
+      /* The fork server died: no worker can ever be replaced. */
+      if (pool->broken == NULL) {
+        pool->broken = strdup("the pool's fork server died");
+        mproc__pool_fail_all_locked(pool, MPROC_EBROKEN, true,
+                                    "the pool's fork server died");
+        pthread_cond_broadcast(&pool->cond);
+      }
+    }
+    pool->loop_sleeping = true;
+    pool->loop_wake_ns = wake;
+    pthread_mutex_unlock(&pool->lock);
+
+    int timeout_ms = -1;
+    if (wake != UINT64_MAX) {
+      uint64_t left = wake > now ? wake - now : 0;
+      timeout_ms = (int)((left + 999999) / 1000000);
+    }
+    int n = epoll_wait(pool->epfd, events, 64, timeout_ms);
+    if (n < 0 && errno != EINTR) n = 0;
+
+    /* Read and decode without the lock (the readers and worker states are
+     * only ever changed by this thread). */
+    bool control = false;
+    for (int i = 0; i < n; i++) {
+      uint64_t tag = events[i].data.u64;
+      switch (TAG_KIND(tag)) {
+        case TAG_WAKE: {
+          uint64_t v;
+          while (read(pool->wakefd, &v, sizeof v) < 0 && errno == EINTR) {
+          }
+          break;
+        }
+        case TAG_CTL:
+          control = true;
+          break;
+        case TAG_SERVER:
+          server_gone = true;
+          control = true; /* read what it said before dying */
+          break;
+        case TAG_WSOCK:
+        case TAG_WPIDFD: {
+          int slot = TAG_SLOT(tag);
+          worker_t *w = &pool->workers[slot];
+          if (w->state != WORKER_RUNNING || w->dead) break;
+          bool eof = read_worker(pool, w, &arrivals);
+          /* A pidfd fires once the process has ended, so everything it
+           * wrote is already in the pipe and was just read; EOF is not
+           * awaited (a process it forked may still hold the pipe). */
+          if (eof || TAG_KIND(tag) == TAG_WPIDFD ||
+              (events[i].events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)))
+            w->eof_seen = true;
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    if (control) read_control(pool, &server_gone);
+
+    pthread_mutex_lock(&pool->lock);
+    for (size_t i = 0; i < arrivals.n; i++) apply(pool, &arrivals.v[i]);
+    arrivals.n = 0;
+    for (unsigned i = 0; i < pool->nworkers; i++)
+      if (pool->workers[i].eof_seen) mark_dead(pool, &pool->workers[i]);
+    for (unsigned i = 0; i < pool->nworkers; i++) {
+      worker_t *w = &pool->workers[i];
+      if (w->state == WORKER_GONE && w->status_known) finalize(pool, w);
+      /* Output pending and writable: flush (EPOLLOUT woke us). */
+      if (w->state == WORKER_RUNNING && !w->dead && w->out.len > 0)
+        flush_worker(w);
+    }
+    if (server_gone) {
+      /* Nobody will report statuses any more. */
+      for (unsigned i = 0; i < pool->nworkers; i++) {
+        worker_t *w = &pool->workers[i];
+        if (w->state == WORKER_GONE) {
+          w->status_known = true;
+          if (!w->status) w->status = SIGKILL; /* as if killed */
+          finalize(pool, w);
+        } else if (w->state == WORKER_SPAWNING) {
+          w->state = WORKER_NONE;
+        }
+      }
+    }
+    if (pool->state != POOL_TERMINATING) {
+      mproc__dispatch_locked(pool);
+      send_eofs(pool);
+      if (!server_gone) respawn(pool);
+    }
+    pthread_cond_broadcast(&pool->cond); /* cheap when nobody waits */
+    pool->loop_sleeping = false;
+    pthread_mutex_unlock(&pool->lock);
+  }
+
+  /* Everything has ended: let the fork server go and reap it. */
+  pool->loop_sleeping = false;
+  mproc__lock();
+  mproc__close(pool->node.fds[2]); /* ctl: the server exits on EOF */
+  pool->node.fds[2] = -1;
+  pool->ctl = -1;
+  mproc__unlock();
+  pthread_mutex_unlock(&pool->lock);
+  free(arrivals.v);
+  if (pool->server_pid > 0) {
+    int status;
+    while (waitpid(pool->server_pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_mutex_lock(&pool->lock);
+  pool->state = POOL_DONE;
+  pthread_cond_broadcast(&pool->cond);
+  pthread_mutex_unlock(&pool->lock);
+  return NULL;
+}

@@ -1,0 +1,270 @@
+/* Pool lifecycle: new, close, terminate, join, free, and statistics. */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/io.h"
+#include "workers/pool_internal.h"
+
+static unsigned cpus_available(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return (unsigned)n;
+  }
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (unsigned)n : 1;
+}
+
+static void destroy(mproc_pool_t *pool) {
+  while (pool->free_tasks != NULL) {
+    struct mproc_future *t = pool->free_tasks;
+    pool->free_tasks = t->next;
+    free(t);
+  }
+  for (unsigned i = 0; pool->workers && i < pool->nworkers; i++) {
+    worker_t *w = &pool->workers[i];
+    mproc__buf_free(&w->out);
+    mproc__reader_free(&w->in);
+    free(w->init_error);
+  }
+  free(pool->workers);
+  mproc_value_free(pool->initargs);
+  free(pool->broken);
+  pthread_mutex_destroy(&pool->lock);
+  pthread_cond_destroy(&pool->cond);
+  free(pool);
+}
+
+void mproc__pool_unref_locked(mproc_pool_t *pool) {
+  bool last = --pool->refs == 0;
+  pthread_mutex_unlock(&pool->lock);
+  if (last) destroy(pool);
+}
+
+void mproc__pool_wake_locked(mproc_pool_t *pool, uint64_t deadline_ns) {
+  if (!pool->loop_sleeping || deadline_ns >= pool->loop_wake_ns) return;
+  uint64_t one = 1;
+  while (write(pool->wakefd, &one, sizeof one) < 0 && errno == EINTR) {
+  }
+  pool->loop_sleeping = false; /* one wake is enough */
+}
+
+static int copy_options(mproc_pool_t *pool, const mproc_pool_opts_t *o) {
+  if (o->task_timeout_s < 0 || o->kill_grace_s < 0 ||
+      !mproc__timeout_valid(o->task_timeout_s) ||
+      !mproc__timeout_valid(o->kill_grace_s) || o->workers > 100000)
+    return MPROC_EINVAL;
+  mproc_kind_t k = mproc_value_kind(o->initargs);
+  if (o->initargs != NULL && k != MPROC_TUPLE && k != MPROC_LIST)
+    return MPROC_EINVAL;
+  pool->nworkers = o->workers ? o->workers : cpus_available();
+  pool->initializer = o->initializer;
+  if (o->initargs != NULL) {
+    int rc = mproc_value_copy(&pool->initargs, o->initargs);
+    if (rc < 0) return rc;
+  }
+  pool->max_tasks_per_child = o->max_tasks_per_child;
+  pool->max_rss_kb = o->max_rss_per_child / 1024;
+  if (o->max_rss_per_child && pool->max_rss_kb == 0) pool->max_rss_kb = 1;
+  pool->task_timeout_ns =
+      o->task_timeout_s > 0 ? (uint64_t)(o->task_timeout_s * 1e9) : 0;
+  pool->kill_grace_ns =
+      (uint64_t)((o->kill_grace_s > 0 ? o->kill_grace_s : 1.0) * 1e9);
+  pool->max_frame = o->max_frame ? o->max_frame : MPROC_FRAME_MAX_DEFAULT;
+  return 0;
+}
+
+int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts) {
+  if (out == NULL) return MPROC_EINVAL;
+  *out = NULL;
+  mproc_pool_opts_t defaults;
+  memset(&defaults, 0, sizeof defaults);
+  if (opts == NULL) opts = &defaults;
+  if (mproc__current_is_daemon()) return MPROC_EDAEMONIC;
+
+  mproc_pool_t *pool = calloc(1, sizeof *pool);
+  if (pool == NULL) return MPROC_ENOMEM;
+  pool->refs = 1;
+  pool->state = POOL_OPEN;
+  pool->ctl = pool->epfd = pool->wakefd = -1;
+  pool->loop_wake_ns = UINT64_MAX;
+  mproc__node_init(&pool->node, MPROC__NODE_POOL);
+  pthread_mutex_init(&pool->lock, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&pool->cond, &ca);
+  pthread_condattr_destroy(&ca);
+  pthread_sigmask(SIG_SETMASK, NULL, &pool->caller_mask);
+
+  int rc = copy_options(pool, opts);
+  if (rc == 0) {
+    pool->workers = calloc(pool->nworkers, sizeof *pool->workers);
+    if (pool->workers == NULL) rc = MPROC_ENOMEM;
+  }
+  for (unsigned i = 0; rc == 0 && i < pool->nworkers; i++) {
+    worker_t *w = &pool->workers[i];
+    mproc__node_init(&w->node, MPROC__NODE_POOL);
+    w->slot = (int)i;
+    w->state = WORKER_NONE;
+    w->slot_stats.slot = (int)i;
+  }
+  if (rc == 0) {
+    mproc__lock();
+    pool->epfd = epoll_create1(EPOLL_CLOEXEC);
+    pool->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (pool->epfd < 0 || pool->wakefd < 0) rc = -errno;
+    pool->node.fds[0] = pool->epfd;
+    pool->node.fds[1] = pool->wakefd;
+    mproc__node_link(&pool->node);
+    mproc__unlock();
+  }
+  if (rc == 0) {
+    mproc__install_exit_handler();
+    int err = pthread_create(&pool->thread, NULL, mproc__pool_thread, pool);
+    if (err != 0) rc = -err;
+  }
+  if (rc == 0) {
+    pthread_mutex_lock(&pool->lock);
+    while (!pool->thread_started) pthread_cond_wait(&pool->cond, &pool->lock);
+    bool failed = pool->state == POOL_DONE;
+    pthread_mutex_unlock(&pool->lock);
+    if (failed) {
+      pthread_join(pool->thread, NULL);
+      rc = MPROC_EAGAIN; /* the fork server could not start */
+    } else {
+      *out = pool;
+      return 0;
+    }
+  } else if (pool->epfd >= 0 || pool->wakefd >= 0) {
+    /* fall through to cleanup */
+  }
+  mproc__lock();
+  mproc__close(pool->epfd);
+  mproc__close(pool->wakefd);
+  mproc__node_unlink(&pool->node);
+  mproc__unlock();
+  destroy(pool);
+  return rc;
+}
+
+unsigned mproc_pool_size(const mproc_pool_t *pool) {
+  return pool ? pool->nworkers : 0;
+}
+
+int mproc_pool_close(mproc_pool_t *pool) {
+  if (pool == NULL) return MPROC_EINVAL;
+  pthread_mutex_lock(&pool->lock);
+  if (pool->state == POOL_OPEN) pool->state = POOL_CLOSED;
+  mproc__pool_wake_locked(pool, 0);
+  pthread_mutex_unlock(&pool->lock);
+  return 0;
+}
+
+/* Tasks not yet finished fail now; the pool thread kills the workers. */
+static void terminate_locked(mproc_pool_t *pool) {
+  if (pool->state == POOL_DONE || pool->state == POOL_TERMINATING) return;
+  pool->state = POOL_TERMINATING;
+  mproc__pool_fail_all_locked(pool, MPROC_ETERMINATED, true,
+                              "the pool was terminated before the task "
+                              "finished");
+  pthread_cond_broadcast(&pool->cond);
+  mproc__pool_wake_locked(pool, 0);
+}
+
+static int join_locked(mproc_pool_t *pool, uint64_t deadline) {
+  while (pool->state != POOL_DONE)
+    if (mproc__cond_wait_until(pool, deadline) < 0) return MPROC_ETIMEDOUT;
+  return 0;
+}
+
+/* Reaps the pool thread once it has finished (first caller only). */
+static void reap_thread_locked(mproc_pool_t *pool) {
+  if (!pool->thread_started || pool->state != POOL_DONE) return;
+  pool->thread_started = false;
+  pthread_mutex_unlock(&pool->lock);
+  pthread_join(pool->thread, NULL);
+  pthread_mutex_lock(&pool->lock);
+  mproc__lock();
+  for (int i = 0; i < MPROC__NODE_FDS; i++) {
+    mproc__close(pool->node.fds[i]);
+    pool->node.fds[i] = -1;
+  }
+  mproc__node_unlink(&pool->node);
+  mproc__unlock();
+}
+
+int mproc_pool_terminate(mproc_pool_t *pool) {
+  if (pool == NULL) return MPROC_EINVAL;
+  pthread_mutex_lock(&pool->lock);
+  terminate_locked(pool);
+  join_locked(pool, UINT64_MAX);
+  reap_thread_locked(pool);
+  pthread_mutex_unlock(&pool->lock);
+  return 0;
+}
+
+int mproc_pool_join(mproc_pool_t *pool, double timeout_s) {
+  if (pool == NULL || !mproc__timeout_valid(timeout_s)) return MPROC_EINVAL;
+  pthread_mutex_lock(&pool->lock);
+  if (pool->state == POOL_OPEN) {
+    pthread_mutex_unlock(&pool->lock);
+    return MPROC_ESTATE;
+  }
+  int rc = join_locked(pool, mproc__deadline(timeout_s));
+  if (rc == 0) reap_thread_locked(pool);
+  pthread_mutex_unlock(&pool->lock);
+  return rc;
+}
+
+void mproc_pool_free(mproc_pool_t *pool) {
+  if (pool == NULL) return;
+  pthread_mutex_lock(&pool->lock);
+  terminate_locked(pool);
+  join_locked(pool, UINT64_MAX);
+  reap_thread_locked(pool);
+  pool->freed = true;
+  /* Recycled tasks go now; futures still held are freed by their owners
+   * (and the last one frees the pool's memory). */
+  while (pool->free_tasks != NULL) {
+    struct mproc_future *t = pool->free_tasks;
+    pool->free_tasks = t->next;
+    free(t);
+  }
+  pool->nfree = 0;
+  mproc__pool_unref_locked(pool);
+}
+
+int mproc_pool_stats(mproc_pool_t *pool, mproc_worker_stats_t *stats,
+                     size_t cap, size_t *n) {
+  if (pool == NULL || (stats == NULL && cap > 0)) return MPROC_EINVAL;
+  pthread_mutex_lock(&pool->lock);
+  uint64_t now = mproc__now_ns();
+  for (unsigned i = 0; i < pool->nworkers && i < cap; i++) {
+    const worker_t *w = &pool->workers[i];
+    mproc_worker_stats_t s = w->slot_stats;
+    if (w->state == WORKER_RUNNING || w->state == WORKER_GONE) {
+      double busy = (double)w->busy_ns / 1e9;
+      double life = w->born_ns && now > w->born_ns
+                        ? (double)(now - w->born_ns) / 1e9
+                        : 0;
+      s.pid = w->state == WORKER_RUNNING ? w->pid : 0;
+      s.tasks += w->tasks;
+      s.busy_s += busy;
+      s.idle_s += life > busy ? life - busy : 0;
+      s.user_s += (double)w->utime_us / 1e6;
+      s.sys_s += (double)w->stime_us / 1e6;
+      if ((long)w->maxrss_kb > s.max_rss_kb) s.max_rss_kb = (long)w->maxrss_kb;
+    }
+    stats[i] = s;
+  }
+  if (n != NULL) *n = pool->nworkers;
+  pthread_mutex_unlock(&pool->lock);
+  return 0;
+}

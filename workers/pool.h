@@ -1,0 +1,271 @@
+/* multiproc — Pool: a thread-pool-style pool of pre-forked worker processes,
+ * after Python's multiprocessing.Pool and concurrent.futures'
+ * ProcessPoolExecutor, without their failure modes.
+ *
+ *     MPROC_TARGET(square) {                  // core/target.h
+ *       int64_t x;
+ *       if (mproc_unpack(call, "x=L", &x) < 0) return -1;
+ *       return mproc_call_return(call, "L", x * x);
+ *     }
+ *
+ *     mproc_pool_opts_t opts = {0};           // workers: one per CPU
+ *     mproc_pool_t *pool;
+ *     mproc_pool_new(&pool, &opts);
+ *     mproc_value_t *args;
+ *     mproc_pack(&args, "(i)", 7);
+ *     mproc_value_t *result;
+ *     mproc_pool_apply(pool, "square", args, NULL, &result, NULL);  // 49
+ *     ...
+ *     mproc_pool_close(pool);
+ *     mproc_pool_join(pool, -1);
+ *     mproc_pool_free(pool);
+ *
+ * Tasks name a registered target and carry their args and kwargs as values;
+ * each task is a nanopb-encoded Call, each answer a Report, both framed, on
+ * the worker's own duplex pipe. A task belongs to exactly one worker from
+ * dispatch to answer — there is no shared queue whose lock a dying worker
+ * could take with it — so when a worker dies the pool knows which task it
+ * was running: that task fails with an error naming the signal or exit
+ * code, the tasks queued behind it go to other workers, and a new worker
+ * takes the dead one's place. Nothing hangs.
+ *
+ * A target fails by returning non-zero or through mproc_call_fail; the
+ * caller gets the message, code and exit code on the task's future, and the
+ * worker keeps serving. A task that runs past task_timeout_s gets its
+ * worker SIGTERMed, then SIGKILLed after kill_grace_s, and fails with
+ * MPROC_ETASKTIMEOUT; a fresh worker replaces it. Workers that reach
+ * max_tasks_per_child or max_rss_per_child are retired and replaced between
+ * tasks: planned, never reported as a failure.
+ *
+ * Processes. mproc_pool_new forks a fork server, from a pool thread of its
+ * own, and every worker — first ones and replacements — is forked by that
+ * single-threaded server. A worker is thus never forked from a process
+ * whose other threads might hold locks (the pool's own thread, the
+ * caller's threads), which is what makes respawning safe at any time; the
+ * workers see the program as it was when the pool was created (globals,
+ * registered targets). The server and the workers die with the pool's
+ * process (PR_SET_PDEATHSIG, re-checked), so they are never orphaned.
+ * Workers ignore SIGINT, leaving Ctrl-C to the parent, and start with the
+ * parent's other signal handlers reset (as Process children do).
+ *
+ * Threads. Every function here may be called from any thread at the same
+ * time. A pool thread moves tasks to workers and answers back; callers
+ * never block it. A future or iterator is used by one thread at a time.
+ *
+ * Speed. Several tasks are in flight per worker and many frames go out in
+ * one write and come back in one read; small tasks cost no malloc once the
+ * pool is warm (futures are recycled, calls encoded into them). See the
+ * README for the figures against Python.
+ */
+#ifndef MPROC_POOL_H
+#define MPROC_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/call.h"
+#include "core/error.h"
+#include "core/target.h"
+#include "serialization/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mproc_pool mproc_pool_t;
+typedef struct mproc_future mproc_future_t;
+typedef struct mproc_iter mproc_iter_t;
+
+/* Zero-initialise, then set what you need. */
+typedef struct {
+  /* Worker processes; 0: the CPUs this process may run on. */
+  unsigned workers;
+  /* Runs once in each new worker before its first task, with initargs;
+   * non-zero return or mproc_call_fail means the worker cannot serve. If
+   * workers keep failing to start (3 in a row), the pool is broken: queued
+   * and new tasks fail with MPROC_EBROKEN and the initializer's message. */
+  mproc_target_fn initializer;
+  const mproc_value_t *initargs; /* a tuple or list, or NULL */
+  /* Retire a worker after this many tasks; 0: never. */
+  unsigned max_tasks_per_child;
+  /* Retire a worker once its resident set exceeds this many bytes (checked
+   * after each task); 0: never. */
+  size_t max_rss_per_child;
+  /* Stop a task that runs longer (seconds); 0: no limit. */
+  double task_timeout_s;
+  /* Between SIGTERM and SIGKILL for a timed-out task; 0: 1 second. */
+  double kill_grace_s;
+  /* Largest task or result frame, in bytes; 0: MPROC_FRAME_MAX_DEFAULT. */
+  size_t max_frame;
+} mproc_pool_opts_t;
+
+/* Why a task failed. */
+typedef struct {
+  /* 0 when it did not fail. Otherwise:
+   *   MPROC_EFAILED       the target failed: exit_code is its non-zero
+   *                       return value (or 1 for mproc_call_fail)
+   *   MPROC_EWORKER       its worker died running it: signal or exit_code
+   *   MPROC_ETASKTIMEOUT  it ran past task_timeout_s and was stopped
+   *   MPROC_ETERMINATED   the pool was terminated first
+   *   MPROC_EBROKEN       no worker could start (see message)
+   *   MPROC_ENOTARGET, MPROC_EMALFORMED, MPROC_ETOOBIG, MPROC_ENOMEM:
+   *                       the worker could not run or answer it */
+  int code;
+  int exit_code;
+  int signal;
+  char message[MPROC_CALL_MESSAGE_MAX];
+} mproc_task_error_t;
+
+/* Where a task spent its time. Instants are CLOCK_MONOTONIC ns (0 when
+ * unknown); started/finished are read by the worker (the clock is
+ * system-wide). */
+typedef struct {
+  uint64_t submitted_ns;
+  uint64_t dispatched_ns; /* written to a worker's pipe */
+  uint64_t started_ns;    /* the worker entered the target */
+  uint64_t finished_ns;   /* the target returned */
+  uint64_t completed_ns;  /* the answer was read back */
+  double queue_s;         /* started - submitted */
+  double run_s;           /* finished - started */
+  int worker;             /* the worker's slot, 0..workers-1; -1: none */
+  pid_t pid;              /* the worker's pid; 0: none */
+} mproc_task_timing_t;
+
+/* One worker slot, over every worker that has filled it. */
+typedef struct {
+  int slot;
+  pid_t pid;            /* the current worker; 0 while none */
+  uint64_t tasks;       /* tasks completed (including failed ones) */
+  double busy_s;        /* time inside targets */
+  double idle_s;        /* worker lifetime not inside targets */
+  double user_s, sys_s; /* CPU time */
+  long max_rss_kb;      /* largest resident set seen */
+  unsigned restarts;    /* workers replaced: crashed, timed out, retired */
+  unsigned crashes;     /* of which died unexpectedly or timed out */
+} mproc_worker_stats_t;
+
+/* Creates a pool and starts its workers (they start in the background;
+ * tasks queue until one is ready).
+ * Errors: MPROC_EINVAL (bad options), MPROC_EAGAIN, MPROC_ENOMEM,
+ * MPROC_EMFILE, MPROC_EDAEMONIC (inside a daemonic process). */
+int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts);
+
+/* The number of worker slots. */
+unsigned mproc_pool_size(const mproc_pool_t *pool);
+
+/* Queues target(*args, **kwargs) and returns its future (free it with
+ * mproc_future_free; the task runs either way). args (tuple or list) and
+ * kwargs (dict) are encoded now; the caller keeps them.
+ * Errors: MPROC_ENOTARGET (no such registered target: nothing is queued),
+ * MPROC_ECLOSED (closed or terminated pool), MPROC_EINVAL, MPROC_ETOOBIG,
+ * MPROC_ENOMEM. */
+int mproc_pool_submit(mproc_pool_t *pool, const char *target,
+                      const mproc_value_t *args, const mproc_value_t *kwargs,
+                      mproc_future_t **out);
+
+/* submit, then wait for it. On success *result is the target's result (None
+ * when it set none), owned by the caller. On a task failure returns its
+ * code and fills err (when not NULL); the submit errors above come as is. */
+int mproc_pool_apply(mproc_pool_t *pool, const char *target,
+                     const mproc_value_t *args, const mproc_value_t *kwargs,
+                     mproc_value_t **result, mproc_task_error_t *err);
+
+/* Ordered results of target(item) for each item of items (a list or tuple),
+ * as a new list in *results. chunksize: tasks handed to a worker at a time;
+ * 0 picks it like Python (len / (4 * workers), rounded up). If a task fails,
+ * returns the first failure in input order (err filled) and no results,
+ * after every task has ended. */
+int mproc_pool_map(mproc_pool_t *pool, const char *target,
+                   const mproc_value_t *items, size_t chunksize,
+                   mproc_value_t **results, mproc_task_error_t *err);
+/* As map, with each item a tuple (or list) of positional args. */
+int mproc_pool_starmap(mproc_pool_t *pool, const char *target,
+                       const mproc_value_t *items, size_t chunksize,
+                       mproc_value_t **results, mproc_task_error_t *err);
+
+/* ---- Futures. */
+
+/* Waits until the task has ended, at most timeout_s (negative: no limit).
+ * Returns 0 once it has, MPROC_ETIMEDOUT otherwise. */
+int mproc_future_wait(mproc_future_t *f, double timeout_s);
+/* 1 once the task has ended, else 0. */
+int mproc_future_ready(mproc_future_t *f);
+/* 1 if it ended well, 0 if it failed, MPROC_ESTATE while running. */
+int mproc_future_successful(mproc_future_t *f);
+/* The result (valid as long as f), or the task's error code; MPROC_ESTATE
+ * while running. */
+int mproc_future_result(mproc_future_t *f, const mproc_value_t **result);
+/* Fills err (code 0 on success); returns err->code, or MPROC_ESTATE while
+ * running. */
+int mproc_future_error(mproc_future_t *f, mproc_task_error_t *err);
+int mproc_future_timing(mproc_future_t *f, mproc_task_timing_t *t);
+/* Releases the caller's hold; a running task still runs. NULL is ignored. */
+void mproc_future_free(mproc_future_t *f);
+
+/* ---- Lazy maps: imap and imap_unordered. */
+
+/* A producer of args tuples for mproc_pool_imap: returns 1 with a new tuple
+ * (or list) in *args, which the iterator takes; 0 at the end; or a negative
+ * error, which stops the iteration. */
+typedef int (*mproc_next_fn)(void *ctx, mproc_value_t **args);
+
+typedef struct {
+  const char *target;
+  /* The input: items (list or tuple; each item is the single argument, or
+   * with star each item is a tuple of arguments), or else next/next_ctx. */
+  const mproc_value_t *items;
+  bool star;
+  mproc_next_fn next;
+  void *next_ctx;
+  /* Results as they complete rather than in input order. */
+  bool unordered;
+  /* Tasks handed to a worker at a time; 0: 1, as Python's imap. */
+  size_t chunksize;
+  /* Tasks submitted and not yet consumed, at most; 0: 4 x workers x
+   * chunksize. Bounds memory for long inputs. */
+  size_t window;
+} mproc_imap_opts_t;
+
+/* One result of an iterator. */
+typedef struct {
+  size_t index;                /* position in the input */
+  const mproc_value_t *result; /* NULL if the task failed; valid until the
+                                  next call on the iterator */
+  mproc_task_error_t error;    /* error.code 0 on success */
+} mproc_item_t;
+
+int mproc_pool_imap(mproc_pool_t *pool, const mproc_imap_opts_t *opts,
+                    mproc_iter_t **out);
+/* The next result: returns 1 with *item filled (a failed task is an item
+ * too, with item->error set; iteration continues after it), 0 at the end,
+ * MPROC_ETIMEDOUT, or a negative error (submit errors, producer errors). */
+int mproc_iter_next(mproc_iter_t *it, double timeout_s, mproc_item_t *item);
+/* Frees the iterator; tasks still in flight run to the end unobserved. */
+void mproc_iter_free(mproc_iter_t *it);
+
+/* ---- Lifecycle. */
+
+/* No more tasks (MPROC_ECLOSED); queued ones still run, then the workers
+ * leave. */
+int mproc_pool_close(mproc_pool_t *pool);
+/* Fails every task not yet finished with MPROC_ETERMINATED, kills the
+ * workers and returns once they are gone. */
+int mproc_pool_terminate(mproc_pool_t *pool);
+/* After close or terminate: waits for every task and worker to end.
+ * Returns 0, MPROC_ETIMEDOUT, or MPROC_ESTATE if the pool is still open. */
+int mproc_pool_join(mproc_pool_t *pool, double timeout_s);
+/* Terminates the pool if it is still running and frees it. Futures and
+ * iterators the caller holds stay valid (their tasks have ended). */
+void mproc_pool_free(mproc_pool_t *pool);
+
+/* Copies up to cap slots' statistics; *n is the number of slots. */
+int mproc_pool_stats(mproc_pool_t *pool, mproc_worker_stats_t *stats,
+                     size_t cap, size_t *n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPROC_POOL_H */

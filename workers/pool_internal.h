@@ -1,0 +1,211 @@
+/* multiproc internal — the pool's shared structures (pool.c, future.c,
+ * map.c, loop.c, forkserver.c, worker.c).
+ *
+ * Threads. pool->lock guards everything below that more than one thread
+ * touches: the queue, every task's state, every worker record (including
+ * its output buffer: whoever dispatches writes, without blocking). Only the
+ * pool thread (loop.c) reads worker pipes, so a worker's input reader is
+ * the loop's alone; it decodes answers outside the lock and applies them
+ * inside it.
+ */
+#ifndef MPROC_WORKERS_POOL_INTERNAL_H
+#define MPROC_WORKERS_POOL_INTERNAL_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/registry.h"
+#include "serialization/buf.h"
+#include "serialization/frame.h"
+#include "serialization/reader.h"
+#include "serialization/wire.h"
+#include "workers/pool.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { TASK_QUEUED, TASK_DISPATCHED, TASK_DONE } task_state_t;
+
+/* A task and its future are the same object. */
+struct mproc_future {
+  mproc_pool_t *pool;
+  struct mproc_future *next; /* queue, a worker's outstanding list, or the
+                                free list */
+  task_state_t state;
+  bool user_holds; /* the caller has not freed it */
+  bool pool_holds; /* queued or dispatched */
+  uint64_t id;
+  uint64_t chunk; /* tasks of one chunk are dispatched together */
+  mproc__buf_t frame; /* the encoded Call frame */
+  uint8_t frame_inline[160];
+  /* Outcome. */
+  mproc_value_t *result;
+  int code, exit_code, signal;
+  char *message; /* NULL when none */
+  mproc_task_timing_t timing;
+};
+
+typedef enum {
+  WORKER_NONE,     /* slot empty: to be (re)spawned */
+  WORKER_SPAWNING, /* asked the fork server */
+  WORKER_RUNNING,  /* pipe and pidfd known */
+  WORKER_GONE      /* dead or retired: waiting for its exit status */
+} worker_state_t;
+
+typedef struct {
+  mproc__node_t node; /* fds[0] = pipe, fds[1] = pidfd (registry: children
+                         close them) */
+  int slot;
+  worker_state_t state;
+  pid_t pid;
+  uint32_t serial;
+  bool ready;    /* READY received: its initializer succeeded */
+  bool retiring; /* no more tasks; EOF once outstanding ones are answered */
+  bool eof_sent;
+  bool dead;     /* its pipe is closed: process ended or ending */
+  bool eof_seen; /* loop thread: EOF or pidfd seen, not yet applied */
+  bool out_armed; /* EPOLLOUT requested */
+  bool status_known;
+  int status;    /* wait status, from the fork server */
+  char *init_error; /* INIT_FAILED message */
+  /* Outstanding tasks, oldest (the one running) first. */
+  struct mproc_future *ohead, *otail;
+  unsigned nout;
+  unsigned dispatched; /* over this worker's life */
+  mproc__buf_t out;     /* bytes dispatched, not yet written */
+  mproc__reader_t in;   /* loop thread only */
+  uint64_t head_started_ns; /* when the oldest outstanding task started */
+  /* Timeout enforcement. */
+  uint64_t timed_out_id; /* 0: none */
+  uint64_t kill_at_ns;   /* SIGKILL deadline after SIGTERM; 0: none */
+  bool sigkilled;
+  /* Statistics of the current worker and of the slot. */
+  uint64_t born_ns;
+  uint64_t busy_ns;
+  uint64_t tasks;
+  uint64_t utime_us, stime_us, maxrss_kb; /* last reported */
+  mproc_worker_stats_t slot_stats;        /* ended workers, accumulated */
+} worker_t;
+
+typedef enum {
+  POOL_OPEN,
+  POOL_CLOSED,      /* no new tasks; workers leave when done */
+  POOL_TERMINATING, /* killing everything */
+  POOL_DONE         /* the pool thread has finished */
+} pool_state_t;
+
+struct mproc_pool {
+  pthread_mutex_t lock;
+  pthread_cond_t cond; /* any task completed, or the state changed */
+  unsigned refs;       /* the owner + every future alive */
+  pool_state_t state;
+  bool freed;
+  mproc__node_t node; /* fds: epoll, eventfd, fork server ctl, its pidfd */
+
+  /* Options, copied. */
+  unsigned nworkers;
+  mproc_target_fn initializer;
+  mproc_value_t *initargs;
+  unsigned max_tasks_per_child;
+  size_t max_rss_kb;
+  uint64_t task_timeout_ns;
+  uint64_t kill_grace_ns;
+  size_t max_frame;
+
+  worker_t *workers;
+  struct mproc_future *qhead, *qtail; /* queued, FIFO */
+  size_t queued;
+  size_t unfinished; /* queued + dispatched */
+  uint64_t next_id;
+  struct mproc_future *free_tasks;
+  size_t nfree;
+
+  /* The pool thread. */
+  pthread_t thread;
+  bool thread_started;
+  bool loop_sleeping;    /* in epoll_wait: wake it through the eventfd */
+  uint64_t loop_wake_ns; /* when it would wake by itself (UINT64_MAX) */
+  pid_t server_pid;
+  int ctl;      /* the fork server's control socket (also in node) */
+  int epfd;     /* the pool thread's epoll (also in node) */
+  int wakefd;   /* eventfd that wakes the pool thread (also in node) */
+  sigset_t caller_mask; /* signal mask of mproc_pool_new's caller: the
+                           workers start with it */
+  unsigned init_failures; /* workers in a row that failed to start */
+  char *broken;           /* why workers cannot start; NULL while fine */
+  double ema_run_ns;      /* recent task run time, for in-flight depth */
+  uint32_t next_serial;
+};
+
+/* ---- pool.c */
+void mproc__pool_unref_locked(mproc_pool_t *pool); /* may free the pool:
+                                                      unlocks first then */
+/* Wakes the pool thread if it sleeps (or sleeps past deadline_ns). */
+void mproc__pool_wake_locked(mproc_pool_t *pool, uint64_t deadline_ns);
+
+/* ---- future.c */
+/* A task object: recycled or new; NULL on ENOMEM. With the lock held. */
+struct mproc_future *mproc__task_new_locked(mproc_pool_t *pool);
+/* Gives back a task that was never queued (its encoding failed). */
+void mproc__task_discard_locked(mproc_pool_t *pool, struct mproc_future *t);
+/* Encodes the call into t's frame. */
+int mproc__task_encode(mproc_pool_t *pool, struct mproc_future *t,
+                       const char *target, const mproc_value_t *args,
+                       const mproc_value_t *const *argv, size_t argc,
+                       const mproc_value_t *kwargs);
+/* Marks t done (with its outcome already set), drops the pool's hold.
+ * With the lock held; the caller broadcasts pool->cond. */
+void mproc__task_finish_locked(mproc_pool_t *pool, struct mproc_future *t);
+/* Fails t with code and a message (printf-style). With the lock held. */
+void mproc__task_fail_locked(mproc_pool_t *pool, struct mproc_future *t,
+                             int code, int exit_code, int sig,
+                             const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+/* Appends t to the queue and dispatches what can be. With the lock held. */
+void mproc__task_enqueue_locked(mproc_pool_t *pool, struct mproc_future *t);
+/* One wait on pool->cond, until deadline_ns at the latest (UINT64_MAX: no
+ * limit); MPROC_ETIMEDOUT once it has passed. With the lock held. */
+int mproc__cond_wait_until(mproc_pool_t *pool, uint64_t deadline_ns);
+/* Waits on pool->cond until t is done or the deadline passes; 0 or
+ * MPROC_ETIMEDOUT. With the lock held. */
+int mproc__task_wait_locked(mproc_pool_t *pool, struct mproc_future *t,
+                            uint64_t deadline_ns);
+/* Copies t's error into err. */
+void mproc__task_error(const struct mproc_future *t, mproc_task_error_t *err);
+
+/* ---- loop.c */
+void *mproc__pool_thread(void *pool);
+/* Moves queued tasks to workers with room and writes what it can without
+ * blocking. With the lock held. */
+void mproc__dispatch_locked(mproc_pool_t *pool);
+/* Fails every queued task (and, with running_too, every dispatched one)
+ * with code and why. With the lock held; the caller broadcasts. */
+void mproc__pool_fail_all_locked(mproc_pool_t *pool, int code,
+                                 bool running_too, const char *why);
+
+/* ---- forkserver.c */
+/* Forks the fork server; returns its pid and sets *ctl to the pool's end of
+ * the control socket. Called on the pool thread. */
+int mproc__server_start(mproc_pool_t *pool, int *ctl, int *pidfd);
+/* Asks for a worker in slot; serial numbers it ("PoolWorker-serial"). */
+int mproc__server_spawn(int ctl, int slot, uint32_t serial);
+/* Receives one control message without blocking; fds gets the attached
+ * descriptors (-1 when none). Call with the registry lock held, so that no
+ * fork elsewhere copies the new descriptors before they are registered.
+ * Returns 1, 0 on EOF, MPROC_EAGAIN when none is waiting, or an error. */
+int mproc__server_recv(int ctl, mproc__control_t *msg, int fds[2]);
+
+/* ---- worker.c */
+/* The worker's life, in the process the fork server forked. Never
+ * returns. */
+void mproc__worker_main(mproc_pool_t *pool, int sock, uint32_t serial)
+    __attribute__((noreturn));
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPROC_WORKERS_POOL_INTERNAL_H */
