@@ -82,6 +82,10 @@ int mproc__call_encode_frame(mproc__buf_t *out, const mproc__call_out_t *c) {
     w.has_id = true;
     w.id = c->id;
   }
+  if (c->mode != 0) {
+    w.has_mode = true;
+    w.mode = c->mode;
+  }
   return encode_frame(out, mproc_wire_Call_fields, &w);
 }
 
@@ -166,7 +170,30 @@ int mproc__call_decode(mproc__call_in_t *c, const void *buf, size_t n) {
     return ctx.err ? ctx.err : MPROC_EMALFORMED;
   }
   c->id = w.id;
+  c->mode = w.mode;
   return 0;
+}
+
+static bool enc_item_errors_cb(pb_ostream_t *s, const pb_field_t *f,
+                               void *const *arg) {
+  const mproc__report_t *r = *arg;
+  for (size_t i = 0; i < r->n_item_errors; i++) {
+    const mproc__item_error_t *e = &r->item_errors[i];
+    span_t msg = {e->message, e->message ? strlen(e->message) : 0};
+    mproc_wire_ItemError w;
+    memset(&w, 0, sizeof w);
+    w.has_index = w.has_code = true;
+    w.index = e->index;
+    w.code = e->code;
+    w.has_error = e->error != 0;
+    w.error = e->error;
+    w.message.funcs.encode = enc_span_cb;
+    w.message.arg = &msg;
+    if (!pb_encode_tag_for_field(s, f) ||
+        !pb_encode_submessage(s, mproc_wire_ItemError_fields, &w))
+      return false;
+  }
+  return true;
 }
 
 int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r) {
@@ -194,6 +221,10 @@ int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r) {
   w.utime_us = r->utime_us;
   w.stime_us = r->stime_us;
   w.maxrss_kb = r->maxrss_kb;
+  if (r->n_item_errors > 0) {
+    w.item_errors.funcs.encode = enc_item_errors_cb;
+    w.item_errors.arg = (void *)r;
+  }
   return encode_frame(out, mproc_wire_Report_fields, &w);
 }
 
@@ -209,10 +240,49 @@ static bool dec_result_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
   return mproc__dec_value(s, v->ctx, 0, v->out);
 }
 
+typedef struct {
+  mproc__dctx_t *ctx;
+  mproc__report_t *r;
+  size_t cap;
+} item_errors_dec_t;
+
+static bool dec_item_error_cb(pb_istream_t *s, const pb_field_t *f,
+                              void **arg) {
+  (void)f;
+  item_errors_dec_t *d = *arg;
+  mproc__report_t *r = d->r;
+  if (r->n_item_errors == d->cap) {
+    size_t cap = d->cap ? d->cap * 2 : 4;
+    mproc__item_error_t *v = realloc(r->item_errors, cap * sizeof *v);
+    if (v == NULL) return mproc__dfail(d->ctx, MPROC_ENOMEM);
+    r->item_errors = v;
+    d->cap = cap;
+  }
+  mproc__item_error_t *e = &r->item_errors[r->n_item_errors];
+  memset(e, 0, sizeof *e);
+  size_t len = 0;
+  blob_dec_t mb = {d->ctx, &e->message, &len};
+  mproc_wire_ItemError w;
+  memset(&w, 0, sizeof w);
+  w.message.funcs.decode = dec_span_cb;
+  w.message.arg = &mb;
+  if (!pb_decode_ex(s, mproc_wire_ItemError_fields, &w, PB_DECODE_NOINIT)) {
+    free(e->message);
+    return false;
+  }
+  e->index = w.index;
+  e->code = w.code;
+  e->error = w.error;
+  r->n_item_errors++;
+  return true;
+}
+
 void mproc__report_clear(mproc__report_t *r) {
   if (r == NULL) return;
   free(r->message);
   mproc_value_free(r->result);
+  for (size_t i = 0; i < r->n_item_errors; i++) free(r->item_errors[i].message);
+  free(r->item_errors);
   memset(r, 0, sizeof *r);
 }
 
@@ -228,6 +298,9 @@ int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n) {
   w.message.arg = &mb;
   w.result.funcs.decode = dec_result_cb;
   w.result.arg = &rb;
+  item_errors_dec_t ied = {&ctx, r, 0};
+  w.item_errors.funcs.decode = dec_item_error_cb;
+  w.item_errors.arg = &ied;
   pb_istream_t s = pb_istream_from_buffer(buf, n);
   bool ok = pb_decode_ex(&s, mproc_wire_Report_fields, &w, PB_DECODE_NOINIT);
   if (ok && (!w.has_kind || w.kind < mproc_wire_Report_Kind_ENTERED ||

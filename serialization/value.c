@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "serialization/value_internal.h"
+#include "serialization/wire.h"
 
 size_t mproc__varint_size(uint64_t v) {
   size_t n = 1;
@@ -191,7 +192,8 @@ static void value_free(mproc_value_t *v) {
     case MPROC_LIST:
     case MPROC_TUPLE:
       /* Depth is bounded by MPROC_MAX_DEPTH, so this recursion is too. */
-      for (size_t i = 0; i < v->u.seq.n; i++) value_free(v->u.seq.v[i]);
+      for (size_t i = 0; !v->borrows && i < v->u.seq.n; i++)
+        value_free(v->u.seq.v[i]);
       free(v->u.seq.v);
       break;
     case MPROC_DICT:
@@ -471,4 +473,48 @@ bool mproc__utf8_valid(const char *str, size_t n) {
     i += len;
   }
   return true;
+}
+
+int mproc__tuple1_new(mproc_value_t **out) {
+  mproc_value_t *t = mproc__value_alloc(MPROC_TUPLE);
+  if (t == NULL) return MPROC_ENOMEM;
+  t->u.seq.v = calloc(1, sizeof *t->u.seq.v);
+  if (t->u.seq.v == NULL) {
+    free(t);
+    return MPROC_ENOMEM;
+  }
+  t->u.seq.cap = 1;
+  t->borrows = 1;
+  *out = t;
+  return 0;
+}
+
+void mproc__tuple1_set(mproc_value_t *tuple, const mproc_value_t *item) {
+  /* Never encoded, so its size and depth need no bookkeeping. */
+  tuple->u.seq.v[0] = (mproc_value_t *)item;
+  tuple->u.seq.n = item != NULL;
+}
+
+int mproc__list_extend_move(mproc_value_t *dst, mproc_value_t *src) {
+  if (dst == NULL || src == NULL || dst->kind != MPROC_LIST || dst->owned ||
+      !is_seq(src) || src->borrows)
+    return MPROC_EINVAL;
+  size_t need = dst->u.seq.n + src->u.seq.n;
+  if (need > dst->u.seq.cap) {
+    mproc_value_t **v = realloc(dst->u.seq.v, need * sizeof *v);
+    if (v == NULL) return MPROC_ENOMEM;
+    dst->u.seq.v = v;
+    dst->u.seq.cap = need;
+  }
+  for (size_t i = 0; i < src->u.seq.n; i++) {
+    mproc_value_t *item = src->u.seq.v[i];
+    dst->u.seq.v[dst->u.seq.n++] = item;
+    if (item->depth + 1 > dst->depth) dst->depth = (uint8_t)(item->depth + 1);
+    dst->inner += mproc__ld_size(item->wsize);
+  }
+  mproc__container_resize(dst);
+  src->u.seq.n = 0;
+  src->inner = src->kind == MPROC_TUPLE ? 2 : 0;
+  mproc__container_resize(src);
+  return 0;
 }

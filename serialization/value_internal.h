@@ -23,6 +23,7 @@ struct mproc_value {
   uint8_t kind;   /* mproc_kind_t */
   uint8_t depth;  /* 0 for scalars; containers 1 + deepest child */
   uint8_t owned;  /* inside a container: frozen, freed by it */
+  uint8_t borrows; /* a mproc__tuple1 view: its item is not its own */
   /* Encoded size of the mproc.wire.Value message for this value, and for
    * containers the size of the inner List/Dict message. Kept exact on every
    * change, so encoding never needs nanopb's two-pass submessage sizing. */

@@ -44,7 +44,10 @@ typedef struct {
   uint64_t id;
   const mproc_value_t *const *argv;
   size_t argc;
+  uint32_t mode; /* MPROC__CALL_* */
 } mproc__call_out_t;
+
+enum { MPROC__CALL_ONE = 0, MPROC__CALL_MAP = 1, MPROC__CALL_STARMAP = 2 };
 
 /* A Call, as received: everything owned (mproc__call_in_clear). */
 typedef struct {
@@ -52,6 +55,7 @@ typedef struct {
   mproc_value_t *args;   /* tuple */
   mproc_value_t *kwargs; /* dict */
   uint64_t id;
+  uint32_t mode;
 } mproc__call_in_t;
 
 /* Appends one frame (header + Call payload) to out. */
@@ -66,8 +70,16 @@ enum {
   MPROC__REPORT_INIT_FAILED = 4
 };
 
-/* A Report. Encoding reads message/result; decoding allocates them
- * (mproc__report_clear). */
+/* One failed item of a chunk. */
+typedef struct {
+  uint32_t index;
+  int32_t code;
+  int32_t error;
+  char *message; /* NULL when none */
+} mproc__item_error_t;
+
+/* A Report. Encoding reads message/result/item_errors; decoding allocates
+ * them (mproc__report_clear). */
 typedef struct {
   int kind;
   uint64_t id;
@@ -79,6 +91,8 @@ typedef struct {
   uint64_t t_enter_ns;
   int32_t error;
   uint64_t utime_us, stime_us, maxrss_kb;
+  mproc__item_error_t *item_errors;
+  size_t n_item_errors;
 } mproc__report_t;
 
 int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r);
@@ -105,6 +119,18 @@ typedef struct {
 /* Encodes c into buf (cap bytes); returns the length or a negative error. */
 int mproc__control_encode(const mproc__control_t *c, void *buf, size_t cap);
 int mproc__control_decode(mproc__control_t *c, const void *buf, size_t n);
+
+/* ---- Value plumbing for the pool, which may not see values' insides. */
+
+/* A tuple that borrows its one item: mproc__tuple1_set points it at any
+ * value without taking ownership; freeing it frees only the tuple. Lets a
+ * chunk's items be passed as one-argument calls without copying them. */
+int mproc__tuple1_new(mproc_value_t **out);
+void mproc__tuple1_set(mproc_value_t *tuple, const mproc_value_t *item);
+
+/* Moves every item of src (a list or tuple) to the end of dst (a list not
+ * in a container), leaving src empty. */
+int mproc__list_extend_move(mproc_value_t *dst, mproc_value_t *src);
 
 #ifdef __cplusplus
 }

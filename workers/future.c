@@ -25,7 +25,9 @@ struct mproc_future *mproc__task_new_locked(mproc_pool_t *pool) {
   t->user_holds = true;
   t->pool_holds = true;
   t->id = ++pool->next_id;
-  t->chunk = t->id;
+  t->nitems = 0;
+  t->item_errors = NULL;
+  t->n_item_errors = 0;
   mproc__buf_lend(&t->frame, t->frame_inline, sizeof t->frame_inline);
   t->result = NULL;
   t->code = t->exit_code = t->signal = 0;
@@ -37,11 +39,20 @@ struct mproc_future *mproc__task_new_locked(mproc_pool_t *pool) {
 }
 
 /* Gives t back to the free list (or to free() once the pool is freed). */
+static void free_item_errors(struct mproc_future *t) {
+  for (size_t i = 0; i < t->n_item_errors; i++)
+    free(t->item_errors[i].message);
+  free(t->item_errors);
+  t->item_errors = NULL;
+  t->n_item_errors = 0;
+}
+
 static void recycle_locked(mproc_pool_t *pool, struct mproc_future *t) {
   mproc_value_free(t->result);
   t->result = NULL;
   free(t->message);
   t->message = NULL;
+  free_item_errors(t);
   mproc__buf_free(&t->frame);
   if (pool->freed) {
     free(t);
@@ -61,7 +72,7 @@ void mproc__task_discard_locked(mproc_pool_t *pool, struct mproc_future *t) {
 int mproc__task_encode(mproc_pool_t *pool, struct mproc_future *t,
                        const char *target, const mproc_value_t *args,
                        const mproc_value_t *const *argv, size_t argc,
-                       const mproc_value_t *kwargs) {
+                       const mproc_value_t *kwargs, uint32_t mode) {
   mproc__call_out_t call;
   memset(&call, 0, sizeof call);
   call.target = target;
@@ -70,6 +81,8 @@ int mproc__task_encode(mproc_pool_t *pool, struct mproc_future *t,
   call.id = t->id;
   call.argv = argv;
   call.argc = argc;
+  call.mode = mode;
+  t->nitems = mode == MPROC__CALL_ONE ? 0 : argc;
   t->frame.len = 0;
   int rc = mproc__call_encode_frame(&t->frame, &call);
   if (rc == 0 && t->frame.len - MPROC_FRAME_HEADER > pool->max_frame)
@@ -88,6 +101,27 @@ void mproc__task_finish_locked(mproc_pool_t *pool, struct mproc_future *t) {
   t->pool_holds = false;
   pool->unfinished--;
   if (!t->user_holds) recycle_locked(pool, t);
+}
+
+void mproc__chunk_item(const struct mproc_future *t, size_t i,
+                       mproc_task_error_t *err, const mproc_value_t **result) {
+  *result = NULL;
+  if (t->code != 0) { /* the whole chunk failed: worker died, timeout... */
+    mproc__task_error(t, err);
+    return;
+  }
+  for (size_t k = 0; k < t->n_item_errors; k++) {
+    const mproc__item_error_t *e = &t->item_errors[k];
+    if (e->index != i) continue;
+    err->code = e->error ? e->error : MPROC_EFAILED;
+    err->exit_code = e->error ? 0 : e->code < 0 ? 1 : e->code;
+    err->signal = 0;
+    snprintf(err->message, sizeof err->message, "%s",
+             e->message ? e->message : mproc_strerror(err->code));
+    return;
+  }
+  memset(err, 0, sizeof *err);
+  if (t->result != NULL) mproc_list_get(t->result, i, result);
 }
 
 void mproc__task_fail_locked(mproc_pool_t *pool, struct mproc_future *t,
@@ -189,7 +223,8 @@ int mproc_pool_submit(mproc_pool_t *pool, const char *target,
   /* Encoded outside the lock: the task is nobody else's yet. */
   t->timing.submitted_ns = mproc__now_ns();
   static const mproc_value_t *const no_args[1] = {NULL};
-  rc = mproc__task_encode(pool, t, target, args, no_args, 0, kwargs);
+  rc = mproc__task_encode(pool, t, target, args, no_args, 0, kwargs,
+                          MPROC__CALL_ONE);
 
   pthread_mutex_lock(&pool->lock);
   if (rc == 0) rc = refuse_locked(pool);

@@ -141,7 +141,6 @@ static void push_outstanding(worker_t *w, struct mproc_future *t,
 }
 
 void mproc__dispatch_locked(mproc_pool_t *pool) {
-  if (pool->qhead == NULL) return;
   unsigned cap = inflight_cap(pool);
   uint64_t now = mproc__now_ns();
   bool wrote_to_idle = false;
@@ -156,27 +155,26 @@ void mproc__dispatch_locked(mproc_pool_t *pool) {
       if (best == NULL || w->nout < best->nout) best = w;
     }
     if (best == NULL) break;
-    if (best->nout == 0) wrote_to_idle = true;
-    /* The whole chunk goes to one worker (within its task budget). */
-    uint64_t chunk = pool->qhead->chunk;
-    while (pool->qhead != NULL && pool->qhead->chunk == chunk) {
-      if (pool->max_tasks_per_child &&
-          best->dispatched >= pool->max_tasks_per_child)
-        break;
-      struct mproc_future *t = pool->qhead;
-      if (mproc__buf_reserve(&best->out, t->frame.len) < 0) goto flush;
-      memcpy(best->out.p + best->out.len, t->frame.p, t->frame.len);
-      best->out.len += t->frame.len;
-      pool->qhead = t->next;
-      if (pool->qhead == NULL) pool->qtail = NULL;
-      pool->queued--;
-      push_outstanding(best, t, now);
+    if (best->nout == 0) {
+      wrote_to_idle = true;
+      best->flush_now = true;
     }
+    struct mproc_future *t = pool->qhead;
+    if (mproc__buf_reserve(&best->out, t->frame.len) < 0) break;
+    memcpy(best->out.p + best->out.len, t->frame.p, t->frame.len);
+    best->out.len += t->frame.len;
+    pool->qhead = t->next;
+    if (pool->qhead == NULL) pool->qtail = NULL;
+    pool->queued--;
+    push_outstanding(best, t, now);
   }
-flush:
+  /* An idle worker gets its task at once. A busy one gets it with the next
+   * batch: the pool thread flushes after each round of answers, so under
+   * load many tasks share one write. */
   for (unsigned i = 0; i < pool->nworkers; i++) {
     worker_t *w = &pool->workers[i];
-    if (w->out.len == 0) continue;
+    if (w->out.len == 0 || !(w->flush_now || pool->in_loop)) continue;
+    w->flush_now = false;
     flush_worker(w);
     if (w->out.len > 0) mproc__pool_wake_locked(pool, 0); /* arm EPOLLOUT */
   }
@@ -239,6 +237,15 @@ static void apply_result(mproc_pool_t *pool, worker_t *w, mproc__report_t *r) {
   if (r->error != 0) {
     t->code = r->error;
     t->exit_code = 0;
+  } else if (t->nitems > 0) {
+    /* A chunk: every item has a result slot; failures are listed. */
+    t->code = 0;
+    t->result = r->result;
+    r->result = NULL;
+    t->item_errors = r->item_errors;
+    t->n_item_errors = r->n_item_errors;
+    r->item_errors = NULL;
+    r->n_item_errors = 0;
   } else if (r->code != 0) {
     t->code = MPROC_EFAILED;
     t->exit_code = r->code < 0 ? 1 : r->code;
@@ -658,6 +665,65 @@ static void update_epollout(mproc_pool_t *pool) {
   }
 }
 
+/* Everything that follows from the pool's state, with the lock held: the
+ * answers read, deaths, timers, dispatch, retirements, respawns. Returns
+ * when the thread should wake by itself (UINT64_MAX: never). */
+static uint64_t settle(mproc_pool_t *pool, arrivals_t *arrivals,
+                       bool server_gone, bool *shutting_down) {
+  for (size_t i = 0; i < arrivals->n; i++) apply(pool, &arrivals->v[i]);
+  arrivals->n = 0;
+  for (unsigned i = 0; i < pool->nworkers; i++)
+    if (pool->workers[i].eof_seen) mark_dead(pool, &pool->workers[i]);
+  if (server_gone) {
+    /* Nobody will report statuses any more, or fork new workers. */
+    for (unsigned i = 0; i < pool->nworkers; i++) {
+      worker_t *w = &pool->workers[i];
+      if (w->state == WORKER_GONE && !w->status_known) {
+        w->status_known = true;
+        w->status = SIGKILL; /* as if killed */
+      } else if (w->state == WORKER_SPAWNING) {
+        w->state = WORKER_NONE;
+      }
+    }
+    if (pool->broken == NULL && pool->state != POOL_TERMINATING &&
+        !(pool->state == POOL_CLOSED && pool->unfinished == 0)) {
+      pool->broken = strdup("the pool's fork server died");
+      mproc__pool_fail_all_locked(pool, MPROC_EBROKEN, false,
+                                  "the pool's fork server died");
+    }
+  }
+  for (unsigned i = 0; i < pool->nworkers; i++) {
+    worker_t *w = &pool->workers[i];
+    if (w->state == WORKER_GONE && w->status_known) finalize(pool, w);
+  }
+  if (pool->state == POOL_TERMINATING && !*shutting_down) {
+    kill_everyone(pool);
+    *shutting_down = true;
+  }
+  uint64_t wake = check_timers(pool, mproc__now_ns());
+  if (pool->state != POOL_TERMINATING) {
+    pool->in_loop = true;
+    mproc__dispatch_locked(pool);
+    pool->in_loop = false;
+    send_eofs(pool);
+    if (!server_gone) respawn(pool);
+  }
+  for (unsigned i = 0; i < pool->nworkers; i++) {
+    worker_t *w = &pool->workers[i];
+    if (w->state == WORKER_RUNNING && !w->dead && w->out.len > 0)
+      flush_worker(w);
+  }
+  update_epollout(pool);
+  return wake;
+}
+
+static bool finished(const mproc_pool_t *pool, bool server_gone) {
+  if (pool->state == POOL_OPEN || !all_gone(pool)) return false;
+  return pool->state == POOL_TERMINATING ||
+         (pool->state == POOL_CLOSED && pool->unfinished == 0) ||
+         pool->broken != NULL || server_gone;
+}
+
 void *mproc__pool_thread(void *arg) {
   mproc_pool_t *pool = arg;
   sigset_t all;
@@ -675,42 +741,28 @@ void *mproc__pool_thread(void *arg) {
     pthread_mutex_unlock(&pool->lock);
     return NULL;
   }
-  respawn(pool);
-  pthread_cond_broadcast(&pool->cond);
   pthread_mutex_unlock(&pool->lock);
 
   arrivals_t arrivals = {NULL, 0, 0};
   struct epoll_event events[64];
   bool server_gone = false, shutting_down = false;
+  pthread_mutex_lock(&pool->lock);
   for (;;) {
-    pthread_mutex_lock(&pool->lock);
-    uint64_t now = mproc__now_ns();
-    uint64_t wake = check_timers(pool, now);
-    if (pool->state == POOL_TERMINATING && !shutting_down) {
-      kill_everyone(pool);
-      shutting_down = true;
-    }
-    update_epollout(pool);
-    bool finished = all_gone(pool) &&
-                    (pool->state == POOL_TERMINATING ||
-                     (pool->state == POOL_CLOSED && pool->unfinished == 0) ||
-                     pool->broken != NULL || server_gone);
-    if (finished && pool->state != POOL_OPEN) break;
-    if (server_gone && !finished) {
-      /* The fork server died: no worker can ever be replaced. */
-      if (pool->broken == NULL) {
-        pool->broken = strdup("the pool's fork server died");
-        mproc__pool_fail_all_locked(pool, MPROC_EBROKEN, true,
-                                    "the pool's fork server died");
-        pthread_cond_broadcast(&pool->cond);
-      }
-    }
+    /* Settle and decide to sleep in one hold of the lock: a change made by
+     * another thread is either seen here, or made while loop_sleeping is
+     * set, and then it wakes us. */
+    uint64_t wake = settle(pool, &arrivals, server_gone, &shutting_down);
+    if (finished(pool, server_gone)) break;
     pool->loop_sleeping = true;
     pool->loop_wake_ns = wake;
     pthread_mutex_unlock(&pool->lock);
+    /* After unlocking, so that woken waiters do not wake into a held
+     * mutex; cheap when nobody waits. */
+    pthread_cond_broadcast(&pool->cond);
 
     int timeout_ms = -1;
     if (wake != UINT64_MAX) {
+      uint64_t now = mproc__now_ns();
       uint64_t left = wake > now ? wake - now : 0;
       timeout_ms = (int)((left + 999999) / 1000000);
     }
@@ -755,40 +807,8 @@ void *mproc__pool_thread(void *arg) {
       }
     }
     if (control) read_control(pool, &server_gone);
-
     pthread_mutex_lock(&pool->lock);
-    for (size_t i = 0; i < arrivals.n; i++) apply(pool, &arrivals.v[i]);
-    arrivals.n = 0;
-    for (unsigned i = 0; i < pool->nworkers; i++)
-      if (pool->workers[i].eof_seen) mark_dead(pool, &pool->workers[i]);
-    for (unsigned i = 0; i < pool->nworkers; i++) {
-      worker_t *w = &pool->workers[i];
-      if (w->state == WORKER_GONE && w->status_known) finalize(pool, w);
-      /* Output pending and writable: flush (EPOLLOUT woke us). */
-      if (w->state == WORKER_RUNNING && !w->dead && w->out.len > 0)
-        flush_worker(w);
-    }
-    if (server_gone) {
-      /* Nobody will report statuses any more. */
-      for (unsigned i = 0; i < pool->nworkers; i++) {
-        worker_t *w = &pool->workers[i];
-        if (w->state == WORKER_GONE) {
-          w->status_known = true;
-          if (!w->status) w->status = SIGKILL; /* as if killed */
-          finalize(pool, w);
-        } else if (w->state == WORKER_SPAWNING) {
-          w->state = WORKER_NONE;
-        }
-      }
-    }
-    if (pool->state != POOL_TERMINATING) {
-      mproc__dispatch_locked(pool);
-      send_eofs(pool);
-      if (!server_gone) respawn(pool);
-    }
-    pthread_cond_broadcast(&pool->cond); /* cheap when nobody waits */
     pool->loop_sleeping = false;
-    pthread_mutex_unlock(&pool->lock);
   }
 
   /* Everything has ended: let the fork server go and reap it. */

@@ -1,8 +1,10 @@
 /* map, starmap, imap and imap_unordered.
  *
- * Items are sent as they are (each one the task's single argument, or with
- * star its argument tuple) without copying them into new tuples, and
- * submitted a chunk at a time: one lock, one dispatch, one write per chunk.
+ * Like Python's, they cut the input into chunks, and a chunk is one task:
+ * one frame out holding its items (sent as they are, without copying them
+ * into argument tuples), one frame back holding the list of their results
+ * and the list of the items that failed. A chunk is dispatched, timed out
+ * and lost (when its worker dies) as a whole.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,51 +12,40 @@
 #include "core/clock.h"
 #include "workers/pool_internal.h"
 
-/* Submits items[first .. first+n) as one chunk; futures into out[]. */
+/* Submits items[0..n) as one chunk task. */
 static int submit_chunk(mproc_pool_t *pool, const char *target,
                         const mproc_value_t *const *items, size_t n,
                         bool star, struct mproc_future **out) {
-  for (size_t i = 0; i < n; i++) out[i] = NULL;
+  *out = NULL;
   pthread_mutex_lock(&pool->lock);
   int rc = pool->broken ? MPROC_EBROKEN
                         : pool->state != POOL_OPEN ? MPROC_ECLOSED : 0;
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    out[i] = mproc__task_new_locked(pool);
-    if (out[i] == NULL) rc = MPROC_ENOMEM;
-  }
+  struct mproc_future *t = rc == 0 ? mproc__task_new_locked(pool) : NULL;
+  if (rc == 0 && t == NULL) rc = MPROC_ENOMEM;
   pthread_mutex_unlock(&pool->lock);
+  if (rc < 0) return rc;
 
-  uint64_t now = mproc__now_ns();
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    const mproc_value_t *item = items[i];
-    mproc_kind_t k = mproc_value_kind(item);
-    if (star && k != MPROC_TUPLE && k != MPROC_LIST) {
-      rc = MPROC_ETYPE;
-      break;
-    }
-    out[i]->timing.submitted_ns = now;
-    out[i]->chunk = out[0]->id;
-    rc = star ? mproc__task_encode(pool, out[i], target, item, NULL, 0, NULL)
-              : mproc__task_encode(pool, out[i], target, NULL, &items[i], 1,
-                                   NULL);
-  }
+  t->timing.submitted_ns = mproc__now_ns();
+  rc = mproc__task_encode(pool, t, target, NULL, items, n, NULL,
+                          star ? MPROC__CALL_STARMAP : MPROC__CALL_MAP);
 
   pthread_mutex_lock(&pool->lock);
   if (rc == 0 && pool->state != POOL_OPEN) rc = MPROC_ECLOSED;
-  for (size_t i = 0; i < n && out[i] != NULL; i++) {
-    if (rc == 0) {
-      mproc__task_enqueue_locked(pool, out[i]);
-    } else {
-      mproc__task_discard_locked(pool, out[i]);
-      out[i] = NULL;
-    }
+  if (rc < 0) {
+    mproc__task_discard_locked(pool, t);
+  } else {
+    mproc__task_enqueue_locked(pool, t);
+    mproc__dispatch_locked(pool);
   }
-  if (rc == 0) mproc__dispatch_locked(pool);
   pthread_mutex_unlock(&pool->lock);
+  if (rc == 0) *out = t;
   return rc;
 }
 
 static size_t auto_chunksize(const mproc_pool_t *pool, size_t n) {
+  /* Each item of a chunk shares the chunk's timeout, so with one set,
+   * every item gets its own task. */
+  if (pool->task_timeout_ns) return 1;
   /* Python: chunksize, extra = divmod(len(iterable), len(pool) * 4) */
   size_t per = (size_t)pool->nworkers * 4;
   size_t c = n / per + (n % per ? 1 : 0);
@@ -73,39 +64,51 @@ static int map_impl(mproc_pool_t *pool, const char *target,
   if (mproc_target_find(target) == NULL) return MPROC_ENOTARGET;
   size_t n = mproc_value_len(items);
   if (chunksize == 0) chunksize = auto_chunksize(pool, n);
+  size_t nchunks = n / chunksize + (n % chunksize ? 1 : 0);
 
   const mproc_value_t **argv = malloc((n ? n : 1) * sizeof *argv);
-  struct mproc_future **fs = calloc(n ? n : 1, sizeof *fs);
+  struct mproc_future **fs = calloc(nchunks ? nchunks : 1, sizeof *fs);
   mproc_value_t *list = NULL;
   int rc = argv && fs ? mproc_value_list(&list) : MPROC_ENOMEM;
-  for (size_t i = 0; rc == 0 && i < n; i++) rc = mproc_list_get(items, i, &argv[i]);
-  for (size_t i = 0; rc == 0 && i < n; i += chunksize) {
-    size_t m = n - i < chunksize ? n - i : chunksize;
-    rc = submit_chunk(pool, target, argv + i, m, star, fs + i);
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    rc = mproc_list_get(items, i, &argv[i]);
+  for (size_t c = 0; rc == 0 && c < nchunks; c++) {
+    size_t first = c * chunksize;
+    size_t m = n - first < chunksize ? n - first : chunksize;
+    rc = submit_chunk(pool, target, argv + first, m, star, &fs[c]);
   }
 
-  /* Every submitted task ends before map returns, failed or not. */
+  /* Every submitted chunk ends before map returns, failed or not; the
+   * first failure in input order is the one reported. */
   int first_failure = 0;
   pthread_mutex_lock(&pool->lock);
-  for (size_t i = 0; i < n && fs[i] != NULL; i++) {
-    mproc__task_wait_locked(pool, fs[i], UINT64_MAX);
-    if (fs[i]->code != 0 && first_failure == 0) {
-      first_failure = fs[i]->code;
-      mproc__task_error(fs[i], err);
+  for (size_t c = 0; c < nchunks && fs[c] != NULL; c++) {
+    mproc__task_wait_locked(pool, fs[c], UINT64_MAX);
+    if (first_failure != 0) continue;
+    if (fs[c]->code != 0) {
+      first_failure = fs[c]->code;
+      mproc__task_error(fs[c], err);
+    } else if (fs[c]->n_item_errors > 0) {
+      mproc_task_error_t e;
+      const mproc_value_t *ignored;
+      mproc__chunk_item(fs[c], fs[c]->item_errors[0].index, &e, &ignored);
+      first_failure = e.code;
+      if (err != NULL) *err = e;
     }
   }
   pthread_mutex_unlock(&pool->lock);
   if (rc == 0) rc = first_failure;
 
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    /* The results move from the futures into the list. */
-    mproc_value_t *v = fs[i]->result;
-    if (v == NULL && (rc = mproc_value_none(&v)) < 0) break;
-    fs[i]->result = NULL;
-    rc = mproc_list_append(list, v);
-    if (rc < 0) mproc_value_free(v);
+  /* The results move from the chunks' lists into one. */
+  for (size_t c = 0; rc == 0 && c < nchunks; c++) {
+    if (fs[c]->result == NULL ||
+        mproc_value_len(fs[c]->result) != fs[c]->nitems)
+      rc = MPROC_EMALFORMED;
+    else
+      rc = mproc__list_extend_move(list, fs[c]->result);
   }
-  for (size_t i = 0; i < n && fs[i] != NULL; i++) mproc_future_free(fs[i]);
+  for (size_t c = 0; c < nchunks && fs[c] != NULL; c++)
+    mproc_future_free(fs[c]);
   free(fs);
   free(argv);
   if (rc < 0) {
@@ -132,8 +135,9 @@ int mproc_pool_starmap(mproc_pool_t *pool, const char *target,
 
 typedef struct {
   struct mproc_future *f;
-  size_t index;
-} slot_t;
+  size_t first;   /* input index of its first item */
+  size_t taken;   /* items already handed out (ordered) */
+} chunk_t;
 
 struct mproc_iter {
   mproc_pool_t *pool;
@@ -147,9 +151,12 @@ struct mproc_iter {
   size_t produced; /* items taken from the input */
   bool input_done;
   int input_error;
-  slot_t *ring; /* window slots, oldest at head */
-  size_t head, count;
-  struct mproc_future *current; /* the last item handed out */
+  chunk_t *ring; /* chunks in flight, oldest at head */
+  size_t ring_cap, head, count;
+  size_t in_flight;   /* items in the ring not yet handed out */
+  chunk_t current;    /* the chunk being handed out, item by item */
+  bool has_current;
+  struct mproc_future *done; /* a fully handed-out chunk, freed next call */
 };
 
 int mproc_pool_imap(mproc_pool_t *pool, const mproc_imap_opts_t *opts,
@@ -175,7 +182,8 @@ int mproc_pool_imap(mproc_pool_t *pool, const mproc_imap_opts_t *opts,
   it->window = opts->window ? opts->window
                             : (size_t)pool->nworkers * 4 * it->chunksize;
   if (it->window < it->chunksize) it->window = it->chunksize;
-  it->ring = calloc(it->window, sizeof *it->ring);
+  it->ring_cap = it->window / it->chunksize + 1;
+  it->ring = calloc(it->ring_cap, sizeof *it->ring);
   if (it->target == NULL || it->ring == NULL) {
     free(it->target);
     free(it->ring);
@@ -189,56 +197,69 @@ int mproc_pool_imap(mproc_pool_t *pool, const mproc_imap_opts_t *opts,
   return 0;
 }
 
-/* Tops the window up, a chunk at a time. */
-static int refill(mproc_iter_t *it) {
-  while (!it->input_done && it->count + it->chunksize <= it->window) {
-    const mproc_value_t *argv[256];
-    mproc_value_t *owned[256];
-    size_t want = it->chunksize < 256 ? it->chunksize : 256;
-    size_t m = 0;
-    while (m < want) {
-      if (it->items != NULL) {
-        if (it->produced >= mproc_value_len(it->items)) {
-          it->input_done = true;
-          break;
-        }
-        mproc_list_get(it->items, it->produced, &argv[m]);
-        owned[m] = NULL;
-      } else {
-        mproc_value_t *args = NULL;
-        int rc = it->next(it->next_ctx, &args);
-        if (rc <= 0) {
-          it->input_done = true;
-          if (rc < 0) it->input_error = rc;
-          break;
-        }
-        argv[m] = owned[m] = args;
+/* Takes up to want items from the input into argv (owned[] marks producer
+ * tuples to free after encoding). Returns how many. */
+static size_t take_input(mproc_iter_t *it, const mproc_value_t **argv,
+                         mproc_value_t **owned, size_t want) {
+  size_t m = 0;
+  while (m < want && !it->input_done) {
+    owned[m] = NULL;
+    if (it->items != NULL) {
+      if (it->produced >= mproc_value_len(it->items)) {
+        it->input_done = true;
+        break;
       }
-      it->produced++;
-      m++;
+      mproc_list_get(it->items, it->produced, &argv[m]);
+    } else {
+      mproc_value_t *args = NULL;
+      int rc = it->next(it->next_ctx, &args);
+      if (rc <= 0) {
+        it->input_done = true;
+        if (rc < 0) it->input_error = rc;
+        break;
+      }
+      argv[m] = owned[m] = args;
     }
+    it->produced++;
+    m++;
+  }
+  return m;
+}
+
+/* Tops the window up, a chunk at a time: memory stays bounded whatever the
+ * length of the input. */
+static int refill(mproc_iter_t *it) {
+  size_t n = it->chunksize;
+  const mproc_value_t **argv = malloc(n * sizeof *argv);
+  mproc_value_t **owned = malloc(n * sizeof *owned);
+  int rc = argv && owned ? 0 : MPROC_ENOMEM;
+  while (rc == 0 && !it->input_done && it->count < it->ring_cap &&
+         it->in_flight + n <= it->window) {
+    size_t m = take_input(it, argv, owned, n);
     if (m == 0) break;
-    struct mproc_future *fs[256];
-    int rc = submit_chunk(it->pool, it->target, argv, m, it->star, fs);
+    struct mproc_future *f;
+    rc = submit_chunk(it->pool, it->target, argv, m, it->star, &f);
     for (size_t i = 0; i < m; i++) mproc_value_free(owned[i]);
     if (rc < 0) {
       it->input_done = true;
       it->input_error = rc;
-      return rc;
+      break;
     }
-    for (size_t i = 0; i < m; i++) {
-      slot_t *s = &it->ring[(it->head + it->count) % it->window];
-      s->f = fs[i];
-      s->index = it->produced - m + i;
-      it->count++;
-    }
+    chunk_t *c = &it->ring[(it->head + it->count) % it->ring_cap];
+    c->f = f;
+    c->first = it->produced - m;
+    c->taken = 0;
+    it->count++;
+    it->in_flight += m;
   }
-  return 0;
+  free(argv);
+  free(owned);
+  return rc;
 }
 
-/* Waits on pool->cond until a slot is done (the oldest one when ordered).
- * Returns its offset from head, or MPROC_ETIMEDOUT. */
-static long wait_slot(mproc_iter_t *it, uint64_t deadline) {
+/* Waits until a chunk in the ring is done (the oldest one when ordered) and
+ * makes it current. Returns 0 or MPROC_ETIMEDOUT. */
+static int next_chunk(mproc_iter_t *it, uint64_t deadline) {
   mproc_pool_t *pool = it->pool;
   pthread_mutex_lock(&pool->lock);
   long found = -1;
@@ -249,52 +270,60 @@ static long wait_slot(mproc_iter_t *it, uint64_t deadline) {
     /* Every completion broadcasts pool->cond: scan, sleep, scan again. */
     for (;;) {
       for (size_t i = 0; i < it->count && found < 0; i++)
-        if (it->ring[(it->head + i) % it->window].f->state == TASK_DONE)
+        if (it->ring[(it->head + i) % it->ring_cap].f->state == TASK_DONE)
           found = (long)i;
       if (found >= 0 || mproc__cond_wait_until(pool, deadline) < 0) break;
     }
   }
   pthread_mutex_unlock(&pool->lock);
-  return found >= 0 ? found : MPROC_ETIMEDOUT;
+  if (found < 0) return MPROC_ETIMEDOUT;
+  size_t pos = (it->head + (size_t)found) % it->ring_cap;
+  it->current = it->ring[pos];
+  it->has_current = true;
+  /* Keep the ring contiguous: the chunk at head moves into the hole. */
+  it->ring[pos] = it->ring[it->head];
+  it->head = (it->head + 1) % it->ring_cap;
+  it->count--;
+  return 0;
 }
 
 int mproc_iter_next(mproc_iter_t *it, double timeout_s, mproc_item_t *item) {
   if (it == NULL || item == NULL || !mproc__timeout_valid(timeout_s))
     return MPROC_EINVAL;
   memset(item, 0, sizeof *item);
-  if (it->current != NULL) {
-    mproc_future_free(it->current);
-    it->current = NULL;
+  if (it->done != NULL) {
+    mproc_future_free(it->done);
+    it->done = NULL;
   }
-  int rc = refill(it);
-  if (it->count == 0) return it->input_error ? it->input_error : rc;
-  long off = wait_slot(it, mproc__deadline(timeout_s));
-  if (off < 0) return (int)off;
-  size_t pos = (it->head + (size_t)off) % it->window;
-  slot_t taken = it->ring[pos];
-  /* Keep the ring contiguous: the slot at head moves into the hole. */
-  it->ring[pos] = it->ring[it->head];
-  it->head = (it->head + 1) % it->window;
-  it->count--;
-  it->current = taken.f;
-  item->index = taken.index;
-  mproc_pool_t *pool = it->pool;
-  pthread_mutex_lock(&pool->lock);
-  mproc__task_error(taken.f, &item->error);
-  if (taken.f->code == 0) {
-    if (taken.f->result == NULL) mproc_value_none(&taken.f->result);
-    item->result = taken.f->result;
+  int rc = 0;
+  if (!it->has_current) {
+    rc = refill(it);
+    if (it->count == 0) return it->input_error ? it->input_error : rc;
+    rc = next_chunk(it, mproc__deadline(timeout_s));
+    if (rc < 0) return rc;
   }
-  pthread_mutex_unlock(&pool->lock);
-  refill(it); /* keep workers busy while the caller works */
+  chunk_t *c = &it->current;
+  size_t i = c->taken++;
+  item->index = c->first + i;
+  pthread_mutex_lock(&it->pool->lock);
+  mproc__chunk_item(c->f, i, &item->error, &item->result);
+  pthread_mutex_unlock(&it->pool->lock);
+  it->in_flight--;
+  if (c->taken == c->f->nitems) {
+    /* Its results stay valid until the next call. */
+    it->done = c->f;
+    it->has_current = false;
+  }
+  refill(it); /* keep the workers busy while the caller works */
   return 1;
 }
 
 void mproc_iter_free(mproc_iter_t *it) {
   if (it == NULL) return;
-  mproc_future_free(it->current);
+  mproc_future_free(it->done);
+  if (it->has_current) mproc_future_free(it->current.f);
   for (size_t i = 0; i < it->count; i++)
-    mproc_future_free(it->ring[(it->head + i) % it->window].f);
+    mproc_future_free(it->ring[(it->head + i) % it->ring_cap].f);
   mproc_pool_t *pool = it->pool;
   free(it->ring);
   free(it->target);

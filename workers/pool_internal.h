@@ -38,13 +38,16 @@ struct mproc_future {
   bool user_holds; /* the caller has not freed it */
   bool pool_holds; /* queued or dispatched */
   uint64_t id;
-  uint64_t chunk; /* tasks of one chunk are dispatched together */
+  size_t nitems; /* a map chunk of this many items; 0 for one call */
   mproc__buf_t frame; /* the encoded Call frame */
   uint8_t frame_inline[160];
   /* Outcome. */
   mproc_value_t *result;
   int code, exit_code, signal;
   char *message; /* NULL when none */
+  /* A chunk's failed items (its result is the list of all results). */
+  mproc__item_error_t *item_errors;
+  size_t n_item_errors;
   mproc_task_timing_t timing;
 };
 
@@ -76,6 +79,7 @@ typedef struct {
   unsigned nout;
   unsigned dispatched; /* over this worker's life */
   mproc__buf_t out;     /* bytes dispatched, not yet written */
+  bool flush_now;       /* it was idle: write without waiting for a batch */
   mproc__reader_t in;   /* loop thread only */
   uint64_t head_started_ns; /* when the oldest outstanding task started */
   /* Timeout enforcement. */
@@ -127,6 +131,7 @@ struct mproc_pool {
   pthread_t thread;
   bool thread_started;
   bool loop_sleeping;    /* in epoll_wait: wake it through the eventfd */
+  bool in_loop;          /* dispatch runs on the pool thread: flush all */
   uint64_t loop_wake_ns; /* when it would wake by itself (UINT64_MAX) */
   pid_t server_pid;
   int ctl;      /* the fork server's control socket (also in node) */
@@ -151,11 +156,16 @@ void mproc__pool_wake_locked(mproc_pool_t *pool, uint64_t deadline_ns);
 struct mproc_future *mproc__task_new_locked(mproc_pool_t *pool);
 /* Gives back a task that was never queued (its encoding failed). */
 void mproc__task_discard_locked(mproc_pool_t *pool, struct mproc_future *t);
-/* Encodes the call into t's frame. */
+/* Encodes the call into t's frame: args (or argv/argc) and kwargs as one
+ * call (mode MPROC__CALL_ONE), or argv as the items of a map chunk. */
 int mproc__task_encode(mproc_pool_t *pool, struct mproc_future *t,
                        const char *target, const mproc_value_t *args,
                        const mproc_value_t *const *argv, size_t argc,
-                       const mproc_value_t *kwargs);
+                       const mproc_value_t *kwargs, uint32_t mode);
+/* Item i of a finished chunk task: its error (code 0 when it succeeded) and
+ * its result. With the lock held. */
+void mproc__chunk_item(const struct mproc_future *t, size_t i,
+                       mproc_task_error_t *err, const mproc_value_t **result);
 /* Marks t done (with its outcome already set), drops the pool's hold.
  * With the lock held; the caller broadcasts pool->cond. */
 void mproc__task_finish_locked(mproc_pool_t *pool, struct mproc_future *t);

@@ -87,28 +87,31 @@ static void initialize(mproc_pool_t *pool, int sock, mproc__buf_t *out) {
   send_report(sock, out, &r);
 }
 
+/* The target registered under name; the last one found is remembered, as
+ * a worker usually runs one target over and over. */
+static mproc_target_fn find(const char *name) {
+  static char cached_name[MPROC_TARGET_NAME_MAX + 1];
+  static mproc_target_fn cached_fn;
+  if (cached_fn != NULL && strcmp(cached_name, name) == 0) return cached_fn;
+  mproc_target_fn fn = mproc_target_find(name);
+  if (fn != NULL && strlen(name) <= MPROC_TARGET_NAME_MAX) {
+    strcpy(cached_name, name);
+    cached_fn = fn;
+  }
+  return fn;
+}
+
 /* Runs one decoded call and fills its report. */
 static void run(const mproc__call_in_t *in, mproc__report_t *r,
                 mproc_call_t *call) {
-  static char cached_name[MPROC_TARGET_NAME_MAX + 1];
-  static mproc_target_fn cached_fn;
-  mproc_target_fn fn = cached_fn;
-  if (fn == NULL || strcmp(cached_name, in->target) != 0) {
-    fn = mproc_target_find(in->target);
-    if (fn != NULL && strlen(in->target) <= MPROC_TARGET_NAME_MAX) {
-      strcpy(cached_name, in->target);
-      cached_fn = fn;
-    }
-  }
+  mproc_target_fn fn = find(in->target);
   r->t_enter_ns = mproc__now_ns();
+  mproc__call_init(call, in->target, in->args, in->kwargs, NULL, in->id);
   if (fn == NULL) {
     r->error = MPROC_ENOTARGET;
-    r->code = -1;
-    mproc__call_init(call, in->target, in->args, in->kwargs, NULL, in->id);
-    mproc_call_fail(call, "no target registered as '%s' in the worker",
-                    in->target);
+    r->code = mproc_call_fail(call, "no target registered as '%s' in the worker",
+                              in->target);
   } else {
-    mproc__call_init(call, in->target, in->args, in->kwargs, NULL, in->id);
     r->code = mproc__call_run(call, fn);
   }
   r->t_ns = mproc__now_ns();
@@ -117,6 +120,83 @@ static void run(const mproc__call_in_t *in, mproc__report_t *r,
     r->message = call->message;
     r->message_len = call->message_len;
   }
+}
+
+/* Calls target for each item of a chunk: the Report's result is the list
+ * of their results (None where one failed), item_errors the failures. */
+static void run_chunk(const mproc__call_in_t *in, mproc__report_t *r,
+                      mproc_call_t *call, mproc_value_t **results,
+                      mproc__item_error_t **errs, size_t *cap) {
+  mproc_target_fn fn = find(in->target);
+  size_t n = mproc_value_len(in->args);
+  mproc_value_t *one = NULL, *none_kwargs = NULL;
+  int rc = mproc_value_list(results);
+  if (rc == 0) rc = mproc__tuple1_new(&one);
+  if (rc == 0) rc = mproc_value_dict(&none_kwargs);
+  r->t_enter_ns = mproc__now_ns();
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    const mproc_value_t *item;
+    mproc_list_get(in->args, i, &item);
+    const mproc_value_t *args = item;
+    if (in->mode == MPROC__CALL_MAP) {
+      mproc__tuple1_set(one, item);
+      args = one;
+    }
+    mproc__call_init(call, in->target, args, none_kwargs, NULL, in->id);
+    int code;
+    int32_t error = 0;
+    mproc_kind_t k = mproc_value_kind(args);
+    if (fn == NULL) {
+      error = MPROC_ENOTARGET;
+      code = mproc_call_fail(call, "no target registered as '%s' in the worker",
+                             in->target);
+    } else if (k != MPROC_TUPLE && k != MPROC_LIST) {
+      error = MPROC_ETYPE;
+      code = mproc_call_fail(call, "starmap item %zu is a %s, not a tuple", i,
+                             mproc_kind_name(k));
+    } else {
+      code = mproc__call_run(call, fn);
+    }
+    mproc_value_t *v = code == 0 ? call->result : NULL;
+    if (v != NULL) call->result = NULL;
+    if (v == NULL) rc = mproc_value_none(&v);
+    if (rc == 0 && (rc = mproc_list_append(*results, v)) < 0)
+      mproc_value_free(v);
+    if (rc == 0 && code != 0) {
+      if (r->n_item_errors == *cap) {
+        size_t c = *cap ? *cap * 2 : 8;
+        mproc__item_error_t *grown = realloc(*errs, c * sizeof *grown);
+        if (grown == NULL) rc = MPROC_ENOMEM;
+        else {
+          *errs = grown;
+          *cap = c;
+        }
+      }
+      if (rc == 0) {
+        mproc__item_error_t *e = &(*errs)[r->n_item_errors++];
+        e->index = (uint32_t)i;
+        e->code = code;
+        e->error = error;
+        e->message = call->message; /* taken: freed after the report */
+        call->message = NULL;
+      }
+    }
+    mproc__call_clear(call);
+  }
+  r->t_ns = mproc__now_ns();
+  r->item_errors = *errs;
+  if (rc < 0) {
+    r->error = rc;
+    r->code = -1;
+    mproc__call_init(call, in->target, in->args, in->kwargs, NULL, in->id);
+    mproc_call_fail(call, "the chunk could not run: %s", mproc_strerror(rc));
+    r->message = call->message;
+    r->message_len = call->message_len;
+  } else {
+    r->result = *results;
+  }
+  mproc_value_free(one);
+  mproc_value_free(none_kwargs);
 }
 
 void mproc__worker_main(mproc_pool_t *pool, int sock, uint32_t serial) {
@@ -134,6 +214,9 @@ void mproc__worker_main(mproc_pool_t *pool, int sock, uint32_t serial) {
 
   mproc__reader_t reader;
   mproc__reader_init(&reader, sock, pool->max_frame, NULL, 0);
+  mproc__item_error_t *errs = NULL;
+  size_t errs_cap = 0;
+  uint64_t usage_at = 0;
   for (;;) {
     const uint8_t *payload;
     size_t len;
@@ -148,10 +231,21 @@ void mproc__worker_main(mproc_pool_t *pool, int sock, uint32_t serial) {
     rc = mproc__call_decode(&in, payload, len);
     if (rc < 0) leave(2); /* cannot even tell which task this was */
     mproc_call_t call;
-    run(&in, &r, &call);
+    mproc_value_t *results = NULL;
+    if (in.mode == MPROC__CALL_ONE)
+      run(&in, &r, &call);
+    else
+      run_chunk(&in, &r, &call, &results, &errs, &errs_cap);
     r.id = in.id;
-    usage(&r);
+    /* Memory and CPU every millisecond or so: enough for max_rss_per_child
+     * and the statistics, without a syscall per small task. */
+    if (r.t_ns - usage_at >= 1000000 || pool->max_rss_kb) {
+      usage(&r);
+      usage_at = r.t_ns;
+    }
     send_report(sock, &out, &r);
+    for (size_t i = 0; i < r.n_item_errors; i++) free(errs[i].message);
+    mproc_value_free(results);
     mproc__call_clear(&call);
     mproc__call_in_clear(&in);
   }
