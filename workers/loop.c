@@ -418,7 +418,11 @@ static void finalize(mproc_pool_t *pool, worker_t *w) {
   s->user_s += (double)w->utime_us / 1e6;
   s->sys_s += (double)w->stime_us / 1e6;
   if ((long)w->maxrss_kb > s->max_rss_kb) s->max_rss_kb = (long)w->maxrss_kb;
-  if (w->pid > 0) s->restarts++;
+  /* A restart is a worker replaced; the last one of a finished pool is
+   * not. */
+  bool replaced = pool->state == POOL_OPEN ||
+                  (pool->state == POOL_CLOSED && pool->unfinished > 0);
+  if (w->pid > 0 && replaced && pool->broken == NULL) s->restarts++;
   if (crashed) s->crashes++;
 
   free(w->init_error);
