@@ -1,10 +1,19 @@
-/* Values <-> mproc.wire.Value through nanopb.
+/* Values <-> mproc.wire.Value with nanopb's stream coding primitives.
+ *
+ * The Value, List, Dict and Entry messages are written and read field by
+ * field with pb_encode_tag/varint/string/fixed64 and pb_decode_tag/...
+ * rather than through their generated descriptors: a value tree has one
+ * message per node, and walking a descriptor for every int of a 100,000-item
+ * list cost more than the data itself. The bytes are exactly what the
+ * descriptors in wire.pb.c produce (fields in declaration order); the
+ * surrounding Call and Report messages still go through pb_encode and
+ * pb_decode, and the tests cross-check everything against protoc.
  *
  * nanopb's pb_encode_submessage sizes a submessage by encoding it once into
  * a counting stream, then again for real; nested n deep that is 2^n passes.
  * Values carry their exact encoded size instead (value_internal.h), so each
- * callback writes tag and length itself and encodes the body once. A
- * counting stream (no callback) just adds the known size.
+ * node is written once. A counting stream (no callback) just adds the
+ * known size.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,95 +21,101 @@
 #include "serialization/codec.h"
 #include "serialization/wire.pb.h"
 
+/* Field numbers of wire.proto. */
+enum {
+  F_NONE = 1,
+  F_BOOL = 2,
+  F_INT = 3,
+  F_FLOAT = 4,
+  F_STR = 5,
+  F_BYTES = 6,
+  F_LIST = 7,
+  F_DICT = 8,
+  F_LIST_ITEMS = 1,
+  F_LIST_TUPLE = 2,
+  F_DICT_ENTRIES = 1,
+  F_ENTRY_KEY = 1,
+  F_ENTRY_VALUE = 2
+};
+
+/* The hand-written coding must follow wire.proto: the generated tags say
+ * so at compile time. */
+_Static_assert(F_NONE == mproc_wire_Value_none_tag &&
+                   F_BOOL == mproc_wire_Value_bool_value_tag &&
+                   F_INT == mproc_wire_Value_int_value_tag &&
+                   F_FLOAT == mproc_wire_Value_float_value_tag &&
+                   F_STR == mproc_wire_Value_str_value_tag &&
+                   F_BYTES == mproc_wire_Value_bytes_value_tag &&
+                   F_LIST == mproc_wire_Value_list_value_tag &&
+                   F_DICT == mproc_wire_Value_dict_value_tag &&
+                   F_LIST_ITEMS == mproc_wire_List_items_tag &&
+                   F_LIST_TUPLE == mproc_wire_List_tuple_tag &&
+                   F_DICT_ENTRIES == mproc_wire_Dict_entries_tag &&
+                   F_ENTRY_KEY == mproc_wire_Entry_key_tag &&
+                   F_ENTRY_VALUE == mproc_wire_Entry_value_tag,
+               "codec.c's field numbers differ from wire.proto");
+
 static bool counting(const pb_ostream_t *s) { return s->callback == NULL; }
 
-static bool enc_blob_cb(pb_ostream_t *s, const pb_field_t *f,
-                        void *const *arg) {
-  const mproc_value_t *v = *arg;
-  return pb_encode_tag_for_field(s, f) &&
-         pb_encode_string(s, (const pb_byte_t *)v->u.s.p, v->u.s.n);
+/* A length-delimited field holding a value: tag, its kept size, its body. */
+static bool enc_sub(pb_ostream_t *s, uint32_t field, const mproc_value_t *v) {
+  return pb_encode_tag(s, PB_WT_STRING, field) &&
+         pb_encode_varint(s, v->wsize) && mproc__enc_value(s, v);
 }
 
-static bool enc_items_cb(pb_ostream_t *s, const pb_field_t *f,
-                         void *const *arg) {
-  return mproc__enc_items(s, f, *arg);
+static bool enc_entry(pb_ostream_t *s, const mproc__entry_t *e) {
+  return pb_encode_tag(s, PB_WT_STRING, F_DICT_ENTRIES) &&
+         pb_encode_varint(s, mproc__entry_size(e->klen, e->val)) &&
+         pb_encode_tag(s, PB_WT_STRING, F_ENTRY_KEY) &&
+         pb_encode_string(s, (const pb_byte_t *)e->key, e->klen) &&
+         enc_sub(s, F_ENTRY_VALUE, e->val);
 }
 
-static bool enc_entries_cb(pb_ostream_t *s, const pb_field_t *f,
-                           void *const *arg) {
-  return mproc__enc_entries(s, f, *arg);
-}
-
-/* Value.list_value: a List message. */
-static bool enc_list_cb(pb_ostream_t *s, const pb_field_t *f,
-                        void *const *arg) {
-  const mproc_value_t *seq = *arg;
-  if (!pb_encode_tag_for_field(s, f) || !pb_encode_varint(s, seq->inner))
-    return false;
-  if (counting(s)) return pb_write(s, NULL, seq->inner);
-  mproc_wire_List w;
-  memset(&w, 0, sizeof w);
-  w.items.funcs.encode = enc_items_cb;
-  w.items.arg = (void *)seq;
-  if (seq->kind == MPROC_TUPLE) w.has_tuple = w.tuple = true;
-  return pb_encode(s, mproc_wire_List_fields, &w);
-}
-
-/* Value.dict_value: a Dict message. */
-static bool enc_dict_cb(pb_ostream_t *s, const pb_field_t *f,
-                        void *const *arg) {
-  const mproc_value_t *dict = *arg;
-  if (!pb_encode_tag_for_field(s, f) || !pb_encode_varint(s, dict->inner))
-    return false;
-  if (counting(s)) return pb_write(s, NULL, dict->inner);
-  mproc_wire_Dict w;
-  w.entries.funcs.encode = enc_entries_cb;
-  w.entries.arg = (void *)dict;
-  return pb_encode(s, mproc_wire_Dict_fields, &w);
+static bool enc_body(pb_ostream_t *s, const mproc_value_t *v) {
+  switch ((mproc_kind_t)v->kind) {
+    case MPROC_NONE:
+      return pb_encode_tag(s, PB_WT_VARINT, F_NONE) && pb_encode_varint(s, 1);
+    case MPROC_BOOL:
+      return pb_encode_tag(s, PB_WT_VARINT, F_BOOL) &&
+             pb_encode_varint(s, v->u.b);
+    case MPROC_INT:
+      return pb_encode_tag(s, PB_WT_VARINT, F_INT) &&
+             pb_encode_svarint(s, v->u.i);
+    case MPROC_FLOAT:
+      return pb_encode_tag(s, PB_WT_64BIT, F_FLOAT) &&
+             pb_encode_fixed64(s, &v->u.d);
+    case MPROC_STR:
+    case MPROC_BYTES:
+      return pb_encode_tag(s, PB_WT_STRING,
+                           v->kind == MPROC_STR ? F_STR : F_BYTES) &&
+             pb_encode_string(s, (const pb_byte_t *)v->u.s.p, v->u.s.n);
+    case MPROC_LIST:
+    case MPROC_TUPLE:
+      if (!pb_encode_tag(s, PB_WT_STRING, F_LIST) ||
+          !pb_encode_varint(s, v->inner))
+        return false;
+      for (size_t i = 0; i < v->u.seq.n; i++)
+        if (!enc_sub(s, F_LIST_ITEMS, v->u.seq.v[i])) return false;
+      return v->kind != MPROC_TUPLE ||
+             (pb_encode_tag(s, PB_WT_VARINT, F_LIST_TUPLE) &&
+              pb_encode_varint(s, 1));
+    case MPROC_DICT:
+      if (!pb_encode_tag(s, PB_WT_STRING, F_DICT) ||
+          !pb_encode_varint(s, v->inner))
+        return false;
+      for (size_t i = 0; i < v->u.dict.n; i++)
+        if (!enc_entry(s, &v->u.dict.e[i])) return false;
+      return true;
+  }
+  return false;
 }
 
 bool mproc__enc_value(pb_ostream_t *s, const mproc_value_t *v) {
   if (counting(s)) return pb_write(s, NULL, v->wsize);
-  mproc_wire_Value w;
-  memset(&w, 0, sizeof w);
-  switch ((mproc_kind_t)v->kind) {
-    case MPROC_NONE:
-      w.has_none = w.none = true;
-      break;
-    case MPROC_BOOL:
-      w.has_bool_value = true;
-      w.bool_value = v->u.b;
-      break;
-    case MPROC_INT:
-      w.has_int_value = true;
-      w.int_value = v->u.i;
-      break;
-    case MPROC_FLOAT:
-      w.has_float_value = true;
-      w.float_value = v->u.d;
-      break;
-    case MPROC_STR:
-      w.str_value.funcs.encode = enc_blob_cb;
-      w.str_value.arg = (void *)v;
-      break;
-    case MPROC_BYTES:
-      w.bytes_value.funcs.encode = enc_blob_cb;
-      w.bytes_value.arg = (void *)v;
-      break;
-    case MPROC_LIST:
-    case MPROC_TUPLE:
-      w.list_value.funcs.encode = enc_list_cb;
-      w.list_value.arg = (void *)v;
-      break;
-    case MPROC_DICT:
-      w.dict_value.funcs.encode = enc_dict_cb;
-      w.dict_value.arg = (void *)v;
-      break;
-  }
   size_t before = s->bytes_written;
-  if (!pb_encode(s, mproc_wire_Value_fields, &w)) return false;
-  /* The kept size and nanopb's output must agree, or every length written
-   * around this value is wrong. */
+  if (!enc_body(s, v)) return false;
+  /* The kept size and the bytes written must agree, or every length
+   * written around this value is wrong. */
   if (s->bytes_written - before != v->wsize) {
 #ifndef PB_NO_ERRMSG
     s->errmsg = "value size bookkeeping mismatch";
@@ -124,19 +139,6 @@ bool mproc__enc_items(pb_ostream_t *s, const pb_field_t *f,
   return true;
 }
 
-static bool enc_key_cb(pb_ostream_t *s, const pb_field_t *f,
-                       void *const *arg) {
-  const mproc__entry_t *e = *arg;
-  return pb_encode_tag_for_field(s, f) &&
-         pb_encode_string(s, (const pb_byte_t *)e->key, e->klen);
-}
-
-static bool enc_entry_value_cb(pb_ostream_t *s, const pb_field_t *f,
-                               void *const *arg) {
-  const mproc__entry_t *e = *arg;
-  return mproc__enc_value_field(s, f, e->val);
-}
-
 bool mproc__enc_entries(pb_ostream_t *s, const pb_field_t *f,
                         const mproc_value_t *dict) {
   if (dict == NULL) return true;
@@ -149,29 +151,15 @@ bool mproc__enc_entries(pb_ostream_t *s, const pb_field_t *f,
       if (!pb_write(s, NULL, esize)) return false;
       continue;
     }
-    mproc_wire_Entry w;
-    w.key.funcs.encode = enc_key_cb;
-    w.key.arg = (void *)e;
-    w.value.funcs.encode = enc_entry_value_cb;
-    w.value.arg = (void *)e;
-    if (!pb_encode(s, mproc_wire_Entry_fields, &w)) return false;
+    if (!pb_encode_tag(s, PB_WT_STRING, F_ENTRY_KEY) ||
+        !pb_encode_string(s, (const pb_byte_t *)e->key, e->klen) ||
+        !enc_sub(s, F_ENTRY_VALUE, e->val))
+      return false;
   }
   return true;
 }
 
 /* ---- Decoding. */
-
-typedef struct {
-  mproc__dctx_t *ctx;
-  int depth;           /* depth of the value being decoded */
-  mproc_value_t *node; /* set by a callback field */
-} vdec_t;
-
-typedef struct {
-  mproc__dctx_t *ctx;
-  int depth;             /* depth of the container */
-  mproc_value_t *target; /* container being filled */
-} cdec_t;
 
 bool mproc__dec_blob(pb_istream_t *s, mproc__dctx_t *ctx, char **out,
                      size_t *n) {
@@ -190,139 +178,204 @@ bool mproc__dec_blob(pb_istream_t *s, mproc__dctx_t *ctx, char **out,
   return true;
 }
 
-static bool dec_blob(pb_istream_t *s, vdec_t *st, mproc_kind_t kind) {
-  if (st->node != NULL) return mproc__dfail(st->ctx, MPROC_EMALFORMED);
-  mproc_value_t *v = mproc__value_alloc(kind);
-  if (v == NULL) return mproc__dfail(st->ctx, MPROC_ENOMEM);
-  if (!mproc__dec_blob(s, st->ctx, &v->u.s.p, &v->u.s.n)) {
-    free(v);
-    return false;
-  }
-  mproc__scalar_resize(v);
-  st->node = v;
-  if (kind == MPROC_STR && !mproc__utf8_valid(v->u.s.p, v->u.s.n))
-    return mproc__dfail(st->ctx, MPROC_EUTF8);
-  return true;
+/* Runs dec(sub, arg) on the length-delimited field at the head of s. */
+typedef bool (*sub_fn)(pb_istream_t *sub, void *arg);
+
+static bool in_sub(pb_istream_t *s, sub_fn dec, void *arg) {
+  pb_istream_t sub;
+  if (!pb_make_string_substream(s, &sub)) return false;
+  bool ok = dec(&sub, arg);
+  return pb_close_string_substream(s, &sub) && ok;
 }
 
-static bool dec_str_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
-  (void)f;
-  return dec_blob(s, *arg, MPROC_STR);
-}
+typedef struct {
+  mproc__dctx_t *ctx;
+  int depth; /* of the container being filled */
+  mproc_value_t *target;
+} fill_t;
 
-static bool dec_bytes_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
-  (void)f;
-  return dec_blob(s, *arg, MPROC_BYTES);
-}
-
-static bool dec_item_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
-  (void)f;
-  cdec_t *c = *arg;
+static bool dec_item(pb_istream_t *sub, void *arg) {
+  fill_t *f = arg;
   mproc_value_t *item = NULL;
-  if (!mproc__dec_value(s, c->ctx, c->depth, &item)) return false;
-  int rc = mproc__seq_push(c->target, item);
+  if (!mproc__dec_value(sub, f->ctx, f->depth, &item)) return false;
+  int rc = mproc__seq_push(f->target, item);
   if (rc < 0) {
-    mproc_value_free(item);
-    return mproc__dfail(c->ctx, rc);
+    mproc__value_free_owned(item);
+    return mproc__dfail(f->ctx, rc);
   }
   return true;
 }
 
-static bool dec_entry_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
-  (void)f;
-  cdec_t *c = *arg;
-  return mproc__dec_entry(s, c->ctx, c->depth, c->target);
-}
-
-/* A new container for a list/dict field, refused past the depth limit. */
-static mproc_value_t *open_container(vdec_t *st, mproc_kind_t kind) {
-  if (st->node != NULL) {
-    mproc__dfail(st->ctx, MPROC_EMALFORMED);
-    return NULL;
-  }
-  if (st->depth + 1 > MPROC_MAX_DEPTH) {
-    mproc__dfail(st->ctx, MPROC_EDEPTH);
-    return NULL;
-  }
-  mproc_value_t *v = mproc__value_alloc(kind);
-  if (v == NULL) mproc__dfail(st->ctx, MPROC_ENOMEM);
-  st->node = v; /* freed by the caller on failure */
-  return v;
-}
-
-static bool dec_list_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
-  (void)f;
-  vdec_t *st = *arg;
-  mproc_value_t *seq = open_container(st, MPROC_LIST);
-  if (seq == NULL) return false;
-  cdec_t c = {st->ctx, st->depth + 1, seq};
-  mproc_wire_List w;
-  memset(&w, 0, sizeof w);
-  w.items.funcs.decode = dec_item_cb;
-  w.items.arg = &c;
-  if (!pb_decode_ex(s, mproc_wire_List_fields, &w, PB_DECODE_NOINIT))
-    return false;
-  if (w.has_tuple && w.tuple) {
-    seq->kind = MPROC_TUPLE;
-    seq->inner += 2;
-    mproc__container_resize(seq);
+static bool dec_list(pb_istream_t *s, void *arg) {
+  fill_t *f = arg;
+  while (s->bytes_left > 0) {
+    pb_wire_type_t wt;
+    uint32_t tag;
+    bool eof;
+    if (!pb_decode_tag(s, &wt, &tag, &eof)) return eof;
+    if (tag == F_LIST_ITEMS && wt == PB_WT_STRING) {
+      if (!in_sub(s, dec_item, f)) return false;
+    } else if (tag == F_LIST_TUPLE && wt == PB_WT_VARINT) {
+      bool tuple;
+      if (!pb_decode_bool(s, &tuple)) return false;
+      if (tuple != (f->target->kind == MPROC_TUPLE)) {
+        f->target->kind = tuple ? MPROC_TUPLE : MPROC_LIST;
+        f->target->inner += tuple ? 2 : (size_t)-2;
+        mproc__container_resize(f->target);
+      }
+    } else if (tag == F_LIST_ITEMS || tag == F_LIST_TUPLE) {
+      return mproc__dfail(f->ctx, MPROC_EMALFORMED);
+    } else if (!pb_skip_field(s, wt)) {
+      return false;
+    }
   }
   return true;
 }
 
-static bool dec_dict_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
-  (void)f;
-  vdec_t *st = *arg;
-  mproc_value_t *dict = open_container(st, MPROC_DICT);
-  if (dict == NULL) return false;
-  cdec_t c = {st->ctx, st->depth + 1, dict};
-  mproc_wire_Dict w;
-  w.entries.funcs.decode = dec_entry_cb;
-  w.entries.arg = &c;
-  return pb_decode_ex(s, mproc_wire_Dict_fields, &w, PB_DECODE_NOINIT);
+static bool dec_entry_cb(pb_istream_t *sub, void *arg) {
+  fill_t *f = arg;
+  return mproc__dec_entry(sub, f->ctx, f->depth, f->target);
+}
+
+static bool dec_dict(pb_istream_t *s, void *arg) {
+  fill_t *f = arg;
+  while (s->bytes_left > 0) {
+    pb_wire_type_t wt;
+    uint32_t tag;
+    bool eof;
+    if (!pb_decode_tag(s, &wt, &tag, &eof)) return eof;
+    if (tag == F_DICT_ENTRIES && wt == PB_WT_STRING) {
+      if (!in_sub(s, dec_entry_cb, f)) return false;
+    } else if (tag == F_DICT_ENTRIES) {
+      return mproc__dfail(f->ctx, MPROC_EMALFORMED);
+    } else if (!pb_skip_field(s, wt)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+typedef struct {
+  mproc__dctx_t *ctx;
+  char *p;
+  size_t n;
+} blob_t;
+
+static bool dec_blob_cb(pb_istream_t *sub, void *arg) {
+  blob_t *b = arg;
+  return mproc__dec_blob(sub, b->ctx, &b->p, &b->n);
+}
+
+/* The wire type each Value field must have. */
+static pb_wire_type_t value_wire_type(uint32_t tag) {
+  switch (tag) {
+    case F_NONE:
+    case F_BOOL:
+    case F_INT:
+      return PB_WT_VARINT;
+    case F_FLOAT:
+      return PB_WT_64BIT;
+    default:
+      return PB_WT_STRING;
+  }
 }
 
 bool mproc__dec_value(pb_istream_t *s, mproc__dctx_t *ctx, int depth,
                       mproc_value_t **out) {
-  vdec_t st = {ctx, depth, NULL};
-  mproc_wire_Value w;
-  memset(&w, 0, sizeof w);
-  w.str_value.funcs.decode = dec_str_cb;
-  w.str_value.arg = &st;
-  w.bytes_value.funcs.decode = dec_bytes_cb;
-  w.bytes_value.arg = &st;
-  w.list_value.funcs.decode = dec_list_cb;
-  w.list_value.arg = &st;
-  w.dict_value.funcs.decode = dec_dict_cb;
-  w.dict_value.arg = &st;
-  bool ok = pb_decode_ex(s, mproc_wire_Value_fields, &w, PB_DECODE_NOINIT);
-  int set = (st.node != NULL) + w.has_none + w.has_bool_value +
-            w.has_int_value + w.has_float_value;
-  if (ok && set != 1) ok = mproc__dfail(ctx, MPROC_EMALFORMED);
-  if (ok && st.node == NULL) {
-    mproc_kind_t kind = w.has_none         ? MPROC_NONE
-                        : w.has_bool_value ? MPROC_BOOL
-                        : w.has_int_value  ? MPROC_INT
-                                           : MPROC_FLOAT;
-    st.node = mproc__value_alloc(kind);
-    if (st.node == NULL) {
-      ok = mproc__dfail(ctx, MPROC_ENOMEM);
-    } else if (kind == MPROC_BOOL) {
-      st.node->u.b = w.bool_value;
-    } else if (kind == MPROC_INT) {
-      st.node->u.i = w.int_value;
-      mproc__scalar_resize(st.node);
-    } else if (kind == MPROC_FLOAT) {
-      st.node->u.d = w.float_value;
+  mproc_value_t *v = NULL;
+  *out = NULL;
+  while (s->bytes_left > 0) {
+    pb_wire_type_t wt;
+    uint32_t tag;
+    bool eof;
+    if (!pb_decode_tag(s, &wt, &tag, &eof)) {
+      if (eof) break;
+      goto fail;
+    }
+    if (tag < F_NONE || tag > F_DICT) {
+      if (!pb_skip_field(s, wt)) goto fail;
+      continue;
+    }
+    /* One kind per Value: a second kind field is malformed. */
+    if (v != NULL || wt != value_wire_type(tag)) {
+      mproc__dfail(ctx, MPROC_EMALFORMED);
+      goto fail;
+    }
+    switch (tag) {
+      case F_NONE: {
+        uint64_t ignored;
+        if (!pb_decode_varint(s, &ignored)) goto fail;
+        v = mproc__value_alloc(MPROC_NONE);
+        break;
+      }
+      case F_BOOL: {
+        bool b;
+        if (!pb_decode_bool(s, &b)) goto fail;
+        v = mproc__value_alloc(MPROC_BOOL);
+        if (v != NULL) v->u.b = b;
+        break;
+      }
+      case F_INT: {
+        int64_t i;
+        if (!pb_decode_svarint(s, &i)) goto fail;
+        v = mproc__value_alloc(MPROC_INT);
+        if (v != NULL) {
+          v->u.i = i;
+          mproc__scalar_resize(v);
+        }
+        break;
+      }
+      case F_FLOAT: {
+        double d;
+        if (!pb_decode_fixed64(s, &d)) goto fail;
+        v = mproc__value_alloc(MPROC_FLOAT);
+        if (v != NULL) v->u.d = d;
+        break;
+      }
+      case F_STR:
+      case F_BYTES: {
+        blob_t b = {ctx, NULL, 0};
+        if (!in_sub(s, dec_blob_cb, &b)) goto fail;
+        v = mproc__value_alloc(tag == F_STR ? MPROC_STR : MPROC_BYTES);
+        if (v == NULL) {
+          free(b.p);
+          break;
+        }
+        v->u.s.p = b.p;
+        v->u.s.n = b.n;
+        mproc__scalar_resize(v);
+        if (tag == F_STR && !mproc__utf8_valid(b.p, b.n)) {
+          mproc__dfail(ctx, MPROC_EUTF8);
+          goto fail;
+        }
+        break;
+      }
+      default: { /* F_LIST, F_DICT */
+        if (depth + 1 > MPROC_MAX_DEPTH) {
+          mproc__dfail(ctx, MPROC_EDEPTH);
+          goto fail;
+        }
+        v = mproc__value_alloc(tag == F_LIST ? MPROC_LIST : MPROC_DICT);
+        if (v == NULL) break;
+        fill_t f = {ctx, depth + 1, v};
+        if (!in_sub(s, tag == F_LIST ? dec_list : dec_dict, &f)) goto fail;
+        break;
+      }
+    }
+    if (v == NULL) {
+      mproc__dfail(ctx, MPROC_ENOMEM);
+      goto fail;
     }
   }
-  if (!ok) {
-    mproc__value_free_owned(st.node);
-    *out = NULL;
+  if (v == NULL) {
+    mproc__dfail(ctx, MPROC_EMALFORMED); /* no kind at all */
     return false;
   }
-  *out = st.node;
+  *out = v;
   return true;
+fail:
+  mproc__value_free_owned(v);
+  return false;
 }
 
 typedef struct {
@@ -331,35 +384,45 @@ typedef struct {
   char *key;
   size_t klen;
   mproc_value_t *val;
-} edec_t;
+} entry_t;
 
-static bool dec_key_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
-  (void)f;
-  edec_t *e = *arg;
-  if (e->key != NULL) return mproc__dfail(e->ctx, MPROC_EMALFORMED);
-  if (!mproc__dec_blob(s, e->ctx, &e->key, &e->klen)) return false;
-  if (!mproc__utf8_valid(e->key, e->klen))
-    return mproc__dfail(e->ctx, MPROC_EUTF8);
-  return true;
-}
-
-static bool dec_entry_value_cb(pb_istream_t *s, const pb_field_t *f,
-                               void **arg) {
-  (void)f;
-  edec_t *e = *arg;
-  if (e->val != NULL) return mproc__dfail(e->ctx, MPROC_EMALFORMED);
-  return mproc__dec_value(s, e->ctx, e->depth, &e->val);
+static bool dec_entry_value(pb_istream_t *sub, void *arg) {
+  entry_t *e = arg;
+  return mproc__dec_value(sub, e->ctx, e->depth, &e->val);
 }
 
 bool mproc__dec_entry(pb_istream_t *s, mproc__dctx_t *ctx, int depth,
                       mproc_value_t *dict) {
-  edec_t e = {ctx, depth, NULL, 0, NULL};
-  mproc_wire_Entry w;
-  w.key.funcs.decode = dec_key_cb;
-  w.key.arg = &e;
-  w.value.funcs.decode = dec_entry_value_cb;
-  w.value.arg = &e;
-  bool ok = pb_decode_ex(s, mproc_wire_Entry_fields, &w, PB_DECODE_NOINIT);
+  entry_t e = {ctx, depth, NULL, 0, NULL};
+  bool ok = true;
+  while (ok && s->bytes_left > 0) {
+    pb_wire_type_t wt;
+    uint32_t tag;
+    bool eof;
+    if (!pb_decode_tag(s, &wt, &tag, &eof)) {
+      ok = eof;
+      break;
+    }
+    if ((tag == F_ENTRY_KEY || tag == F_ENTRY_VALUE) && wt != PB_WT_STRING) {
+      ok = mproc__dfail(ctx, MPROC_EMALFORMED);
+    } else if (tag == F_ENTRY_KEY) {
+      if (e.key != NULL) {
+        ok = mproc__dfail(ctx, MPROC_EMALFORMED);
+      } else {
+        blob_t b = {ctx, NULL, 0};
+        ok = in_sub(s, dec_blob_cb, &b);
+        e.key = b.p;
+        e.klen = b.n;
+        if (ok && !mproc__utf8_valid(e.key, e.klen))
+          ok = mproc__dfail(ctx, MPROC_EUTF8);
+      }
+    } else if (tag == F_ENTRY_VALUE) {
+      ok = e.val == NULL ? in_sub(s, dec_entry_value, &e)
+                         : mproc__dfail(ctx, MPROC_EMALFORMED);
+    } else {
+      ok = pb_skip_field(s, wt);
+    }
+  }
   if (ok && (e.key == NULL || e.val == NULL))
     ok = mproc__dfail(ctx, MPROC_EMALFORMED);
   if (ok) {

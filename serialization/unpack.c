@@ -28,7 +28,11 @@ typedef struct {
 } spec_t;
 
 static int parse_spec(const char *f, spec_t *s) {
-  memset(s, 0, sizeof *s);
+  /* Only the counts: the parameter table is filled as it is read (a full
+   * memset would be most of the cost of a short format). */
+  s->n = s->npos = 0;
+  s->extra_args = s->extra_kwargs = false;
+  s->fname = NULL;
   bool optional = false, kwonly = false;
   for (;;) {
     mproc__tok_t t = mproc__next_tok(&f, false, true);
@@ -44,6 +48,7 @@ static int parse_spec(const char *f, spec_t *s) {
             memcmp(s->p[i].name, t.name, t.name_len) == 0)
           return MPROC_EFORMAT; /* a name given twice */
       param_t *p = &s->p[s->n++];
+      memset(p, 0, sizeof *p);
       p->name = t.name;
       p->name_len = t.name_len;
       p->conv = t.c;
