@@ -144,6 +144,13 @@ int mproc__writev_full(int fd, struct iovec *iov, int iovcnt) {
   return writev_nosigpipe(fd, iov, iovcnt);
 }
 
+int mproc__write_all(int fd, const void *buf, size_t n) {
+  struct iovec iov;
+  iov.iov_base = (void *)buf;
+  iov.iov_len = n;
+  return writev_loop(fd, &iov, 1);
+}
+
 int mproc__write_full(int fd, const void *buf, size_t n) {
   struct iovec iov;
   iov.iov_base = (void *)buf;

@@ -32,6 +32,11 @@ ssize_t mproc__read_some(int fd, void *buf, size_t n);
 /* Writes all of buf. Returns 0 or -errno (-EPIPE when the reader is gone). */
 int mproc__write_full(int fd, const void *buf, size_t n);
 
+/* Writes all of buf with plain write(2): for callers that have SIGPIPE
+ * ignored or blocked (pool workers), so a pipe costs no signal-mask
+ * juggling. Returns 0 or -errno. */
+int mproc__write_all(int fd, const void *buf, size_t n);
+
 /* Writes all iovcnt buffers, in order, in as few syscalls as the kernel
  * allows. iov is modified (consumed). Returns 0 or -errno. */
 int mproc__writev_full(int fd, struct iovec *iov, int iovcnt);

@@ -43,16 +43,32 @@ static bool enc_result_cb(pb_ostream_t *s, const pb_field_t *f,
   return v == NULL || mproc__enc_value_field(s, f, v);
 }
 
-/* Sizes msg with a counting stream (cheap: values report their kept size),
- * then encodes it once into out after a frame header. */
+/* Encodes msg into out after a frame header. hint is about the size of its
+ * variable parts: with room for that, one pass of the encoder does it and
+ * the header is filled in afterwards; only a message that outgrows the
+ * room is sized first (a counting pass, cheap: values report their kept
+ * size) and encoded again. */
 static int encode_frame(mproc__buf_t *out, const pb_msgdesc_t *fields,
-                        const void *msg) {
+                        const void *msg, size_t hint) {
+  size_t room = hint + 64;
+  if (room < hint) return MPROC_ETOOBIG;
+  int rc = mproc__buf_reserve(out, MPROC_FRAME_HEADER + room);
+  if (rc < 0) return rc;
+  room = out->cap - out->len - MPROC_FRAME_HEADER;
+  if (room > UINT32_MAX) room = UINT32_MAX;
+  uint8_t *hdr = out->p + out->len;
+  pb_ostream_t fast = pb_ostream_from_buffer(hdr + MPROC_FRAME_HEADER, room);
+  if (pb_encode(&fast, fields, msg)) {
+    mproc__frame_put_header(hdr, (uint32_t)fast.bytes_written);
+    out->len += MPROC_FRAME_HEADER + fast.bytes_written;
+    return 0;
+  }
   size_t size = 0;
   if (!pb_get_encoded_size(&size, fields, msg)) return MPROC_EMALFORMED;
   if (size > UINT32_MAX) return MPROC_ETOOBIG;
-  int rc = mproc__buf_reserve(out, MPROC_FRAME_HEADER + size);
+  rc = mproc__buf_reserve(out, MPROC_FRAME_HEADER + size);
   if (rc < 0) return rc;
-  uint8_t *hdr = out->p + out->len;
+  hdr = out->p + out->len;
   mproc__frame_put_header(hdr, (uint32_t)size);
   pb_ostream_t s = pb_ostream_from_buffer(hdr + MPROC_FRAME_HEADER, size);
   if (!pb_encode(&s, fields, msg) || s.bytes_written != size)
@@ -86,7 +102,12 @@ int mproc__call_encode_frame(mproc__buf_t *out, const mproc__call_out_t *c) {
     w.has_mode = true;
     w.mode = c->mode;
   }
-  return encode_frame(out, mproc_wire_Call_fields, &w);
+  size_t hint = target.n;
+  if (c->args != NULL) hint += c->args->wsize;
+  for (size_t i = 0; c->args == NULL && i < c->argc; i++)
+    hint += c->argv[i]->wsize + 6;
+  if (c->kwargs != NULL) hint += c->kwargs->wsize;
+  return encode_frame(out, mproc_wire_Call_fields, &w, hint);
 }
 
 typedef struct {
@@ -225,7 +246,12 @@ int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r) {
     w.item_errors.funcs.encode = enc_item_errors_cb;
     w.item_errors.arg = (void *)r;
   }
-  return encode_frame(out, mproc_wire_Report_fields, &w);
+  size_t hint = r->message_len + (r->result ? r->result->wsize : 0);
+  for (size_t i = 0; i < r->n_item_errors; i++)
+    hint += 16 + (r->item_errors[i].message
+                      ? strlen(r->item_errors[i].message)
+                      : 0);
+  return encode_frame(out, mproc_wire_Report_fields, &w, hint);
 }
 
 typedef struct {

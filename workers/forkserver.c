@@ -34,15 +34,19 @@
 
 /* Workers and the server start as Process children do (handlers reset),
  * and ignore SIGINT: Ctrl-C goes to the whole foreground process group, and
- * it is the parent's to handle; the workers die with it anyway. */
+ * it is the parent's to handle; the workers die with it anyway. They also
+ * ignore SIGPIPE, as Python does in every process: a worker writing to a
+ * pool that is gone gets EPIPE and leaves. */
 static void worker_signals(void) {
   mproc__reset_signal_handlers();
   struct sigaction ign;
   memset(&ign, 0, sizeof ign);
   ign.sa_handler = SIG_IGN;
   sigaction(SIGINT, &ign, NULL);
+  sigaction(SIGPIPE, &ign, NULL);
 }
 
+/* Sends c with nfds descriptors attached. */
 static int send_control(int ctl, const mproc__control_t *c, const int *fds,
                         int nfds) {
   uint8_t buf[128];
@@ -51,7 +55,7 @@ static int send_control(int ctl, const mproc__control_t *c, const int *fds,
   struct iovec iov = {buf, (size_t)len};
   union {
     struct cmsghdr h;
-    char space[CMSG_SPACE(2 * sizeof(int))];
+    char space[CMSG_SPACE(WFD_COUNT * sizeof(int))];
   } cbuf;
   struct msghdr msg;
   memset(&msg, 0, sizeof msg);
@@ -79,10 +83,18 @@ static void spawn(mproc_pool_t *pool, int ctl, int sigfd, uint32_t slot,
   memset(&reply, 0, sizeof reply);
   reply.slot = slot;
   reply.serial = serial;
-  int sp[2];
+  int sp[2], answers[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
     reply.kind = MPROC__CTL_SPAWN_FAILED;
     reply.status = -errno;
+    send_control(ctl, &reply, NULL, 0);
+    return;
+  }
+  if (pipe2(answers, O_CLOEXEC) < 0) {
+    reply.kind = MPROC__CTL_SPAWN_FAILED;
+    reply.status = -errno;
+    mproc__close(sp[0]);
+    mproc__close(sp[1]);
     send_control(ctl, &reply, NULL, 0);
     return;
   }
@@ -92,14 +104,17 @@ static void spawn(mproc_pool_t *pool, int ctl, int sigfd, uint32_t slot,
     mproc__die_with_parent(server);
     mproc__close(sigfd); /* ctl is registered: the worker's reset closes it */
     mproc__close(sp[0]);
+    mproc__close(answers[0]);
     worker_signals();
     pthread_sigmask(SIG_SETMASK, &pool->caller_mask, NULL);
-    mproc__worker_main(pool, sp[1], serial);
+    mproc__worker_main(pool, sp[1], answers[1], serial);
   }
   int err = errno;
   mproc__close(sp[1]);
+  mproc__close(answers[1]);
   if (pid < 0) {
     mproc__close(sp[0]);
+    mproc__close(answers[0]);
     reply.kind = MPROC__CTL_SPAWN_FAILED;
     reply.status = -err;
     send_control(ctl, &reply, NULL, 0);
@@ -107,12 +122,14 @@ static void spawn(mproc_pool_t *pool, int ctl, int sigfd, uint32_t slot,
   }
   /* Opened by the parent before it can reap the child: the pidfd names
    * exactly this worker, never a recycled pid. */
-  int fds[2] = {sp[0], (int)syscall(SYS_pidfd_open, pid, 0)};
+  int fds[WFD_COUNT];
+  fds[WFD_TASKS] = sp[0];
+  fds[WFD_PIDFD] = (int)syscall(SYS_pidfd_open, pid, 0);
+  fds[WFD_ANSWERS] = answers[0];
   reply.kind = MPROC__CTL_SPAWNED;
   reply.pid = pid;
-  send_control(ctl, &reply, fds, fds[1] >= 0 ? 2 : 1);
-  mproc__close(fds[0]);
-  mproc__close(fds[1]);
+  send_control(ctl, &reply, fds, fds[WFD_PIDFD] >= 0 ? WFD_COUNT : WFD_PIDFD);
+  for (int i = 0; i < WFD_COUNT; i++) mproc__close(fds[i]);
 }
 
 static void reap(int ctl) {
@@ -222,12 +239,12 @@ int mproc__server_spawn(int ctl, int slot, uint32_t serial) {
   return send_control(ctl, &c, NULL, 0);
 }
 
-int mproc__server_recv(int ctl, mproc__control_t *msg, int fds[2]) {
-  fds[0] = fds[1] = -1;
+int mproc__server_recv(int ctl, mproc__control_t *msg, int fds[WFD_COUNT]) {
+  for (int i = 0; i < WFD_COUNT; i++) fds[i] = -1;
   uint8_t buf[128];
   union {
     struct cmsghdr h;
-    char space[CMSG_SPACE(2 * sizeof(int))];
+    char space[CMSG_SPACE(WFD_COUNT * sizeof(int))];
   } cbuf;
   struct iovec iov = {buf, sizeof buf};
   struct msghdr m;
@@ -249,7 +266,7 @@ int mproc__server_recv(int ctl, mproc__control_t *msg, int fds[2]) {
     for (size_t i = 0; i < n; i++) {
       int fd;
       memcpy(&fd, CMSG_DATA(cm) + i * sizeof fd, sizeof fd);
-      if (i < 2 && fds[i] < 0)
+      if (i < WFD_COUNT && fds[i] < 0)
         fds[i] = fd;
       else
         mproc__close(fd);
@@ -258,9 +275,10 @@ int mproc__server_recv(int ctl, mproc__control_t *msg, int fds[2]) {
   if (len == 0) return 0;
   int rc = mproc__control_decode(msg, buf, (size_t)len);
   if (rc < 0) {
-    mproc__close(fds[0]);
-    mproc__close(fds[1]);
-    fds[0] = fds[1] = -1;
+    for (int i = 0; i < WFD_COUNT; i++) {
+      mproc__close(fds[i]);
+      fds[i] = -1;
+    }
     return rc;
   }
   return 1;

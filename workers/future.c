@@ -92,7 +92,9 @@ int mproc__task_encode(mproc_pool_t *pool, struct mproc_future *t,
 
 void mproc__task_finish_locked(mproc_pool_t *pool, struct mproc_future *t) {
   t->state = TASK_DONE;
-  if (t->timing.completed_ns == 0) t->timing.completed_ns = mproc__now_ns();
+  if (t->timing.completed_ns == 0)
+    t->timing.completed_ns = mproc__pool_now(pool);
+  pool->completed = true;
   const mproc_task_timing_t *tm = &t->timing;
   if (tm->started_ns >= tm->submitted_ns && tm->started_ns)
     t->timing.queue_s = (double)(tm->started_ns - tm->submitted_ns) / 1e9;
@@ -157,12 +159,17 @@ void mproc__task_enqueue_locked(mproc_pool_t *pool, struct mproc_future *t) {
 }
 
 int mproc__cond_wait_until(mproc_pool_t *pool, uint64_t deadline_ns) {
+  pool->waiters++; /* the pool thread broadcasts only when someone waits */
   if (deadline_ns == UINT64_MAX) {
     pthread_cond_wait(&pool->cond, &pool->lock);
+    pool->waiters--;
     return 0;
   }
   uint64_t now = mproc__now_ns();
-  if (now >= deadline_ns) return MPROC_ETIMEDOUT;
+  if (now >= deadline_ns) {
+    pool->waiters--;
+    return MPROC_ETIMEDOUT;
+  }
   /* pool->cond runs on CLOCK_MONOTONIC (pool.c). */
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -174,6 +181,7 @@ int mproc__cond_wait_until(mproc_pool_t *pool, uint64_t deadline_ns) {
     ts.tv_nsec -= 1000000000L;
   }
   pthread_cond_timedwait(&pool->cond, &pool->lock, &ts);
+  pool->waiters--;
   return 0;
 }
 

@@ -25,7 +25,14 @@
 #include "core/io.h"
 #include "workers/pool_internal.h"
 
-enum { TAG_WAKE = 1, TAG_CTL, TAG_SERVER, TAG_WSOCK, TAG_WPIDFD };
+enum {
+  TAG_WAKE = 1,
+  TAG_CTL,
+  TAG_SERVER,
+  TAG_WTASKS,   /* a worker's task socket became writable */
+  TAG_WANSWERS, /* answers arrived (or the worker closed its pipe) */
+  TAG_WPIDFD    /* the worker ended */
+};
 
 #define TAG(kind, slot) (((uint64_t)(kind) << 32) | (uint32_t)(slot))
 #define TAG_KIND(u) ((int)((u) >> 32))
@@ -84,8 +91,9 @@ static void ep_del(mproc_pool_t *pool, int fd) {
 }
 
 static void sigterm_or_kill(worker_t *w, int sig) {
-  if (w->node.fds[1] >= 0 &&
-      syscall(SYS_pidfd_send_signal, w->node.fds[1], sig, NULL, 0) == 0)
+  if (w->node.fds[WFD_PIDFD] >= 0 &&
+      syscall(SYS_pidfd_send_signal, w->node.fds[WFD_PIDFD], sig, NULL, 0) ==
+          0)
     return;
   /* No pidfd: the server owns the worker and has not reaped it yet unless
    * its EXITED report is already on its way, so the pid is still its. */
@@ -109,7 +117,7 @@ static bool accepting(const mproc_pool_t *pool, const worker_t *w) {
 
 static void flush_worker(worker_t *w) {
   while (w->out.len > 0) {
-    ssize_t n = send(w->node.fds[0], w->out.p, w->out.len,
+    ssize_t n = send(w->node.fds[WFD_TASKS], w->out.p, w->out.len,
                      MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n > 0) {
       mproc__buf_consume(&w->out, (size_t)n);
@@ -140,9 +148,14 @@ static void push_outstanding(worker_t *w, struct mproc_future *t,
   t->timing.pid = w->pid;
 }
 
+uint64_t mproc__pool_now(const mproc_pool_t *pool) {
+  return pool->now_ns ? pool->now_ns : mproc__now_ns();
+}
+
 void mproc__dispatch_locked(mproc_pool_t *pool) {
+  if (pool->qhead == NULL && !pool->in_loop) return;
   unsigned cap = inflight_cap(pool);
-  uint64_t now = mproc__now_ns();
+  uint64_t now = mproc__pool_now(pool);
   bool wrote_to_idle = false;
   while (pool->qhead != NULL) {
     worker_t *best = NULL;
@@ -211,7 +224,7 @@ static void apply_result(mproc_pool_t *pool, worker_t *w, mproc__report_t *r) {
   w->ohead = t->next;
   if (w->ohead == NULL) w->otail = NULL;
   w->nout--;
-  uint64_t now = mproc__now_ns();
+  uint64_t now = mproc__pool_now(pool);
   /* The worker went straight on to the next task. */
   if (w->ohead) {
     uint64_t next = r->t_ns > w->ohead->timing.dispatched_ns
@@ -447,12 +460,12 @@ static void mark_dead(mproc_pool_t *pool, worker_t *w) {
   if (w->dead) return;
   w->dead = true;
   w->out_armed = false;
-  ep_del(pool, w->node.fds[0]);
-  ep_del(pool, w->node.fds[1]);
   mproc__lock();
-  mproc__close(w->node.fds[0]);
-  mproc__close(w->node.fds[1]);
-  w->node.fds[0] = w->node.fds[1] = -1;
+  for (int i = 0; i < WFD_COUNT; i++) {
+    ep_del(pool, w->node.fds[i]);
+    mproc__close(w->node.fds[i]);
+    w->node.fds[i] = -1;
+  }
   mproc__node_unlink(&w->node);
   mproc__unlock();
   w->state = WORKER_GONE;
@@ -468,31 +481,34 @@ static worker_t *worker_by_pid(mproc_pool_t *pool, pid_t pid) {
 }
 
 static void on_spawned(mproc_pool_t *pool, const mproc__control_t *c,
-                       const int fds[2]) {
+                       const int fds[WFD_COUNT]) {
   worker_t *w = c->slot < pool->nworkers ? &pool->workers[c->slot] : NULL;
-  if (w == NULL || w->state != WORKER_SPAWNING || fds[0] < 0) {
-    mproc__close(fds[0]);
-    mproc__close(fds[1]);
+  if (w == NULL || w->state != WORKER_SPAWNING || fds[WFD_TASKS] < 0 ||
+      fds[WFD_ANSWERS] < 0) {
+    for (int i = 0; i < WFD_COUNT; i++) mproc__close(fds[i]);
     return;
   }
-  w->node.fds[0] = fds[0];
-  w->node.fds[1] = fds[1];
+  for (int i = 0; i < WFD_COUNT; i++) w->node.fds[i] = fds[i];
   mproc__node_link(&w->node); /* registry lock held by the caller */
-  mproc__set_nonblock(fds[0], 1);
+  mproc__set_nonblock(fds[WFD_TASKS], 1);
+  mproc__set_nonblock(fds[WFD_ANSWERS], 1);
   w->pid = c->pid;
   w->serial = c->serial;
   w->state = WORKER_RUNNING;
   w->born_ns = mproc__now_ns();
-  mproc__reader_init(&w->in, fds[0], pool->max_frame, NULL, 0);
-  ep_add(pool, fds[0], EPOLLIN | EPOLLRDHUP, TAG(TAG_WSOCK, w->slot));
-  if (fds[1] >= 0) ep_add(pool, fds[1], EPOLLIN, TAG(TAG_WPIDFD, w->slot));
+  mproc__reader_init(&w->in, fds[WFD_ANSWERS], pool->max_frame, NULL, 0);
+  /* The task socket is watched only for EPOLLOUT, when output waits. */
+  ep_add(pool, fds[WFD_TASKS], 0, TAG(TAG_WTASKS, w->slot));
+  ep_add(pool, fds[WFD_ANSWERS], EPOLLIN, TAG(TAG_WANSWERS, w->slot));
+  if (fds[WFD_PIDFD] >= 0)
+    ep_add(pool, fds[WFD_PIDFD], EPOLLIN, TAG(TAG_WPIDFD, w->slot));
 }
 
 /* Lock order, everywhere: pool->lock, then the registry's. */
 static void read_control(mproc_pool_t *pool, bool *server_gone) {
   for (;;) {
     mproc__control_t c;
-    int fds[2];
+    int fds[WFD_COUNT];
     pthread_mutex_lock(&pool->lock);
     mproc__lock(); /* new descriptors are registered before anyone forks */
     int rc = mproc__server_recv(pool->ctl, &c, fds);
@@ -600,7 +616,7 @@ static void send_eofs(mproc_pool_t *pool) {
     if ((w->retiring && w->nout == 0 && w->timed_out_id == 0) ||
         (closing && w->nout == 0)) {
       if (w->out.len == 0) {
-        shutdown(w->node.fds[0], SHUT_WR);
+        shutdown(w->node.fds[WFD_TASKS], SHUT_WR);
         w->eof_sent = true;
         w->retiring = true;
       }
@@ -663,8 +679,8 @@ static void update_epollout(mproc_pool_t *pool) {
     if (w->state != WORKER_RUNNING || w->dead) continue;
     bool want = w->out.len > 0;
     if (want == w->out_armed) continue;
-    ep_mod(pool, w->node.fds[0], EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0),
-           TAG(TAG_WSOCK, w->slot));
+    ep_mod(pool, w->node.fds[WFD_TASKS], want ? EPOLLOUT : 0,
+           TAG(TAG_WTASKS, w->slot));
     w->out_armed = want;
   }
 }
@@ -674,6 +690,7 @@ static void update_epollout(mproc_pool_t *pool) {
  * when the thread should wake by itself (UINT64_MAX: never). */
 static uint64_t settle(mproc_pool_t *pool, arrivals_t *arrivals,
                        bool server_gone, bool *shutting_down) {
+  pool->now_ns = mproc__now_ns();
   for (size_t i = 0; i < arrivals->n; i++) apply(pool, &arrivals->v[i]);
   arrivals->n = 0;
   for (unsigned i = 0; i < pool->nworkers; i++)
@@ -704,7 +721,7 @@ static uint64_t settle(mproc_pool_t *pool, arrivals_t *arrivals,
     kill_everyone(pool);
     *shutting_down = true;
   }
-  uint64_t wake = check_timers(pool, mproc__now_ns());
+  uint64_t wake = check_timers(pool, pool->now_ns);
   if (pool->state != POOL_TERMINATING) {
     pool->in_loop = true;
     mproc__dispatch_locked(pool);
@@ -718,6 +735,7 @@ static uint64_t settle(mproc_pool_t *pool, arrivals_t *arrivals,
       flush_worker(w);
   }
   update_epollout(pool);
+  pool->now_ns = 0;
   return wake;
 }
 
@@ -745,6 +763,7 @@ void *mproc__pool_thread(void *arg) {
     pthread_mutex_unlock(&pool->lock);
     return NULL;
   }
+  pthread_cond_broadcast(&pool->cond); /* mproc_pool_new waits for this */
   pthread_mutex_unlock(&pool->lock);
 
   arrivals_t arrivals = {NULL, 0, 0};
@@ -759,10 +778,12 @@ void *mproc__pool_thread(void *arg) {
     if (finished(pool, server_gone)) break;
     pool->loop_sleeping = true;
     pool->loop_wake_ns = wake;
+    bool wake_waiters = pool->waiters > 0 && pool->completed;
+    pool->completed = false;
     pthread_mutex_unlock(&pool->lock);
     /* After unlocking, so that woken waiters do not wake into a held
-     * mutex; cheap when nobody waits. */
-    pthread_cond_broadcast(&pool->cond);
+     * mutex; and only when someone waits and something finished. */
+    if (wake_waiters) pthread_cond_broadcast(&pool->cond);
 
     int timeout_ms = -1;
     if (wake != UINT64_MAX) {
@@ -792,7 +813,9 @@ void *mproc__pool_thread(void *arg) {
           server_gone = true;
           control = true; /* read what it said before dying */
           break;
-        case TAG_WSOCK:
+        case TAG_WTASKS:
+          break; /* writable: settle() flushes */
+        case TAG_WANSWERS:
         case TAG_WPIDFD: {
           int slot = TAG_SLOT(tag);
           worker_t *w = &pool->workers[slot];
@@ -802,7 +825,7 @@ void *mproc__pool_thread(void *arg) {
            * wrote is already in the pipe and was just read; EOF is not
            * awaited (a process it forked may still hold the pipe). */
           if (eof || TAG_KIND(tag) == TAG_WPIDFD ||
-              (events[i].events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)))
+              (events[i].events & (EPOLLHUP | EPOLLERR)))
             w->eof_seen = true;
           break;
         }

@@ -58,9 +58,19 @@ typedef enum {
   WORKER_GONE      /* dead or retired: waiting for its exit status */
 } worker_state_t;
 
+/* A worker's descriptors, in its registry node (so that every child the
+ * parent forks closes them). */
+enum {
+  WFD_TASKS = 0, /* socket: tasks out (MSG_NOSIGNAL, batched) */
+  WFD_ANSWERS,   /* pipe: answers in (a pipe write costs the worker about
+                    half a socket send, and it writes one per task) */
+  WFD_PIDFD,     /* readable when the worker has ended; last, as the one
+                    that may be missing (kernels without pidfds) */
+  WFD_COUNT
+};
+
 typedef struct {
-  mproc__node_t node; /* fds[0] = pipe, fds[1] = pidfd (registry: children
-                         close them) */
+  mproc__node_t node;
   int slot;
   worker_state_t state;
   pid_t pid;
@@ -132,6 +142,9 @@ struct mproc_pool {
   bool thread_started;
   bool loop_sleeping;    /* in epoll_wait: wake it through the eventfd */
   bool in_loop;          /* dispatch runs on the pool thread: flush all */
+  uint64_t now_ns;       /* the pool thread's clock for this round, or 0 */
+  unsigned waiters;      /* threads waiting on cond */
+  bool completed;        /* a task finished since the last broadcast */
   uint64_t loop_wake_ns; /* when it would wake by itself (UINT64_MAX) */
   pid_t server_pid;
   int ctl;      /* the fork server's control socket (also in node) */
@@ -188,6 +201,9 @@ void mproc__task_error(const struct mproc_future *t, mproc_task_error_t *err);
 
 /* ---- loop.c */
 void *mproc__pool_thread(void *pool);
+/* The current time: the pool thread's reading for this round when it has
+ * one (a clock read per task is measurable at 100,000 tasks). */
+uint64_t mproc__pool_now(const mproc_pool_t *pool);
 /* Moves queued tasks to workers with room and writes what it can without
  * blocking. With the lock held. */
 void mproc__dispatch_locked(mproc_pool_t *pool);
@@ -203,16 +219,17 @@ int mproc__server_start(mproc_pool_t *pool, int *ctl, int *pidfd);
 /* Asks for a worker in slot; serial numbers it ("PoolWorker-serial"). */
 int mproc__server_spawn(int ctl, int slot, uint32_t serial);
 /* Receives one control message without blocking; fds gets the attached
- * descriptors (-1 when none). Call with the registry lock held, so that no
- * fork elsewhere copies the new descriptors before they are registered.
- * Returns 1, 0 on EOF, MPROC_EAGAIN when none is waiting, or an error. */
-int mproc__server_recv(int ctl, mproc__control_t *msg, int fds[2]);
+ * descriptors in WFD_* order (-1 when absent). Call with the registry lock
+ * held, so that no fork elsewhere copies the new descriptors before they
+ * are registered. Returns 1, 0 on EOF, MPROC_EAGAIN when none is waiting,
+ * or an error. */
+int mproc__server_recv(int ctl, mproc__control_t *msg, int fds[WFD_COUNT]);
 
 /* ---- worker.c */
-/* The worker's life, in the process the fork server forked. Never
- * returns. */
-void mproc__worker_main(mproc_pool_t *pool, int sock, uint32_t serial)
-    __attribute__((noreturn));
+/* The worker's life, in the process the fork server forked: tasks come in
+ * on tasks, answers go out on answers. Never returns. */
+void mproc__worker_main(mproc_pool_t *pool, int tasks, int answers,
+                        uint32_t serial) __attribute__((noreturn));
 
 #ifdef __cplusplus
 }

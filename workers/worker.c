@@ -1,4 +1,5 @@
-/* A pool worker's life: initializer, then calls until its pipe closes.
+/* A pool worker's life: initializer, then calls until its task socket
+ * closes.
  *
  * It answers each task before starting the next, one write per answer, so
  * that whatever kills it, every task it finished has been reported and the
@@ -29,11 +30,12 @@ static void usage(mproc__report_t *r) {
   r->maxrss_kb = ru.ru_maxrss > 0 ? (uint64_t)ru.ru_maxrss : 1;
 }
 
-/* Writes one report; a worker whose pool is gone has nothing left to do. */
-static void send_report(int sock, mproc__buf_t *out, const mproc__report_t *r) {
+/* Writes one report into the answer pipe (SIGPIPE is ignored in workers);
+ * a worker whose pool is gone has nothing left to do. */
+static void send_report(int fd, mproc__buf_t *out, const mproc__report_t *r) {
   out->len = 0;
   if (mproc__report_encode_frame(out, r) < 0 ||
-      mproc__write_full(sock, out->p, out->len) < 0) {
+      mproc__write_all(fd, out->p, out->len) < 0) {
     fflush(NULL);
     _exit(3);
   }
@@ -47,7 +49,7 @@ static void leave(int code) {
   _exit(code);
 }
 
-static void initialize(mproc_pool_t *pool, int sock, mproc__buf_t *out) {
+static void initialize(mproc_pool_t *pool, int answers, mproc__buf_t *out) {
   mproc__report_t r;
   memset(&r, 0, sizeof r);
   r.t_ns = mproc__now_ns();
@@ -59,7 +61,7 @@ static void initialize(mproc_pool_t *pool, int sock, mproc__buf_t *out) {
       r.kind = MPROC__REPORT_INIT_FAILED;
       r.message = (char *)"out of memory starting the worker";
       r.message_len = strlen(r.message);
-      send_report(sock, out, &r);
+      send_report(answers, out, &r);
       leave(4);
     }
     mproc_call_t call;
@@ -76,7 +78,7 @@ static void initialize(mproc_pool_t *pool, int sock, mproc__buf_t *out) {
       }
       r.message = (char *)msg;
       r.message_len = strlen(msg);
-      send_report(sock, out, &r);
+      send_report(answers, out, &r);
       leave(4);
     }
     mproc__call_clear(&call);
@@ -84,7 +86,7 @@ static void initialize(mproc_pool_t *pool, int sock, mproc__buf_t *out) {
     mproc_value_free(kwargs);
   }
   r.kind = MPROC__REPORT_READY;
-  send_report(sock, out, &r);
+  send_report(answers, out, &r);
 }
 
 /* The target registered under name; the last one found is remembered, as
@@ -199,18 +201,19 @@ static void run_chunk(const mproc__call_in_t *in, mproc__report_t *r,
   mproc_value_free(none_kwargs);
 }
 
-void mproc__worker_main(mproc_pool_t *pool, int sock, uint32_t serial) {
+void mproc__worker_main(mproc_pool_t *pool, int sock, int answers,
+                        uint32_t serial) {
   /* Python names pool workers ForkPoolWorker-N. The registry forgets the
    * server's descriptors (closing them) and registers our pipe, so that
    * processes our targets start do not inherit it. */
   char *name = malloc(32);
   if (name != NULL) snprintf(name, 32, "PoolWorker-%u", (unsigned)serial);
-  int own[2] = {sock, -1};
+  int own[2] = {sock, answers};
   mproc__lock();
   mproc__registry_child_reset("", name ? name : "PoolWorker", false, own);
 
   mproc__buf_t out = {0};
-  initialize(pool, sock, &out);
+  initialize(pool, answers, &out);
 
   mproc__reader_t reader;
   mproc__reader_init(&reader, sock, pool->max_frame, NULL, 0);
@@ -243,7 +246,7 @@ void mproc__worker_main(mproc_pool_t *pool, int sock, uint32_t serial) {
       usage(&r);
       usage_at = r.t_ns;
     }
-    send_report(sock, &out, &r);
+    send_report(answers, &out, &r);
     for (size_t i = 0; i < r.n_item_errors; i++) free(errs[i].message);
     mproc_value_free(results);
     mproc__call_clear(&call);
