@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -68,35 +69,24 @@ static void skip_empty(struct iovec **iov, int *iovcnt) {
   }
 }
 
-/* Socket path: MSG_NOSIGNAL keeps SIGPIPE away without touching the mask.
- * Returns 0, -errno, or -ENOTSOCK before writing anything to a non-socket. */
-static int sendmsg_full(int fd, struct iovec *iov, int iovcnt) {
+/* Writes the buffers, continuing after short writes, EINTR and EAGAIN.
+ * Sockets go through sendmsg with MSG_NOSIGNAL, which keeps SIGPIPE away
+ * without touching the mask; to a non-socket that returns ENOTSOCK before
+ * writing anything. Other descriptors go through writev. */
+static int write_loop(int fd, struct iovec *iov, int iovcnt, bool socket) {
   skip_empty(&iov, &iovcnt);
   while (iovcnt > 0) {
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = iov;
-    msg.msg_iovlen = (size_t)(iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
-    ssize_t w = sendmsg(fd, &msg, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        int rc = wait_ready(fd, POLLOUT);
-        if (rc < 0) return rc;
-        continue;
-      }
-      return -errno;
+    int n = iovcnt > IOV_MAX ? IOV_MAX : iovcnt;
+    ssize_t w;
+    if (socket) {
+      struct msghdr msg;
+      memset(&msg, 0, sizeof msg);
+      msg.msg_iov = iov;
+      msg.msg_iovlen = (size_t)n;
+      w = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    } else {
+      w = writev(fd, iov, n);
     }
-    consume_iov(&iov, &iovcnt, (size_t)w);
-    skip_empty(&iov, &iovcnt);
-  }
-  return 0;
-}
-
-static int writev_loop(int fd, struct iovec *iov, int iovcnt) {
-  skip_empty(&iov, &iovcnt);
-  while (iovcnt > 0) {
-    ssize_t w = writev(fd, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -125,7 +115,7 @@ static int writev_nosigpipe(int fd, struct iovec *iov, int iovcnt) {
   sigpending(&pending);
   int was_pending = sigismember(&pending, SIGPIPE);
 
-  int rc = writev_loop(fd, iov, iovcnt);
+  int rc = write_loop(fd, iov, iovcnt, false);
 
   if (rc == -EPIPE && !was_pending) {
     static const struct timespec zero = {0, 0};
@@ -138,7 +128,7 @@ static int writev_nosigpipe(int fd, struct iovec *iov, int iovcnt) {
 
 int mproc__writev_full(int fd, struct iovec *iov, int iovcnt) {
   if (iovcnt < 0 || (iovcnt > 0 && iov == NULL)) return -EINVAL;
-  int rc = sendmsg_full(fd, iov, iovcnt);
+  int rc = write_loop(fd, iov, iovcnt, true);
   if (rc != -ENOTSOCK) return rc;
   /* ENOTSOCK comes before any byte is written, so iov is intact. */
   return writev_nosigpipe(fd, iov, iovcnt);
@@ -148,7 +138,7 @@ int mproc__write_all(int fd, const void *buf, size_t n) {
   struct iovec iov;
   iov.iov_base = (void *)buf;
   iov.iov_len = n;
-  return writev_loop(fd, &iov, 1);
+  return write_loop(fd, &iov, 1, false);
 }
 
 int mproc__write_full(int fd, const void *buf, size_t n) {
