@@ -696,6 +696,10 @@ static uint64_t settle(mproc_pool_t *pool, arrivals_t *arrivals,
     worker_t *w = &pool->workers[i];
     if (w->state == WORKER_GONE && w->status_known) finalize(pool, w);
   }
+  /* A broken pool runs nothing more: tasks that a worker dying after the
+   * break handed back to the queue fail too (nobody would dispatch them). */
+  if (pool->broken != NULL && pool->qhead != NULL)
+    mproc__pool_fail_all_locked(pool, MPROC_EBROKEN, false, pool->broken);
   if (pool->state == POOL_TERMINATING && !*shutting_down) {
     kill_everyone(pool);
     *shutting_down = true;
