@@ -418,7 +418,12 @@ static void finalize(mproc_pool_t *pool, worker_t *w) {
   s->user_s += (double)w->utime_us / 1e6;
   s->sys_s += (double)w->stime_us / 1e6;
   if ((long)w->maxrss_kb > s->max_rss_kb) s->max_rss_kb = (long)w->maxrss_kb;
-  if (w->pid > 0) s->restarts++;
+  /* A restart is a worker that ended on its own account (crashed, timed
+   * out, retired) or that the pool replaces; one dismissed because the
+   * pool is closing, terminating or broken is not. */
+  bool replaced = pool->broken == NULL && pool->state != POOL_TERMINATING &&
+                  !(pool->state == POOL_CLOSED && pool->unfinished == 0);
+  if (w->pid > 0 && (crashed || replaced)) s->restarts++;
   if (crashed) s->crashes++;
 
   free(w->init_error);
