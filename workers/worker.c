@@ -39,6 +39,36 @@ static void send_report(int sock, mproc__buf_t *out, const mproc__report_t *r) {
   }
 }
 
+/* Writes a task's answer. One whose frame would exceed the pool's
+ * max_frame (which the pool could not read) becomes an MPROC_ETOOBIG
+ * failure of that task, and the worker goes on serving. */
+static void send_answer(const mproc_pool_t *pool, int sock, mproc__buf_t *out,
+                        const mproc__report_t *r) {
+  out->len = 0;
+  int rc = mproc__report_encode_frame(out, r);
+  if (rc == 0 && out->len - MPROC_FRAME_HEADER > pool->max_frame) {
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "the answer (%zu bytes) is larger than the pool's max_frame "
+             "(%zu bytes)",
+             out->len - MPROC_FRAME_HEADER, pool->max_frame);
+    mproc__report_t small = *r; /* id, times and usage */
+    small.error = MPROC_ETOOBIG;
+    small.code = -1;
+    small.result = NULL;
+    small.item_errors = NULL;
+    small.n_item_errors = 0;
+    small.message = msg;
+    small.message_len = strlen(msg);
+    send_report(sock, out, &small);
+    return;
+  }
+  if (rc < 0 || mproc__write_full(sock, out->p, out->len) < 0) {
+    fflush(NULL);
+    _exit(3);
+  }
+}
+
 static void leave(int code) __attribute__((noreturn));
 
 static void leave(int code) {
@@ -243,7 +273,7 @@ void mproc__worker_main(mproc_pool_t *pool, int sock, uint32_t serial) {
       usage(&r);
       usage_at = r.t_ns;
     }
-    send_report(sock, &out, &r);
+    send_answer(pool, sock, &out, &r);
     for (size_t i = 0; i < r.n_item_errors; i++) free(errs[i].message);
     mproc_value_free(results);
     mproc__call_clear(&call);

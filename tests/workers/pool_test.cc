@@ -832,7 +832,11 @@ TEST_F(Pool, ResultLargerThanMaxFrameFailsWithETOOBIG) {
                                             args.get(), nullptr, &res, &err))
       << err.message;
   EXPECT_EQ(MPROC_ETOOBIG, err.code);
-  // A result that fits still comes back.
+  EXPECT_NE(nullptr, strstr(err.message, "max_frame")) << err.message;
+  // A result that fits still comes back, from the same worker.
+  std::vector<mproc_worker_stats_t> s = Stats(pool.get());
+  EXPECT_EQ(0u, s[0].restarts);
+  EXPECT_EQ(0u, s[0].crashes);
   Value small = Pack("(z)", static_cast<size_t>(1000));
   ASSERT_EQ(0, mproc_pool_apply(pool.get(), "big_bytes", small.get(), nullptr,
                                 &res, &err))
