@@ -45,6 +45,11 @@ MPROC_TARGET(sleep_then_pid) {
   return mproc_call_return(call, "i", (int)getpid());
 }
 
+MPROC_TARGET(instant) {
+  (void)call;
+  return 0;
+}
+
 MPROC_TARGET(kill_self) {
   (void)call;
   raise(SIGKILL);
@@ -380,6 +385,40 @@ TEST_F(PoolFault, TaskIgnoringSigtermIsKilledAfterTheGrace) {
   double took = (t.completed_ns - t.submitted_ns) / 1e9;
   EXPECT_GE(took, timeout + grace);
   EXPECT_LT(took, timeout + grace + 1.5);
+}
+
+// The pool thread itself hands the slow task to a worker that has just
+// become idle: with in-flight tasks capped at 2 (tasks of ~10 ms so far),
+// the two instant tasks are answered together, the worker is idle when the
+// pool thread applies them, and the queued slow task goes to it from
+// there. Its deadline must still be watched. Several rounds, as the two
+// answers are not always read together.
+TEST_F(PoolFault, TimeoutHoldsForATaskThePoolThreadHandsToAnIdleWorker) {
+  mproc_pool_opts_t o = {};
+  o.workers = 1;
+  o.task_timeout_s = 0.3;
+  o.kill_grace_s = 0.2;
+  PoolPtr pool = NewPool(o);
+  Value warm = Pack("(d)", 0.01);
+  Value first = Pack("(d)", 0.05);
+  Value slow = Pack("(d)", 30.0);
+  for (int round = 0; round < 6; round++) {
+    for (int i = 0; i < 5; i++) {
+      mproc_value_t* r = nullptr;
+      ASSERT_EQ(0, mproc_pool_apply(pool.get(), "sleep_then_pid", warm.get(),
+                                    nullptr, &r, nullptr));
+      mproc_value_free(r);
+    }
+    std::vector<Future> fs;
+    fs.push_back(Submit(pool.get(), "sleep_then_pid", first.get()));
+    fs.push_back(Submit(pool.get(), "instant", nullptr));
+    fs.push_back(Submit(pool.get(), "instant", nullptr));
+    Future s = Submit(pool.get(), "sleep_then_pid", slow.get());
+    ASSERT_EQ(0, mproc_future_wait(s.get(), 5))
+        << "round " << round << ": the task timeout was never enforced";
+    EXPECT_EQ(MPROC_ETASKTIMEOUT, ErrorOf(s.get()).code);
+    for (Future& f : fs) EXPECT_EQ(1, mproc_future_successful(f.get()));
+  }
 }
 
 TEST_F(PoolFault, MapUnderATaskTimeoutFailsWithTheTimeout) {
