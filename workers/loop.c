@@ -714,6 +714,12 @@ static uint64_t settle(mproc_pool_t *pool, arrivals_t *arrivals,
     pool->in_loop = true;
     mproc__dispatch_locked(pool);
     pool->in_loop = false;
+    /* A task just handed to an idle worker starts a deadline that the
+     * first check could not see. */
+    if (pool->task_timeout_ns) {
+      uint64_t again = check_timers(pool, mproc__now_ns());
+      if (again < wake) wake = again;
+    }
     send_eofs(pool);
     if (!server_gone) respawn(pool);
   }
