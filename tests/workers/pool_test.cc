@@ -129,6 +129,37 @@ MPROC_TARGET(read_init) {
                            (int)getpid());
 }
 
+// Changed by the parent before and after creating a pool.
+int g_snapshot = 0;
+
+MPROC_TARGET(read_snapshot) { return mproc_call_return(call, "i", g_snapshot); }
+
+MPROC_TARGET(kill_self) {
+  (void)call;
+  raise(SIGKILL);
+  return 0;
+}
+
+// (SIGUSR1 blocked?, SIGUSR2's handler is SIG_DFL?, SIGINT ignored?)
+MPROC_TARGET(signal_state) {
+  sigset_t mask;
+  pthread_sigmask(SIG_SETMASK, nullptr, &mask);
+  struct sigaction usr2, intr;
+  sigaction(SIGUSR2, nullptr, &usr2);
+  sigaction(SIGINT, nullptr, &intr);
+  return mproc_call_return(call, "(bbb)", sigismember(&mask, SIGUSR1) == 1,
+                           usr2.sa_handler == SIG_DFL,
+                           intr.sa_handler == SIG_IGN);
+}
+
+MPROC_TARGET(nested_result) {
+  return mproc_call_return(call, "{s:[ids#y#]s:ns:(b)}", "a", 1, 2.5, "x\0y",
+                           static_cast<size_t>(3), "\x00\xff",
+                           static_cast<size_t>(2), "n", "t", true);
+}
+
+int RegisteredLate(mproc_call_t*) { return 0; }
+
 class Pool : public mproc_test::Deadline {
  protected:
   Pool() : Deadline(90) {}
@@ -1204,6 +1235,176 @@ TEST_F(Pool, TasksRunInProcessesNamedPoolWorker) {
     EXPECT_GT(name.size(), strlen("PoolWorker-")) << name;
   }
   EXPECT_STREQ("MainProcess", mproc_current_process_name());
+}
+
+// ---- What workers inherit.
+
+TEST_F(Pool, WorkersSeeTheProgramAsItWasWhenThePoolWasCreated) {
+  g_snapshot = 1;
+  PoolPtr pool = NewPool(1);
+  g_snapshot = 2;  // too late for the pool's workers, even new ones
+  mproc_value_t* res = nullptr;
+  ASSERT_EQ(0, mproc_pool_apply(pool.get(), "read_snapshot", nullptr, nullptr,
+                                &res, nullptr));
+  EXPECT_EQ(1, AsInt(res));
+  mproc_value_free(res);
+  mproc_task_error_t err;
+  EXPECT_EQ(MPROC_EWORKER, mproc_pool_apply(pool.get(), "kill_self", nullptr,
+                                            nullptr, &res, &err));
+  ASSERT_EQ(0, mproc_pool_apply(pool.get(), "read_snapshot", nullptr, nullptr,
+                                &res, nullptr));
+  EXPECT_EQ(1, AsInt(res)) << "a respawned worker";
+  mproc_value_free(res);
+  g_snapshot = 0;
+}
+
+TEST_F(Pool, TargetRegisteredAfterThePoolFailsInTheWorker) {
+  PoolPtr pool = NewPool(1);
+  ASSERT_EQ(0, mproc_target_register("registered_late", RegisteredLate));
+  mproc_value_t* res = nullptr;
+  mproc_task_error_t err;
+  EXPECT_EQ(MPROC_ENOTARGET, mproc_pool_apply(pool.get(), "registered_late",
+                                              nullptr, nullptr, &res, &err));
+  EXPECT_EQ(MPROC_ENOTARGET, err.code);
+  EXPECT_NE(nullptr, strstr(err.message, "registered_late")) << err.message;
+  // In a map, each item fails so.
+  Value items = Range(3);
+  EXPECT_EQ(MPROC_ENOTARGET, mproc_pool_map(pool.get(), "registered_late",
+                                            items.get(), 0, &res, &err));
+  EXPECT_EQ(MPROC_ENOTARGET, err.code);
+  // A pool created now has it.
+  PoolPtr later = NewPool(1);
+  ASSERT_EQ(0, mproc_pool_apply(later.get(), "registered_late", nullptr,
+                                nullptr, &res, &err))
+      << err.message;
+  mproc_value_free(res);
+}
+
+void OnUsr2(int) {}
+
+TEST_F(Pool, WorkersStartWithTheCallersMaskDefaultHandlersAndSigintIgnored) {
+  sigset_t usr1, old;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  ASSERT_EQ(0, pthread_sigmask(SIG_BLOCK, &usr1, &old));
+  struct sigaction sa = {}, old_usr2;
+  sa.sa_handler = OnUsr2;
+  ASSERT_EQ(0, sigaction(SIGUSR2, &sa, &old_usr2));
+  PoolPtr pool = NewPool(1);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  sigaction(SIGUSR2, &old_usr2, nullptr);
+  mproc_value_t* res = nullptr;
+  ASSERT_EQ(0, mproc_pool_apply(pool.get(), "signal_state", nullptr, nullptr,
+                                &res, nullptr));
+  Value owned(res);
+  bool blocked = false, dfl = false, ign = false;
+  ASSERT_EQ(0, mproc_value_get_bool(Item(res, 0), &blocked));
+  ASSERT_EQ(0, mproc_value_get_bool(Item(res, 1), &dfl));
+  ASSERT_EQ(0, mproc_value_get_bool(Item(res, 2), &ign));
+  EXPECT_TRUE(blocked) << "the caller's mask";
+  EXPECT_TRUE(dfl) << "handlers reset";
+  EXPECT_TRUE(ign) << "SIGINT ignored";
+}
+
+TEST_F(Pool, NestedResultsComeBackIntact) {
+  PoolPtr pool = NewPool(1);
+  mproc_value_t* res = nullptr;
+  mproc_task_error_t err;
+  ASSERT_EQ(0, mproc_pool_apply(pool.get(), "nested_result", nullptr, nullptr,
+                                &res, &err))
+      << err.message;
+  Value got(res);
+  Value want = Pack("{s:[ids#y#]s:ns:(b)}", "a", 1, 2.5, "x\0y",
+                    static_cast<size_t>(3), "\x00\xff",
+                    static_cast<size_t>(2), "n", "t", true);
+  EXPECT_TRUE(mproc_value_equal(want.get(), got.get()))
+      << Repr(got.get()) << " != " << Repr(want.get());
+}
+
+// ---- More lifecycle.
+
+TEST_F(Pool, PoolsCreatedFromFourThreadsAtOnce) {
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; t++) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 5; round++) {
+        mproc_pool_opts_t o = {};
+        o.workers = 2;
+        mproc_pool_t* p = nullptr;
+        if (mproc_pool_new(&p, &o) != 0) {
+          bad++;
+          continue;
+        }
+        mproc_value_t* args;
+        mproc_pack(&args, "(i)", t * 10 + round);
+        mproc_value_t* res = nullptr;
+        int64_t v = -1;
+        if (mproc_pool_apply(p, "square", args, nullptr, &res, nullptr) != 0 ||
+            mproc_value_get_int(res, &v) != 0 ||
+            v != (t * 10 + round) * (t * 10 + round))
+          bad++;
+        mproc_value_free(res);
+        mproc_value_free(args);
+        if (round % 2) {
+          if (mproc_pool_close(p) != 0 || mproc_pool_join(p, 20) != 0) bad++;
+        }
+        mproc_pool_free(p);
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(0, bad.load());
+  EXPECT_EQ(0, mproc_test::CountZombieChildren());
+}
+
+TEST_F(Pool, TerminateFromAnotherThreadEndsAWaitingMap) {
+  PoolPtr pool = NewPool(2);
+  mproc_value_t* items;
+  ASSERT_EQ(0, mproc_value_list(&items));
+  Value owned(items);
+  for (int i = 0; i < 100; i++) {
+    mproc_value_t* d;
+    ASSERT_EQ(0, mproc_value_float(&d, 0.1));
+    ASSERT_EQ(0, mproc_list_append(items, d));
+  }
+  int rc = 1;
+  mproc_task_error_t err;
+  double ended = 0;
+  std::thread mapper([&] {
+    mproc_value_t* out = nullptr;
+    rc = mproc_pool_map(pool.get(), "sleep_then_pid", items, 1, &out, &err);
+    ended = Now();
+    mproc_value_free(out);
+  });
+  SleepS(0.3);
+  double t0 = Now();
+  ASSERT_EQ(0, mproc_pool_terminate(pool.get()));
+  mapper.join();
+  EXPECT_EQ(MPROC_ETERMINATED, rc);
+  EXPECT_EQ(MPROC_ETERMINATED, err.code);
+  EXPECT_LT(ended - t0, 2.0);  // not the 5 s the map would take
+}
+
+TEST_F(Pool, IteratorFreedMidwayLeavesNothingBehind) {
+  PoolPtr pool = NewPool(2);
+  Value items = Range(1000);
+  mproc_imap_opts_t o = {};
+  o.target = "jitter_square";
+  o.items = items.get();
+  o.window = 16;
+  mproc_iter_t* it = nullptr;
+  ASSERT_EQ(0, mproc_pool_imap(pool.get(), &o, &it));
+  mproc_item_t item;
+  for (int i = 0; i < 3; i++) ASSERT_EQ(1, mproc_iter_next(it, 30, &item));
+  mproc_iter_free(it);  // tasks in flight run to the end unobserved
+  mproc_iter_free(nullptr);
+  ASSERT_EQ(0, mproc_pool_close(pool.get()));
+  ASSERT_EQ(0, mproc_pool_join(pool.get(), 30));
+  uint64_t tasks = 0;
+  for (const mproc_worker_stats_t& s : Stats(pool.get())) tasks += s.tasks;
+  EXPECT_GE(tasks, 3u);
+  EXPECT_LE(tasks, 3u + 16u) << "the window bounds what was submitted";
 }
 
 // ---- Daemons.
