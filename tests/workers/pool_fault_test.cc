@@ -88,6 +88,25 @@ MPROC_TARGET(alloc_touch) {
   return mproc_call_return(call, "i", (int)getpid());
 }
 
+// Forks a raw child (no multiproc involved) that keeps every descriptor,
+// the worker's pipe included, for `hold` seconds (it dies with the worker
+// if that comes first), then kills its own worker if `die`.
+MPROC_TARGET(fork_holder) {
+  double hold;
+  bool die;
+  if (mproc_unpack(call, "db", &hold, &die) < 0) return -1;
+  pid_t worker = getpid();
+  pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != worker) _exit(0);
+    SleepS(hold);
+    _exit(0);
+  }
+  if (die) raise(SIGKILL);
+  return mproc_call_return(call, "i", (int)pid);
+}
+
 // x * x, except that item 13 kills its worker.
 MPROC_TARGET(kill_at_13) {
   int64_t x;
@@ -307,6 +326,31 @@ TEST_F(PoolFault, WorkerDeathFailsOnlyItsMapChunk) {
   }
   EXPECT_EQ(0, rc);
   EXPECT_EQ(40, n);
+}
+
+// A process the target forked still holds the worker's pipe: the pool
+// watches the worker itself (not only its pipe's end), so neither a death
+// nor a close waits for that process.
+TEST_F(PoolFault, ProcessesForkedByATargetDelayNothing) {
+  PoolPtr pool = NewPool(1);
+  Value die = Pack("(db)", 20.0, true);
+  mproc_value_t* res = nullptr;
+  mproc_task_error_t err;
+  double t0 = Now();
+  EXPECT_EQ(MPROC_EWORKER, mproc_pool_apply(pool.get(), "fork_holder",
+                                            die.get(), nullptr, &res, &err));
+  EXPECT_EQ(SIGKILL, err.signal);
+  EXPECT_LT(Now() - t0, 5);
+  // Returning normally, leaving a 20 s process behind, then closing.
+  Value live = Pack("(db)", 20.0, false);
+  ASSERT_EQ(0, mproc_pool_apply(pool.get(), "fork_holder", live.get(), nullptr,
+                                &res, &err))
+      << err.message;
+  mproc_value_free(res);
+  t0 = Now();
+  ASSERT_EQ(0, mproc_pool_close(pool.get()));
+  ASSERT_EQ(0, mproc_pool_join(pool.get(), 10));
+  EXPECT_LT(Now() - t0, 5);
 }
 
 TEST_F(PoolFault, WorkersIgnoreSigint) {

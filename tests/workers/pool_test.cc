@@ -160,6 +160,31 @@ MPROC_TARGET(nested_result) {
 
 int RegisteredLate(mproc_call_t*) { return 0; }
 
+uint64_t Fnv(const void* p, size_t n) {
+  const unsigned char* b = static_cast<const unsigned char*>(p);
+  uint64_t h = 1469598103934665603u;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211u;
+  return h;
+}
+
+std::string Pattern(size_t n, unsigned seed) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; i++)
+    s[i] = static_cast<char>(((i + seed) * 2654435761u) >> 13);
+  return s;
+}
+
+// (checksum of the bytes given, the same bytes reversed).
+MPROC_TARGET(checksum_and_reverse) {
+  const void* p;
+  size_t n;
+  if (mproc_unpack(call, "y#", &p, &n) < 0) return -1;
+  std::string r(static_cast<const char*>(p), n);
+  std::reverse(r.begin(), r.end());
+  return mproc_call_return(call, "(Ly#)", static_cast<int64_t>(Fnv(p, n)),
+                           r.data(), r.size());
+}
+
 class Pool : public mproc_test::Deadline {
  protected:
   Pool() : Deadline(90) {}
@@ -1319,6 +1344,36 @@ TEST_F(Pool, NestedResultsComeBackIntact) {
                     static_cast<size_t>(2), "n", "t", true);
   EXPECT_TRUE(mproc_value_equal(want.get(), got.get()))
       << Repr(got.get()) << " != " << Repr(want.get());
+}
+
+// Big frames both ways, several at once: the pool writes without blocking
+// and must finish partial writes (and read answers) as the pipes drain.
+TEST_F(Pool, LargeArgsAndResultsCrossThePipesIntact) {
+  PoolPtr pool = NewPool(2);
+  const size_t sizes[] = {32u << 20, 4u << 20, 4u << 20, 1u << 20,
+                          4u << 20,  3u << 20, 5u << 20, 4u << 20};
+  std::vector<std::string> data;
+  std::vector<Future> fs;
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    data.push_back(Pattern(sizes[i], static_cast<unsigned>(i)));
+    Value args = Pack("(y#)", data.back().data(), data.back().size());
+    fs.push_back(Submit(pool.get(), "checksum_and_reverse", args.get()));
+  }
+  for (size_t i = 0; i < fs.size(); i++) {
+    ASSERT_EQ(0, mproc_future_wait(fs[i].get(), 60));
+    const mproc_value_t* r = nullptr;
+    ASSERT_EQ(0, mproc_future_result(fs[i].get(), &r))
+        << ErrorOf(fs[i].get()).message;
+    EXPECT_EQ(static_cast<int64_t>(Fnv(data[i].data(), data[i].size())),
+              AsInt(Item(r, 0)));
+    const void* p = nullptr;
+    size_t n = 0;
+    ASSERT_EQ(0, mproc_value_get_bytes(Item(r, 1), &p, &n));
+    ASSERT_EQ(data[i].size(), n);
+    std::string back(static_cast<const char*>(p), n);
+    std::reverse(back.begin(), back.end());
+    EXPECT_TRUE(back == data[i]) << "task " << i;
+  }
 }
 
 // ---- More lifecycle.
