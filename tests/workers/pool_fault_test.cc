@@ -115,6 +115,14 @@ MPROC_TARGET(kill_at_13) {
   return mproc_call_return(call, "L", x * x);
 }
 
+// An initializer that takes its time (loading something big).
+int SlowInit(mproc_call_t* call) {
+  double s;
+  if (mproc_unpack(call, "d", &s) < 0) return -1;
+  SleepS(s);
+  return 0;
+}
+
 class PoolFault : public mproc_test::Deadline {
  protected:
   PoolFault() : Deadline(120) {}
@@ -463,6 +471,34 @@ TEST_F(PoolFault, TimeoutHoldsForATaskThePoolThreadHandsToAnIdleWorker) {
     EXPECT_EQ(MPROC_ETASKTIMEOUT, ErrorOf(s.get()).code);
     for (Future& f : fs) EXPECT_EQ(1, mproc_future_successful(f.get()));
   }
+}
+
+// task_timeout_s limits how long a task runs, not how long its worker
+// takes to start: tasks queued while the initializer runs must not be
+// timed out (nor the workers counted as failing to start).
+TEST_F(PoolFault, TaskTimeoutDoesNotCountTheWorkersStartup) {
+  Value initargs = Pack("(d)", 0.6);
+  mproc_pool_opts_t o = {};
+  o.workers = 1;
+  o.initializer = SlowInit;
+  o.initargs = initargs.get();
+  o.task_timeout_s = 0.3;
+  o.kill_grace_s = 0.2;
+  PoolPtr pool = NewPool(o);
+  Value quick = Pack("(d)", 0.01);
+  std::vector<Future> fs;
+  for (int i = 0; i < 3; i++)
+    fs.push_back(Submit(pool.get(), "sleep_then_pid", quick.get()));
+  for (Future& f : fs) {
+    ASSERT_EQ(0, mproc_future_wait(f.get(), 20));
+    mproc_task_error_t err = ErrorOf(f.get());
+    EXPECT_EQ(0, err.code) << err.message;
+  }
+  // The timeout still holds once the worker is up.
+  Value slow = Pack("(d)", 30.0);
+  Future s = Submit(pool.get(), "sleep_then_pid", slow.get());
+  ASSERT_EQ(0, mproc_future_wait(s.get(), 10));
+  EXPECT_EQ(MPROC_ETASKTIMEOUT, ErrorOf(s.get()).code);
 }
 
 TEST_F(PoolFault, MapUnderATaskTimeoutFailsWithTheTimeout) {
