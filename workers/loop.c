@@ -274,6 +274,8 @@ static void apply(mproc_pool_t *pool, arrival_t *a) {
     case MPROC__REPORT_READY:
       w->ready = true;
       pool->init_failures = 0;
+      /* Tasks dispatched during its startup start running now. */
+      if (w->nout > 0) w->head_started_ns = mproc__now_ns();
       break;
     case MPROC__REPORT_INIT_FAILED:
       free(w->init_error);
@@ -573,7 +575,10 @@ static uint64_t check_timers(mproc_pool_t *pool, uint64_t now) {
         next = w->kill_at_ns;
       }
     }
-    if (pool->task_timeout_ns == 0 || w->nout == 0 || w->timed_out_id != 0)
+    /* A task's time starts once its worker is ready (the initializer's
+     * time is not the task's). */
+    if (pool->task_timeout_ns == 0 || w->nout == 0 || w->timed_out_id != 0 ||
+        !w->ready)
       continue;
     uint64_t deadline = w->head_started_ns + pool->task_timeout_ns;
     if (now >= deadline) {
