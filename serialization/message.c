@@ -102,6 +102,10 @@ int mproc__call_encode_frame(mproc__buf_t *out, const mproc__call_out_t *c) {
     w.has_mode = true;
     w.mode = c->mode;
   }
+  if (c->first != 0) {
+    w.has_first = true;
+    w.first = c->first;
+  }
   size_t hint = target.n;
   if (c->args != NULL) hint += c->args->wsize;
   for (size_t i = 0; c->args == NULL && i < c->argc; i++)
@@ -192,6 +196,7 @@ int mproc__call_decode(mproc__call_in_t *c, const void *buf, size_t n) {
   }
   c->id = w.id;
   c->mode = w.mode;
+  c->first = w.first;
   return 0;
 }
 

@@ -45,6 +45,7 @@ typedef struct {
   const mproc_value_t *const *argv;
   size_t argc;
   uint32_t mode; /* MPROC__CALL_* */
+  uint64_t first; /* a chunk's first item's index in the whole input */
 } mproc__call_out_t;
 
 enum { MPROC__CALL_ONE = 0, MPROC__CALL_MAP = 1, MPROC__CALL_STARMAP = 2 };
@@ -56,6 +57,7 @@ typedef struct {
   mproc_value_t *kwargs; /* dict */
   uint64_t id;
   uint32_t mode;
+  uint64_t first;
 } mproc__call_in_t;
 
 /* Appends one frame (header + Call payload) to out. */

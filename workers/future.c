@@ -72,7 +72,8 @@ void mproc__task_discard_locked(mproc_pool_t *pool, struct mproc_future *t) {
 int mproc__task_encode(mproc_pool_t *pool, struct mproc_future *t,
                        const char *target, const mproc_value_t *args,
                        const mproc_value_t *const *argv, size_t argc,
-                       const mproc_value_t *kwargs, uint32_t mode) {
+                       const mproc_value_t *kwargs, uint32_t mode,
+                       uint64_t first) {
   mproc__call_out_t call;
   memset(&call, 0, sizeof call);
   call.target = target;
@@ -82,6 +83,7 @@ int mproc__task_encode(mproc_pool_t *pool, struct mproc_future *t,
   call.argv = argv;
   call.argc = argc;
   call.mode = mode;
+  call.first = first;
   t->nitems = mode == MPROC__CALL_ONE ? 0 : argc;
   t->frame.len = 0;
   int rc = mproc__call_encode_frame(&t->frame, &call);
@@ -203,6 +205,17 @@ void mproc__task_error(const struct mproc_future *t, mproc_task_error_t *err) {
              t->message ? t->message : mproc_strerror(t->code));
 }
 
+void mproc__pool_refusal(mproc_pool_t *pool, int rc, mproc_task_error_t *err) {
+  if (err == NULL || pool == NULL) return;
+  memset(err, 0, sizeof *err);
+  err->code = rc;
+  pthread_mutex_lock(&pool->lock);
+  snprintf(err->message, sizeof err->message, "%s",
+           rc == MPROC_EBROKEN && pool->broken ? pool->broken
+                                               : mproc_strerror(rc));
+  pthread_mutex_unlock(&pool->lock);
+}
+
 /* Why a pool cannot take a task now, or 0. With the lock held. */
 static int refuse_locked(const mproc_pool_t *pool) {
   if (pool->broken != NULL) return MPROC_EBROKEN;
@@ -232,7 +245,7 @@ int mproc_pool_submit(mproc_pool_t *pool, const char *target,
   t->timing.submitted_ns = mproc__now_ns();
   static const mproc_value_t *const no_args[1] = {NULL};
   rc = mproc__task_encode(pool, t, target, args, no_args, 0, kwargs,
-                          MPROC__CALL_ONE);
+                          MPROC__CALL_ONE, 0);
 
   pthread_mutex_lock(&pool->lock);
   if (rc == 0) rc = refuse_locked(pool);
@@ -256,7 +269,10 @@ int mproc_pool_apply(mproc_pool_t *pool, const char *target,
   if (result == NULL) return MPROC_EINVAL;
   mproc_future_t *f;
   int rc = mproc_pool_submit(pool, target, args, kwargs, &f);
-  if (rc < 0) return rc;
+  if (rc < 0) {
+    mproc__pool_refusal(pool, rc, err);
+    return rc;
+  }
   pthread_mutex_lock(&pool->lock);
   mproc__task_wait_locked(pool, f, UINT64_MAX);
   rc = f->code;

@@ -287,6 +287,8 @@ static void apply(mproc_pool_t *pool, arrival_t *a) {
     case MPROC__REPORT_READY:
       w->ready = true;
       pool->init_failures = 0;
+      /* Tasks dispatched during its startup start running now. */
+      if (w->nout > 0) w->head_started_ns = mproc__now_ns();
       break;
     case MPROC__REPORT_INIT_FAILED:
       free(w->init_error);
@@ -431,11 +433,12 @@ static void finalize(mproc_pool_t *pool, worker_t *w) {
   s->user_s += (double)w->utime_us / 1e6;
   s->sys_s += (double)w->stime_us / 1e6;
   if ((long)w->maxrss_kb > s->max_rss_kb) s->max_rss_kb = (long)w->maxrss_kb;
-  /* A restart is a worker replaced; the last one of a finished pool is
-   * not. */
-  bool replaced = pool->state == POOL_OPEN ||
-                  (pool->state == POOL_CLOSED && pool->unfinished > 0);
-  if (w->pid > 0 && replaced && pool->broken == NULL) s->restarts++;
+  /* A restart is a worker that ended on its own account (crashed, timed
+   * out, retired) or that the pool replaces; one dismissed because the
+   * pool is closing, terminating or broken is not. */
+  bool replaced = pool->broken == NULL && pool->state != POOL_TERMINATING &&
+                  !(pool->state == POOL_CLOSED && pool->unfinished == 0);
+  if (w->pid > 0 && (crashed || replaced)) s->restarts++;
   if (crashed) s->crashes++;
 
   free(w->init_error);
@@ -588,7 +591,10 @@ static uint64_t check_timers(mproc_pool_t *pool, uint64_t now) {
         next = w->kill_at_ns;
       }
     }
-    if (pool->task_timeout_ns == 0 || w->nout == 0 || w->timed_out_id != 0)
+    /* A task's time starts once its worker is ready (the initializer's
+     * time is not the task's). */
+    if (pool->task_timeout_ns == 0 || w->nout == 0 || w->timed_out_id != 0 ||
+        !w->ready)
       continue;
     uint64_t deadline = w->head_started_ns + pool->task_timeout_ns;
     if (now >= deadline) {
@@ -717,6 +723,10 @@ static uint64_t settle(mproc_pool_t *pool, arrivals_t *arrivals,
     worker_t *w = &pool->workers[i];
     if (w->state == WORKER_GONE && w->status_known) finalize(pool, w);
   }
+  /* A broken pool runs nothing more: tasks that a worker dying after the
+   * break handed back to the queue fail too (nobody would dispatch them). */
+  if (pool->broken != NULL && pool->qhead != NULL)
+    mproc__pool_fail_all_locked(pool, MPROC_EBROKEN, false, pool->broken);
   if (pool->state == POOL_TERMINATING && !*shutting_down) {
     kill_everyone(pool);
     *shutting_down = true;
@@ -726,6 +736,12 @@ static uint64_t settle(mproc_pool_t *pool, arrivals_t *arrivals,
     pool->in_loop = true;
     mproc__dispatch_locked(pool);
     pool->in_loop = false;
+    /* A task just handed to an idle worker starts a deadline that the
+     * first check could not see. */
+    if (pool->task_timeout_ns) {
+      uint64_t again = check_timers(pool, mproc__now_ns());
+      if (again < wake) wake = again;
+    }
     send_eofs(pool);
     if (!server_gone) respawn(pool);
   }

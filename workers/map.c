@@ -15,7 +15,7 @@
 /* Submits items[0..n) as one chunk task. */
 static int submit_chunk(mproc_pool_t *pool, const char *target,
                         const mproc_value_t *const *items, size_t n,
-                        bool star, struct mproc_future **out) {
+                        size_t first, bool star, struct mproc_future **out) {
   *out = NULL;
   pthread_mutex_lock(&pool->lock);
   int rc = pool->broken ? MPROC_EBROKEN
@@ -27,7 +27,7 @@ static int submit_chunk(mproc_pool_t *pool, const char *target,
 
   t->timing.submitted_ns = mproc__now_ns();
   rc = mproc__task_encode(pool, t, target, NULL, items, n, NULL,
-                          star ? MPROC__CALL_STARMAP : MPROC__CALL_MAP);
+                          star ? MPROC__CALL_STARMAP : MPROC__CALL_MAP, first);
 
   pthread_mutex_lock(&pool->lock);
   if (rc == 0 && pool->state != POOL_OPEN) rc = MPROC_ECLOSED;
@@ -75,8 +75,9 @@ static int map_impl(mproc_pool_t *pool, const char *target,
   for (size_t c = 0; rc == 0 && c < nchunks; c++) {
     size_t first = c * chunksize;
     size_t m = n - first < chunksize ? n - first : chunksize;
-    rc = submit_chunk(pool, target, argv + first, m, star, &fs[c]);
+    rc = submit_chunk(pool, target, argv + first, m, first, star, &fs[c]);
   }
+  if (rc < 0) mproc__pool_refusal(pool, rc, err);
 
   /* Every submitted chunk ends before map returns, failed or not; the
    * first failure in input order is the one reported. */
@@ -238,7 +239,8 @@ static int refill(mproc_iter_t *it) {
     size_t m = take_input(it, argv, owned, n);
     if (m == 0) break;
     struct mproc_future *f;
-    rc = submit_chunk(it->pool, it->target, argv, m, it->star, &f);
+    rc = submit_chunk(it->pool, it->target, argv, m, it->produced - m,
+                      it->star, &f);
     for (size_t i = 0; i < m; i++) mproc_value_free(owned[i]);
     if (rc < 0) {
       it->input_done = true;

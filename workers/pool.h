@@ -110,6 +110,7 @@ typedef struct {
    *   MPROC_ETASKTIMEOUT  it ran past task_timeout_s and was stopped
    *   MPROC_ETERMINATED   the pool was terminated first
    *   MPROC_EBROKEN       no worker could start (see message)
+   *   MPROC_ETYPE         a starmap item was not an argument tuple
    *   MPROC_ENOTARGET, MPROC_EMALFORMED, MPROC_ETOOBIG, MPROC_ENOMEM:
    *                       the worker could not run or answer it */
   int code;
@@ -159,8 +160,9 @@ unsigned mproc_pool_size(const mproc_pool_t *pool);
  * mproc_future_free; the task runs either way). args (tuple or list) and
  * kwargs (dict) are encoded now; the caller keeps them.
  * Errors: MPROC_ENOTARGET (no such registered target: nothing is queued),
- * MPROC_ECLOSED (closed or terminated pool), MPROC_EINVAL, MPROC_ETOOBIG,
- * MPROC_ENOMEM. */
+ * MPROC_ECLOSED (closed or terminated pool), MPROC_EBROKEN (no worker can
+ * start; apply and map then fill err with the reason), MPROC_EINVAL,
+ * MPROC_ETOOBIG, MPROC_ENOMEM. */
 int mproc_pool_submit(mproc_pool_t *pool, const char *target,
                       const mproc_value_t *args, const mproc_value_t *kwargs,
                       mproc_future_t **out);

@@ -174,7 +174,11 @@ void mproc__task_discard_locked(mproc_pool_t *pool, struct mproc_future *t);
 int mproc__task_encode(mproc_pool_t *pool, struct mproc_future *t,
                        const char *target, const mproc_value_t *args,
                        const mproc_value_t *const *argv, size_t argc,
-                       const mproc_value_t *kwargs, uint32_t mode);
+                       const mproc_value_t *kwargs, uint32_t mode,
+                       uint64_t first);
+/* Fills err (when not NULL) for a call the pool refused with rc: a broken
+ * pool says why. */
+void mproc__pool_refusal(mproc_pool_t *pool, int rc, mproc_task_error_t *err);
 /* Item i of a finished chunk task: its error (code 0 when it succeeded) and
  * its result. With the lock held. */
 void mproc__chunk_item(const struct mproc_future *t, size_t i,

@@ -41,6 +41,36 @@ static void send_report(int fd, mproc__buf_t *out, const mproc__report_t *r) {
   }
 }
 
+/* Writes a task's answer. One whose frame would exceed the pool's
+ * max_frame (which the pool could not read) becomes an MPROC_ETOOBIG
+ * failure of that task, and the worker goes on serving. */
+static void send_answer(const mproc_pool_t *pool, int fd, mproc__buf_t *out,
+                        const mproc__report_t *r) {
+  out->len = 0;
+  int rc = mproc__report_encode_frame(out, r);
+  if (rc == 0 && out->len - MPROC_FRAME_HEADER > pool->max_frame) {
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "the answer (%zu bytes) is larger than the pool's max_frame "
+             "(%zu bytes)",
+             out->len - MPROC_FRAME_HEADER, pool->max_frame);
+    mproc__report_t small = *r; /* id, times and usage */
+    small.error = MPROC_ETOOBIG;
+    small.code = -1;
+    small.result = NULL;
+    small.item_errors = NULL;
+    small.n_item_errors = 0;
+    small.message = msg;
+    small.message_len = strlen(msg);
+    send_report(fd, out, &small);
+    return;
+  }
+  if (rc < 0 || mproc__write_all(fd, out->p, out->len) < 0) {
+    fflush(NULL);
+    _exit(3);
+  }
+}
+
 static void leave(int code) __attribute__((noreturn));
 
 static void leave(int code) {
@@ -154,7 +184,8 @@ static void run_chunk(const mproc__call_in_t *in, mproc__report_t *r,
                              in->target);
     } else if (k != MPROC_TUPLE && k != MPROC_LIST) {
       error = MPROC_ETYPE;
-      code = mproc_call_fail(call, "starmap item %zu is a %s, not a tuple", i,
+      code = mproc_call_fail(call, "starmap item %llu is a %s, not a tuple",
+                             (unsigned long long)(in->first + i),
                              mproc_kind_name(k));
     } else {
       code = mproc__call_run(call, fn);
@@ -246,7 +277,7 @@ void mproc__worker_main(mproc_pool_t *pool, int sock, int answers,
       usage(&r);
       usage_at = r.t_ns;
     }
-    send_report(answers, &out, &r);
+    send_answer(pool, answers, &out, &r);
     for (size_t i = 0; i < r.n_item_errors; i++) free(errs[i].message);
     mproc_value_free(results);
     mproc__call_clear(&call);
