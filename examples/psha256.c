@@ -87,11 +87,19 @@ typedef struct {
   size_t n, cap;
 } paths_t;
 
+static void out_of_memory(void) __attribute__((noreturn));
+
+static void out_of_memory(void) {
+  fprintf(stderr, "psha256: out of memory\n");
+  exit(2);
+}
+
 static void push(paths_t *p, char *path) {
+  if (path == NULL) out_of_memory();
   if (p->n == p->cap) {
     p->cap = p->cap ? p->cap * 2 : 64;
     p->v = realloc(p->v, p->cap * sizeof *p->v);
-    if (p->v == NULL) check(MPROC_ENOMEM, "realloc");
+    if (p->v == NULL) out_of_memory();
   }
   p->v[p->n++] = path;
 }
@@ -113,7 +121,7 @@ static void walk(const char *dir, paths_t *out, int *status) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
     size_t len = strlen(dir) + strlen(e->d_name) + 2;
     char *path = malloc(len);
-    if (path == NULL) check(MPROC_ENOMEM, "malloc");
+    if (path == NULL) out_of_memory();
     snprintf(path, len, "%s%s%s", dir,
              dir[strlen(dir) - 1] == '/' ? "" : "/", e->d_name);
     struct stat st;
