@@ -437,7 +437,7 @@ static void finalize(mproc_pool_t *pool, worker_t *w) {
    * out, retired) or that the pool replaces; one dismissed because the
    * pool is closing, terminating or broken is not. */
   bool replaced = pool->broken == NULL && pool->state != POOL_TERMINATING &&
-                  !(pool->state == POOL_CLOSED && pool->unfinished == 0);
+                  !mproc__pool_drained(pool);
   if (w->pid > 0 && (crashed || replaced)) s->restarts++;
   if (crashed) s->crashes++;
 
@@ -615,7 +615,7 @@ static uint64_t check_timers(mproc_pool_t *pool, uint64_t now) {
 /* Workers that should leave get EOF on their pipe: retiring ones once
  * their tasks are answered, and all of them once a closed pool is done. */
 static void send_eofs(mproc_pool_t *pool) {
-  bool closing = pool->state == POOL_CLOSED && pool->unfinished == 0;
+  bool closing = mproc__pool_drained(pool);
   for (unsigned i = 0; i < pool->nworkers; i++) {
     worker_t *w = &pool->workers[i];
     if (w->state != WORKER_RUNNING || w->dead || w->eof_sent) continue;
@@ -632,7 +632,7 @@ static void send_eofs(mproc_pool_t *pool) {
 
 static void respawn(mproc_pool_t *pool) {
   if (pool->broken != NULL || pool->state == POOL_TERMINATING) return;
-  if (pool->state == POOL_CLOSED && pool->unfinished == 0) return;
+  if (mproc__pool_drained(pool)) return;
   for (unsigned i = 0; i < pool->nworkers; i++) {
     worker_t *w = &pool->workers[i];
     if (w->state != WORKER_NONE) continue;
@@ -713,7 +713,7 @@ static uint64_t settle(mproc_pool_t *pool, arrivals_t *arrivals,
       }
     }
     if (pool->broken == NULL && pool->state != POOL_TERMINATING &&
-        !(pool->state == POOL_CLOSED && pool->unfinished == 0)) {
+        !mproc__pool_drained(pool)) {
       pool->broken = strdup("the pool's fork server died");
       mproc__pool_fail_all_locked(pool, MPROC_EBROKEN, false,
                                   "the pool's fork server died");
@@ -758,7 +758,7 @@ static uint64_t settle(mproc_pool_t *pool, arrivals_t *arrivals,
 static bool finished(const mproc_pool_t *pool, bool server_gone) {
   if (pool->state == POOL_OPEN || !all_gone(pool)) return false;
   return pool->state == POOL_TERMINATING ||
-         (pool->state == POOL_CLOSED && pool->unfinished == 0) ||
+         mproc__pool_drained(pool) ||
          pool->broken != NULL || server_gone;
 }
 

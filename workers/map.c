@@ -13,13 +13,22 @@
 #include "workers/pool_internal.h"
 
 /* Submits items[0..n) as one chunk task. */
+/* Why the pool cannot take a chunk now, or 0. An iterator started before
+ * close may go on feeding a closed pool. With the lock held. */
+static int refuse_locked(const mproc_pool_t *pool, bool feeding) {
+  if (pool->broken) return MPROC_EBROKEN;
+  if (pool->state == POOL_OPEN || (feeding && pool->state == POOL_CLOSED))
+    return 0;
+  return MPROC_ECLOSED;
+}
+
 static int submit_chunk(mproc_pool_t *pool, const char *target,
                         const mproc_value_t *const *items, size_t n,
-                        size_t first, bool star, struct mproc_future **out) {
+                        size_t first, bool star, bool feeding,
+                        struct mproc_future **out) {
   *out = NULL;
   pthread_mutex_lock(&pool->lock);
-  int rc = pool->broken ? MPROC_EBROKEN
-                        : pool->state != POOL_OPEN ? MPROC_ECLOSED : 0;
+  int rc = refuse_locked(pool, feeding);
   struct mproc_future *t = rc == 0 ? mproc__task_new_locked(pool) : NULL;
   if (rc == 0 && t == NULL) rc = MPROC_ENOMEM;
   pthread_mutex_unlock(&pool->lock);
@@ -30,7 +39,7 @@ static int submit_chunk(mproc_pool_t *pool, const char *target,
                           star ? MPROC__CALL_STARMAP : MPROC__CALL_MAP, first);
 
   pthread_mutex_lock(&pool->lock);
-  if (rc == 0 && pool->state != POOL_OPEN) rc = MPROC_ECLOSED;
+  if (rc == 0) rc = refuse_locked(pool, feeding);
   if (rc < 0) {
     mproc__task_discard_locked(pool, t);
   } else {
@@ -75,7 +84,8 @@ static int map_impl(mproc_pool_t *pool, const char *target,
   for (size_t c = 0; rc == 0 && c < nchunks; c++) {
     size_t first = c * chunksize;
     size_t m = n - first < chunksize ? n - first : chunksize;
-    rc = submit_chunk(pool, target, argv + first, m, first, star, &fs[c]);
+    rc = submit_chunk(pool, target, argv + first, m, first, star, false,
+                      &fs[c]);
   }
   if (rc < 0) mproc__pool_refusal(pool, rc, err);
 
@@ -156,6 +166,7 @@ struct mproc_iter {
   size_t ring_cap, head, count;
   size_t in_flight;   /* items in the ring not yet handed out */
   chunk_t current;    /* the chunk being handed out, item by item */
+  bool fed;           /* input exhausted and the pool told so */
   bool has_current;
   struct mproc_future *done; /* a fully handed-out chunk, freed next call */
 };
@@ -192,8 +203,18 @@ int mproc_pool_imap(mproc_pool_t *pool, const mproc_imap_opts_t *opts,
     return MPROC_ENOMEM;
   }
   pthread_mutex_lock(&pool->lock);
-  pool->refs++; /* the iterator may outlive the owner's hold */
+  int rc = refuse_locked(pool, false);
+  if (rc == 0) {
+    pool->refs++; /* the iterator may outlive the owner's hold */
+    pool->feeding++;
+  }
   pthread_mutex_unlock(&pool->lock);
+  if (rc < 0) {
+    free(it->target);
+    free(it->ring);
+    free(it);
+    return rc;
+  }
   *out = it;
   return 0;
 }
@@ -227,6 +248,17 @@ static size_t take_input(mproc_iter_t *it, const mproc_value_t **argv,
   return m;
 }
 
+/* Once the input is exhausted the iterator no longer keeps a closed pool
+ * waiting for more. */
+static void stop_feeding(mproc_iter_t *it) {
+  if (it->fed) return;
+  it->fed = true;
+  pthread_mutex_lock(&it->pool->lock);
+  it->pool->feeding--;
+  mproc__pool_wake_locked(it->pool, 0);
+  pthread_mutex_unlock(&it->pool->lock);
+}
+
 /* Tops the window up, a chunk at a time: memory stays bounded whatever the
  * length of the input. */
 static int refill(mproc_iter_t *it) {
@@ -240,7 +272,7 @@ static int refill(mproc_iter_t *it) {
     if (m == 0) break;
     struct mproc_future *f;
     rc = submit_chunk(it->pool, it->target, argv, m, it->produced - m,
-                      it->star, &f);
+                      it->star, true, &f);
     for (size_t i = 0; i < m; i++) mproc_value_free(owned[i]);
     if (rc < 0) {
       it->input_done = true;
@@ -256,6 +288,7 @@ static int refill(mproc_iter_t *it) {
   }
   free(argv);
   free(owned);
+  if (it->input_done) stop_feeding(it);
   return rc;
 }
 
@@ -322,6 +355,7 @@ int mproc_iter_next(mproc_iter_t *it, double timeout_s, mproc_item_t *item) {
 
 void mproc_iter_free(mproc_iter_t *it) {
   if (it == NULL) return;
+  stop_feeding(it);
   mproc_future_free(it->done);
   if (it->has_current) mproc_future_free(it->current.f);
   for (size_t i = 0; i < it->count; i++)

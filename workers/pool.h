@@ -249,8 +249,9 @@ void mproc_iter_free(mproc_iter_t *it);
 
 /* ---- Lifecycle. */
 
-/* No more tasks (MPROC_ECLOSED); queued ones still run, then the workers
- * leave. */
+/* No more tasks (MPROC_ECLOSED); queued ones still run, iterators started
+ * before keep feeding their input to the end (as Python's imap does), then
+ * the workers leave. */
 int mproc_pool_close(mproc_pool_t *pool);
 /* Fails every task not yet finished with MPROC_ETERMINATED, kills the
  * workers and returns once they are gone. */

@@ -144,6 +144,9 @@ struct mproc_pool {
   bool in_loop;          /* dispatch runs on the pool thread: flush all */
   uint64_t now_ns;       /* the pool thread's clock for this round, or 0 */
   unsigned waiters;      /* threads waiting on cond */
+  unsigned feeding;      /* iterators whose input is not exhausted: they
+                            may still submit after close, as Python's
+                            imap keeps running after close */
   bool completed;        /* a task finished since the last broadcast */
   uint64_t loop_wake_ns; /* when it would wake by itself (UINT64_MAX) */
   pid_t server_pid;
@@ -157,6 +160,12 @@ struct mproc_pool {
   double ema_run_ns;      /* recent task run time, for in-flight depth */
   uint32_t next_serial;
 };
+
+/* Closed, and nothing left to run nor to come: the workers may leave. */
+static inline bool mproc__pool_drained(const mproc_pool_t *pool) {
+  return pool->state == POOL_CLOSED && pool->unfinished == 0 &&
+         pool->feeding == 0;
+}
 
 /* ---- pool.c */
 void mproc__pool_unref_locked(mproc_pool_t *pool); /* may free the pool:

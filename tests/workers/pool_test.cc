@@ -945,6 +945,31 @@ TEST_F(Pool, SubmitAfterCloseOrTerminateIsRefused) {
   }
 }
 
+// As Python's imap, an iterator started before close runs to the end of
+// its input after close (its window is far smaller than the input).
+TEST_F(Pool, ImapStartedBeforeCloseRunsToTheEnd) {
+  PoolPtr pool = NewPool(2);
+  Counter c;
+  c.end = 200;
+  mproc_imap_opts_t o = {};
+  o.target = "square";
+  o.next = ProduceRange;
+  o.next_ctx = &c;
+  o.window = 4;
+  mproc_iter_t* raw = nullptr;
+  ASSERT_EQ(0, mproc_pool_imap(pool.get(), &o, &raw));
+  Iter it(raw);
+  ASSERT_EQ(0, mproc_pool_close(pool.get()));
+  std::vector<std::pair<size_t, int64_t>> got = Drain(it.get());
+  ASSERT_EQ(200u, got.size());
+  for (size_t i = 0; i < got.size(); i++) {
+    EXPECT_EQ(i, got[i].first);
+    EXPECT_EQ(static_cast<int64_t>(i * i), got[i].second);
+  }
+  it.reset();
+  EXPECT_EQ(0, mproc_pool_join(pool.get(), 10));
+}
+
 TEST_F(Pool, JoinOnAnOpenPoolIsAStateError) {
   PoolPtr pool = NewPool(1);
   EXPECT_EQ(MPROC_ESTATE, mproc_pool_join(pool.get(), 0));
