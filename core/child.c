@@ -41,18 +41,6 @@ static void report_returned(int sock, int code, const char *msg) {
   report(sock, &r);
 }
 
-/* Python's ending of a child process: join its own children, flush stdio
- * (every stream: one the parent opened and the target wrote to would lose
- * its buffer otherwise), and leave without the parent's atexit handlers or
- * destructors. */
-static void leave(int code) __attribute__((noreturn));
-
-static void leave(int code) {
-  mproc__cleanup_children();
-  fflush(NULL);
-  _exit(code);
-}
-
 /* Receives and decodes the call. The frame is read into a stack buffer when
  * it fits (one read for header and payload). */
 static int receive_call(int sock, size_t max, mproc__call_in_t *in) {
@@ -85,7 +73,7 @@ void mproc__child_main(mproc_process_t *p, int sock, int sentinel,
     snprintf(msg, sizeof msg, "could not receive the call: %s (%s)",
              mproc_err_name(rc), mproc_strerror(rc));
     report_returned(sock, -1, msg);
-    leave(1);
+    mproc__child_exit(1);
   }
 
   mproc_call_t call;
@@ -104,5 +92,5 @@ void mproc__child_main(mproc_process_t *p, int sock, int sentinel,
    * output is already written. */
   fflush(NULL);
   report_returned(sock, rc, call.failed ? msg : NULL);
-  leave(rc < 0 ? 1 : rc);
+  mproc__child_exit(rc < 0 ? 1 : rc);
 }

@@ -1,9 +1,12 @@
 #include "core/fork_hygiene.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
+
+#include "core/registry.h"
 
 static void reset_signal(int sig) {
   struct sigaction dfl, old;
@@ -20,6 +23,12 @@ void mproc__reset_signal_handlers(void) {
   for (int sig = 1; sig < 32; sig++)
     if (sig != SIGKILL && sig != SIGSTOP) reset_signal(sig);
   for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++) reset_signal(sig);
+}
+
+void mproc__child_exit(int code) {
+  mproc__cleanup_children();
+  fflush(NULL);
+  _exit(code);
 }
 
 void mproc__die_with_parent(pid_t parent) {

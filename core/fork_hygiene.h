@@ -20,6 +20,12 @@ void mproc__reset_signal_handlers(void);
  * exits at once if it already has: it may have died before prctl. */
 void mproc__die_with_parent(pid_t parent);
 
+/* How a child multiproc forked leaves, as a Python child does: join its own
+ * children (terminating daemonic ones), flush stdio (every stream: one the
+ * parent opened and the child wrote to would lose its buffer otherwise),
+ * then _exit — never the parent's atexit handlers or destructors. */
+void mproc__child_exit(int code) __attribute__((noreturn));
+
 #ifdef __cplusplus
 }
 #endif

@@ -162,10 +162,6 @@ int mproc__reap(mproc_process_t *p, bool block) {
   return 1;
 }
 
-static int sentinel_fd(const mproc_process_t *p) {
-  return mproc_process_sentinel(p);
-}
-
 int mproc_process_join(mproc_process_t *p, double timeout_s) {
   int rc = mproc__check_owner(p);
   if (rc < 0) return rc;
@@ -177,7 +173,7 @@ int mproc_process_join(mproc_process_t *p, double timeout_s) {
     rc = mproc__reap(p, true);
     return rc < 0 ? rc : 0;
   }
-  struct pollfd pfd = {sentinel_fd(p), POLLIN, 0};
+  struct pollfd pfd = {mproc_process_sentinel(p), POLLIN, 0};
   rc = mproc__poll(&pfd, 1, mproc__deadline(timeout_s));
   if (rc < 0) return rc;
   if (rc == 0) return MPROC_ETIMEDOUT;
@@ -248,7 +244,7 @@ int mproc_wait(mproc_process_t *const *procs, size_t n, double timeout_s,
   struct pollfd *pfd = n <= 64 ? stack : malloc(n * sizeof *pfd);
   if (pfd == NULL) return MPROC_ENOMEM;
   for (size_t i = 0; i < n; i++) {
-    pfd[i].fd = sentinel_fd(procs[i]);
+    pfd[i].fd = mproc_process_sentinel(procs[i]);
     pfd[i].events = POLLIN;
     pfd[i].revents = 0;
   }

@@ -306,7 +306,7 @@ static void apply(mproc_pool_t *pool, arrival_t *a) {
 
 /* Reads everything waiting on a worker's pipe and decodes it. Returns true
  * at end of file (the worker is gone, and all it sent has been read). */
-static bool read_worker(mproc_pool_t *pool, worker_t *w, arrivals_t *out) {
+static bool read_worker(worker_t *w, arrivals_t *out) {
   bool eof = false;
   for (;;) {
     int rc = mproc__reader_fill(&w->in);
@@ -335,7 +335,6 @@ static bool read_worker(mproc_pool_t *pool, worker_t *w, arrivals_t *out) {
       break;
     }
   }
-  (void)pool;
   return eof;
 }
 
@@ -836,7 +835,7 @@ void *mproc__pool_thread(void *arg) {
           int slot = TAG_SLOT(tag);
           worker_t *w = &pool->workers[slot];
           if (w->state != WORKER_RUNNING || w->dead) break;
-          bool eof = read_worker(pool, w, &arrivals);
+          bool eof = read_worker(w, &arrivals);
           /* A pidfd fires once the process has ended, so everything it
            * wrote is already in the pipe and was just read; EOF is not
            * awaited (a process it forked may still hold the pipe). */

@@ -15,6 +15,7 @@
 
 #include "core/call_internal.h"
 #include "core/clock.h"
+#include "core/fork_hygiene.h"
 #include "core/io.h"
 #include "core/registry.h"
 #include "core/target.h"
@@ -32,13 +33,16 @@ static void usage(mproc__report_t *r) {
 
 /* Writes one report into the answer pipe (SIGPIPE is ignored in workers);
  * a worker whose pool is gone has nothing left to do. */
-static void send_report(int fd, mproc__buf_t *out, const mproc__report_t *r) {
-  out->len = 0;
-  if (mproc__report_encode_frame(out, r) < 0 ||
-      mproc__write_all(fd, out->p, out->len) < 0) {
+static void write_or_leave(int fd, const mproc__buf_t *out, int rc) {
+  if (rc < 0 || mproc__write_all(fd, out->p, out->len) < 0) {
     fflush(NULL);
     _exit(3);
   }
+}
+
+static void send_report(int fd, mproc__buf_t *out, const mproc__report_t *r) {
+  out->len = 0;
+  write_or_leave(fd, out, mproc__report_encode_frame(out, r));
 }
 
 /* Writes a task's answer. One whose frame would exceed the pool's
@@ -65,18 +69,7 @@ static void send_answer(const mproc_pool_t *pool, int fd, mproc__buf_t *out,
     send_report(fd, out, &small);
     return;
   }
-  if (rc < 0 || mproc__write_all(fd, out->p, out->len) < 0) {
-    fflush(NULL);
-    _exit(3);
-  }
-}
-
-static void leave(int code) __attribute__((noreturn));
-
-static void leave(int code) {
-  mproc__cleanup_children(); /* a target may have started processes */
-  fflush(NULL);
-  _exit(code);
+  write_or_leave(fd, out, rc);
 }
 
 static void initialize(mproc_pool_t *pool, int answers, mproc__buf_t *out) {
@@ -92,7 +85,7 @@ static void initialize(mproc_pool_t *pool, int answers, mproc__buf_t *out) {
       r.message = (char *)"out of memory starting the worker";
       r.message_len = strlen(r.message);
       send_report(answers, out, &r);
-      leave(4);
+      mproc__child_exit(4);
     }
     mproc_call_t call;
     mproc__call_init(&call, mproc_target_name(pool->initializer),
@@ -109,7 +102,7 @@ static void initialize(mproc_pool_t *pool, int answers, mproc__buf_t *out) {
       r.message = (char *)msg;
       r.message_len = strlen(msg);
       send_report(answers, out, &r);
-      leave(4);
+      mproc__child_exit(4);
     }
     mproc__call_clear(&call);
     mproc_value_free(args);
@@ -255,15 +248,15 @@ void mproc__worker_main(mproc_pool_t *pool, int sock, int answers,
     const uint8_t *payload;
     size_t len;
     int rc = mproc__reader_next(&reader, &payload, &len);
-    if (rc == MPROC_EOF) leave(0); /* retired or pool closing */
-    if (rc < 0) leave(2);          /* the pool will see which task died */
+    if (rc == MPROC_EOF) mproc__child_exit(0); /* retired or pool closing */
+    if (rc < 0) mproc__child_exit(2);          /* the pool will see which task died */
 
     mproc__call_in_t in;
     mproc__report_t r;
     memset(&r, 0, sizeof r);
     r.kind = MPROC__REPORT_RETURNED;
     rc = mproc__call_decode(&in, payload, len);
-    if (rc < 0) leave(2); /* cannot even tell which task this was */
+    if (rc < 0) mproc__child_exit(2); /* cannot even tell which task this was */
     mproc_call_t call;
     mproc_value_t *results = NULL;
     if (in.mode == MPROC__CALL_ONE)
