@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/boundary.h"
 #include "core/call_internal.h"
 #include "core/clock.h"
 #include "core/fork_hygiene.h"
@@ -51,7 +52,49 @@ static int receive_call(int sock, size_t max, mproc__call_in_t *in) {
   size_t len;
   int rc = mproc__reader_next(&reader, &payload, &len);
   if (rc == 0) rc = mproc__call_decode(in, payload, len);
+  mproc__reader_free(&reader); /* a big call's buffer: decoded, not needed */
   return rc;
+}
+
+/* What the child needs once on its own stack. */
+typedef struct {
+  mproc_process_t *p;
+  int sock;
+  mproc__call_in_t in;
+} child_t;
+
+/* A C++ exception escaped the target (core/boundary.h): the child fails
+ * as a Python child with an uncaught exception does, exit code 1 and the
+ * exception's description for the parent. Runs inside std::terminate. */
+static void on_escape(const char *what, void *ctx) {
+  child_t *c = ctx;
+  fprintf(stderr, "Process %s: %s\n", c->p->name, what);
+  fflush(NULL);
+  report_returned(c->sock, -1, what);
+  mproc__child_exit(1);
+}
+
+static void run_target(void *arg) {
+  child_t *c = arg;
+  mproc_process_t *p = c->p;
+  mproc_call_t call;
+  mproc__call_init(&call, c->in.target, c->in.args, c->in.kwargs, p->ctx,
+                   c->in.id);
+  mproc__report_t entered;
+  memset(&entered, 0, sizeof entered);
+  entered.kind = MPROC__REPORT_ENTERED;
+  entered.t_ns = mproc__now_ns();
+  report(c->sock, &entered);
+
+  int rc = mproc__call_run(&call, p->target);
+
+  const char *msg = call.message ? call.message : "failed (out of memory)";
+  if (rc < 0) fprintf(stderr, "Process %s: %s\n", p->name, msg);
+  /* Flush before the report: when the parent sees the target returned, its
+   * output is already written. */
+  fflush(NULL);
+  report_returned(c->sock, rc, call.failed ? msg : NULL);
+  mproc__child_exit(rc < 0 ? 1 : rc);
 }
 
 void mproc__child_main(mproc_process_t *p, int sock, int sentinel,
@@ -65,9 +108,11 @@ void mproc__child_main(mproc_process_t *p, int sock, int sentinel,
   mproc__registry_child_reset(p->child_identity, p->name, p->daemon, own);
   pthread_sigmask(SIG_SETMASK, old_mask, NULL);
 
-  mproc__call_in_t in;
-  memset(&in, 0, sizeof in);
-  int rc = receive_call(sock, p->max_frame, &in);
+  static child_t c; /* outlives the stack we leave */
+  c.p = p;
+  c.sock = sock;
+  memset(&c.in, 0, sizeof c.in);
+  int rc = receive_call(sock, p->max_frame, &c.in);
   if (rc < 0) {
     char msg[128];
     snprintf(msg, sizeof msg, "could not receive the call: %s (%s)",
@@ -75,22 +120,6 @@ void mproc__child_main(mproc_process_t *p, int sock, int sentinel,
     report_returned(sock, -1, msg);
     mproc__child_exit(1);
   }
-
-  mproc_call_t call;
-  mproc__call_init(&call, in.target, in.args, in.kwargs, p->ctx, in.id);
-  mproc__report_t entered;
-  memset(&entered, 0, sizeof entered);
-  entered.kind = MPROC__REPORT_ENTERED;
-  entered.t_ns = mproc__now_ns();
-  report(sock, &entered);
-
-  rc = mproc__call_run(&call, p->target);
-
-  const char *msg = call.message ? call.message : "failed (out of memory)";
-  if (rc < 0) fprintf(stderr, "Process %s: %s\n", p->name, msg);
-  /* Flush before the report: when the parent sees the target returned, its
-   * output is already written. */
-  fflush(NULL);
-  report_returned(sock, rc, call.failed ? msg : NULL);
-  mproc__child_exit(rc < 0 ? 1 : rc);
+  mproc__set_escape(on_escape, &c);
+  mproc__run_isolated(run_target, &c);
 }

@@ -1,7 +1,23 @@
 /* Error descriptions, generated from the one table in error.h. */
 #include "core/error.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "core/error_detail.h"
+
+static _Thread_local char detail[MPROC__DETAIL_MAX];
+
+const char *mproc_last_error(void) { return detail; }
+
+int mproc__fail(int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof detail, fmt, ap);
+  va_end(ap);
+  return code;
+}
 
 const char *mproc_strerror(int err) {
   switch (err) {

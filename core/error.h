@@ -65,7 +65,8 @@ extern "C" {
   X(ECLOSED, -4033, "the pool no longer accepts tasks")                        \
   X(ETERMINATED, -4034, "the pool was terminated before the task finished")    \
   X(ETASKTIMEOUT, -4035, "the task ran longer than the pool's task timeout")   \
-  X(EBROKEN, -4036, "the pool's workers cannot start (initializer failing)")
+  X(EBROKEN, -4036, "the pool's workers cannot start (initializer failing)") \
+  X(EDUPTARGET, -4037, "two different functions registered as one target")
 
 typedef enum {
   MPROC_OK = 0,
@@ -81,6 +82,14 @@ const char *mproc_strerror(int err);
 
 /* The symbolic name of err ("MPROC_ETIMEDOUT"), or "MPROC_UNKNOWN". */
 const char *mproc_err_name(int err);
+
+/* The details of the calling thread's latest failure that had any, in the
+ * spirit of dlerror(): "target 'square' is registered twice: a.c:12 and
+ * b.c:40". Functions that record details say so in their documentation;
+ * the text stays until the thread's next failure that records one. Never
+ * NULL ("" when there is none); valid until that thread's next multiproc
+ * call. */
+const char *mproc_last_error(void);
 
 #ifdef __cplusplus
 }

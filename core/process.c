@@ -10,8 +10,11 @@
 
 #include "core/clock.h"
 #include "core/io.h"
+#include "core/pidfd.h"
 #include "core/process_internal.h"
 #include "core/registry.h"
+#include "core/relay.h"
+#include "core/target_internal.h"
 #include "serialization/frame.h"
 #include "serialization/wire.h"
 
@@ -23,8 +26,8 @@ int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
   mproc_target_fn target = opts->target;
   const char *target_name = opts->target_name;
   if (target == NULL) {
-    target = mproc_target_find(target_name);
-    if (target == NULL) return MPROC_ENOTARGET;
+    int rc = mproc__target_resolve(target_name, &target);
+    if (rc < 0) return rc;
   } else {
     target_name = mproc_target_name(target); /* NULL when unregistered */
   }
@@ -129,9 +132,15 @@ int mproc_process_start(mproc_process_t *p) {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old_mask);
   pid_t parent = mproc__getpid();
+  /* A program that ignores SIGCHLD would lose the child's status to the
+   * kernel: a relay collects it for us (core/relay.h). */
+  bool relay = mproc__children_autoreaped();
   p->timing.started_ns = mproc__now_ns();
   pid_t pid = fork();
-  if (pid == 0) mproc__child_main(p, sp[1], sentinel[1], &old_mask, parent);
+  if (pid == 0) {
+    if (relay) parent = mproc__relay_fork(sp[1], sentinel[1], p->daemon, parent);
+    mproc__child_main(p, sp[1], sentinel[1], &old_mask, parent);
+  }
   int fork_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
   mproc__close(sp[1]);
@@ -145,9 +154,27 @@ int mproc_process_start(mproc_process_t *p) {
     return -fork_errno;
   }
   p->pid = pid;
-  /* Our unreaped child cannot be recycled, so opening its pidfd after fork
-   * is race-free. */
-  if (sentinel[0] < 0) {
+  p->relay = relay;
+  if (relay) {
+    /* The relay sends the real child's pid and a pidfd it opened while
+     * the child was its own, unreapable. */
+    int pidfd = -1;
+    rc = mproc__relay_receive_child(sp[0], &p->pid, &pidfd);
+    if (rc == 0 && pidfd >= 0) p->node.fds[MPROC__FD_PIDFD] = pidfd;
+    if (rc == 0 && sentinel[0] < 0 && pidfd < 0) rc = MPROC_ECHILD;
+    if (rc < 0) {
+      p->pid = 0;
+      for (int i = 0; i < MPROC__NODE_FDS; i++) {
+        mproc__close(p->node.fds[i]);
+        p->node.fds[i] = -1;
+      }
+      mproc__unlock();
+      p->timing.started_ns = 0;
+      return rc;
+    }
+  } else if (sentinel[0] < 0) {
+    /* Our unreaped child cannot be recycled, so opening its pidfd after
+     * fork is race-free. */
     rc = mproc__pidfd_open(pid);
     if (rc >= 0) p->node.fds[MPROC__FD_PIDFD] = rc;
   }
@@ -165,7 +192,10 @@ int mproc_process_start(mproc_process_t *p) {
   }
   if (rc < 0) {
     /* A child without its call would wait forever. */
-    kill(pid, SIGKILL);
+    if (relay && p->node.fds[MPROC__FD_PIDFD] >= 0)
+      (void)mproc__pidfd_send_signal(p->node.fds[MPROC__FD_PIDFD], SIGKILL);
+    else
+      kill(p->pid, SIGKILL);
     mproc__reap(p, true);
     return rc;
   }

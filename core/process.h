@@ -112,7 +112,9 @@ typedef struct {
  * (the caller keeps ownership of them and may free them on return); the
  * default name's number is taken now, as in Python.
  * Errors: MPROC_EINVAL (no target; args not a tuple/list; kwargs not a dict),
- * MPROC_ENOTARGET (target_name is not registered), MPROC_ETOOBIG (call
+ * MPROC_ENOTARGET (target_name is not registered), MPROC_EDUPTARGET
+ * (two functions registered under target_name; mproc_last_error() names
+ * where), MPROC_ETOOBIG (call
  * larger than max_frame), MPROC_ENOMEM. */
 int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts);
 

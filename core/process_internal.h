@@ -8,7 +8,6 @@
 #include <stdbool.h>
 
 #include "core/process.h"
-#include "core/process_testing.h"
 #include "core/registry.h"
 #include "serialization/buf.h"
 
@@ -41,6 +40,7 @@ struct mproc_process {
   uint8_t call_inline[192]; /* where a small call frame is encoded */
 
   pid_t pid;
+  bool relay; /* started through a relay (core/relay.h): SIGCHLD ignored */
 
   bool status_known;
   int status; /* from wait4 */
@@ -64,10 +64,6 @@ int mproc__reap(mproc_process_t *p, bool block);
 /* Common argument checks for an operation on a started handle. */
 int mproc__check_owner(const mproc_process_t *p);
 
-/* Whether pidfds are used: probed once; process_testing.h can force the
- * fallback. */
-bool mproc__pidfd_enabled(void);
-int mproc__pidfd_open(pid_t pid);
 
 #ifdef __cplusplus
 }

@@ -6,54 +6,21 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/clock.h"
 #include "core/io.h"
+#include "core/pidfd.h"
 #include "core/process_internal.h"
 #include "core/registry.h"
+#include "core/relay.h"
 #include "serialization/frame.h"
 #include "serialization/wire.h"
 
-/* ---- pidfd, with the sentinel-pipe fallback decided once. */
-
-static int pidfd_state; /* 0 unknown, 1 usable, -1 not (or forced off) */
-
-int mproc__pidfd_open(pid_t pid) {
-#ifdef SYS_pidfd_open
-  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-  return fd >= 0 ? fd : -errno;
-#else
-  (void)pid;
-  return MPROC_ENOSYS;
-#endif
-}
-
-bool mproc__pidfd_enabled(void) {
-  if (pidfd_state == 0) {
-    int fd = mproc__pidfd_open(getpid());
-    if (fd >= 0) mproc__close(fd);
-    /* Any answer but "no such syscall" means the kernel has them. */
-    pidfd_state = (fd >= 0 || (fd != MPROC_ENOSYS && fd != MPROC_EPERM)) ? 1
-                                                                        : -1;
-  }
-  return pidfd_state > 0;
-}
-
-void mproc__pidfd_force_disabled(bool disabled) {
-  pidfd_state = disabled ? -1 : 0;
-}
-
 static int send_signal(mproc_process_t *p, int sig) {
-#ifdef SYS_pidfd_send_signal
   int pidfd = p->node.fds[MPROC__FD_PIDFD];
-  if (pidfd >= 0) {
-    if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) == 0) return 0;
-    return -errno;
-  }
-#endif
+  if (pidfd >= 0) return mproc__pidfd_send_signal(pidfd, sig);
   /* Without a pidfd the pid is still safe: it belongs to our unreaped
    * child, which cannot be recycled until we reap it. */
   return kill(p->pid, sig) == 0 ? 0 : -errno;
@@ -136,9 +103,36 @@ static void ended(mproc_process_t *p, int status, const struct rusage *ru) {
   mproc__buf_free(&p->call);
 }
 
+static void apply_relayed(void *ctx, void *report) {
+  apply_report(ctx, report);
+}
+
+/* Started through a relay (core/relay.h): the status comes from it. */
+static int reap_relayed(mproc_process_t *p, bool block) {
+  int status = 0;
+  struct rusage ru;
+  int fd = mproc_process_sentinel(p);
+  int rc = mproc__relay_collect(p->node.fds[MPROC__FD_SOCK], fd, block,
+                                apply_relayed, p, &status, &ru);
+  if (rc == 0) return 0;
+  if (rc < 0) {
+    /* The relay went without a word (killed): how the child ended is
+     * lost, as when someone else reaps a child. */
+    p->state = MPROC__ENDED;
+    p->status_known = false;
+    p->timing.reaped_ns = mproc__now_ns();
+    mproc__node_close_fd(&p->node, MPROC__FD_SOCK);
+    mproc__buf_free(&p->call);
+    return rc;
+  }
+  ended(p, status, &ru);
+  return 1;
+}
+
 int mproc__reap(mproc_process_t *p, bool block) {
   if (p->state == MPROC__ENDED) return 1;
   if (p->state != MPROC__RUNNING) return 0;
+  if (p->relay) return reap_relayed(p, block);
   int status = 0;
   struct rusage ru;
   memset(&ru, 0, sizeof ru);

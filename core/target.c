@@ -4,18 +4,27 @@
 #include "core/target.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/error_detail.h"
+#include "core/target_internal.h"
+
 typedef struct {
   char *name; /* NULL: empty slot */
   mproc_target_fn fn;
+  const char *where;   /* where it was registered, or NULL */
+  const char *clash;   /* where another function claimed it, or NULL:
+                          the name is then unusable */
+  bool clashed;
 } slot_t;
 
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
 static slot_t *slots;
 static size_t nslots, used;
+static const slot_t *first_clash; /* for mproc_pool_new */
 
 static uint64_t hash(const char *s) {
   uint64_t h = 1469598103934665603u;
@@ -33,15 +42,34 @@ static int grow(void) {
   size_t n = nslots ? nslots * 2 : 64;
   slot_t *table = calloc(n, sizeof *table);
   if (table == NULL) return MPROC_ENOMEM;
+  const char *clash_name = first_clash ? first_clash->name : NULL;
   for (size_t i = 0; i < nslots; i++)
     if (slots[i].name != NULL) *find_slot(table, n, slots[i].name) = slots[i];
   free(slots);
   slots = table;
   nslots = n;
+  if (clash_name != NULL) first_clash = find_slot(slots, nslots, clash_name);
   return 0;
 }
 
-int mproc_target_register(const char *name, mproc_target_fn fn) {
+/* The message for a name two functions claim. */
+static int clash_error(const slot_t *s) {
+  const char *a = s->where ? s->where : "mproc_target_register";
+  const char *b = s->clash ? s->clash : "mproc_target_register";
+  if (s->where != NULL && s->clash != NULL && strcmp(a, b) == 0)
+    return mproc__fail(MPROC_EDUPTARGET,
+                       "target '%s' is registered twice, by two functions "
+                       "from %s (an MPROC_TARGET in a header defines one "
+                       "function per file that includes it)",
+                       s->name, a);
+  return mproc__fail(MPROC_EDUPTARGET,
+                     "target '%s' is registered twice, by two different "
+                     "functions: %s and %s",
+                     s->name, a, b);
+}
+
+int mproc_target_register_at(const char *name, mproc_target_fn fn,
+                             const char *where) {
   if (name == NULL || fn == NULL || name[0] == '\0' ||
       strlen(name) > MPROC_TARGET_NAME_MAX)
     return MPROC_EINVAL;
@@ -51,14 +79,53 @@ int mproc_target_register(const char *name, mproc_target_fn fn) {
   if (rc == 0) {
     slot_t *s = find_slot(slots, nslots, name);
     if (s->name != NULL) {
-      rc = s->fn == fn ? 0 : MPROC_EEXIST;
+      if (s->fn != fn || s->clashed) {
+        if (!s->clashed) {
+          s->clashed = true;
+          s->clash = where;
+          if (first_clash == NULL) first_clash = s;
+        }
+        rc = clash_error(s);
+      }
     } else if ((s->name = strdup(name)) == NULL) {
       rc = MPROC_ENOMEM;
     } else {
       s->fn = fn;
+      s->where = where;
       used++;
     }
   }
+  pthread_rwlock_unlock(&lock);
+  return rc;
+}
+
+int mproc_target_register(const char *name, mproc_target_fn fn) {
+  return mproc_target_register_at(name, fn, NULL);
+}
+
+int mproc__target_resolve(const char *name, mproc_target_fn *fn) {
+  *fn = NULL;
+  if (name == NULL) return MPROC_EINVAL;
+  int rc = MPROC_ENOTARGET;
+  pthread_rwlock_rdlock(&lock);
+  if (nslots > 0) {
+    const slot_t *s = find_slot(slots, nslots, name);
+    if (s->name != NULL && s->clashed) {
+      rc = clash_error(s);
+    } else if (s->name != NULL) {
+      *fn = s->fn;
+      rc = 0;
+    }
+  }
+  pthread_rwlock_unlock(&lock);
+  if (rc == MPROC_ENOTARGET)
+    mproc__fail(rc, "no target registered as '%s'", name);
+  return rc;
+}
+
+int mproc__target_check_all(void) {
+  pthread_rwlock_rdlock(&lock);
+  int rc = first_clash != NULL ? clash_error(first_clash) : 0;
   pthread_rwlock_unlock(&lock);
   return rc;
 }
@@ -69,7 +136,7 @@ mproc_target_fn mproc_target_find(const char *name) {
   pthread_rwlock_rdlock(&lock);
   if (nslots > 0) {
     slot_t *s = find_slot(slots, nslots, name);
-    if (s->name != NULL) fn = s->fn;
+    if (s->name != NULL && !s->clashed) fn = s->fn;
   }
   pthread_rwlock_unlock(&lock);
   return fn;
@@ -79,7 +146,8 @@ const char *mproc_target_name(mproc_target_fn fn) {
   const char *name = NULL;
   pthread_rwlock_rdlock(&lock);
   for (size_t i = 0; i < nslots && name == NULL; i++)
-    if (slots[i].name != NULL && slots[i].fn == fn) name = slots[i].name;
+    if (slots[i].name != NULL && slots[i].fn == fn && !slots[i].clashed)
+      name = slots[i].name;
   pthread_rwlock_unlock(&lock);
   return name;
 }

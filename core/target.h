@@ -15,6 +15,14 @@
  * creating a pool: its workers are forked from a copy of the program taken
  * then, and a target registered later exists only in the parent (the task
  * then fails with MPROC_ENOTARGET in the worker).
+ *
+ * One name, one function. Two different functions registered under one
+ * name (MPROC_TARGET(square) in two files, or in a header included by two
+ * files, which defines one static function per file) are an error, never
+ * a silent choice: the name becomes unusable, mproc_pool_new fails with
+ * MPROC_EDUPTARGET, and so does every use of the name (submit, apply, map,
+ * imap, a Process's target_name), with mproc_last_error() — and apply's
+ * and map's err — naming where both were registered.
  */
 #ifndef MPROC_TARGET_H
 #define MPROC_TARGET_H
@@ -32,22 +40,34 @@ extern "C" {
 /* Registers fn under name (copied). Registering the same pair again is a
  * no-op. Thread-safe.
  * Errors: MPROC_EINVAL (NULL, empty or longer than MPROC_TARGET_NAME_MAX),
- * MPROC_EEXIST (name taken by another function), MPROC_ENOMEM. */
+ * MPROC_EDUPTARGET (name taken by another function: from now on the name
+ * is refused everywhere; mproc_last_error() names both), MPROC_ENOMEM. */
 int mproc_target_register(const char *name, mproc_target_fn fn);
 
-/* The function registered under name, or NULL. */
+/* As mproc_target_register, saying where the registration is made (e.g.
+ * "square.c:12", kept as given: a string that lives as long as the
+ * program), for the message when two collide. MPROC_TARGET uses it. */
+int mproc_target_register_at(const char *name, mproc_target_fn fn,
+                             const char *where);
+
+/* The function registered under name, or NULL (none, or two functions
+ * registered under it). */
 mproc_target_fn mproc_target_find(const char *name);
 
 /* The name fn was registered under, or NULL. */
 const char *mproc_target_name(mproc_target_fn fn);
 
-/* Defines and registers a target; see above. */
-#define MPROC_TARGET(name)                                            \
-  static int name(mproc_call_t *call);                                \
-  __attribute__((constructor)) static void mproc__register_##name(    \
-      void) {                                                         \
-    (void)mproc_target_register(#name, name);                         \
-  }                                                                   \
+#define MPROC__STR2(x) #x
+#define MPROC__STR(x) MPROC__STR2(x)
+
+/* Defines and registers a target; see above. A collision is reported when
+ * the name is used (the constructor has no one to tell). */
+#define MPROC_TARGET(name)                                                 \
+  static int name(mproc_call_t *call);                                     \
+  __attribute__((constructor)) static void mproc__register_##name(void) { \
+    (void)mproc_target_register_at(#name, name,                            \
+                                   __FILE__ ":" MPROC__STR(__LINE__));     \
+  }                                                                        \
   static int name(mproc_call_t *call)
 
 #ifdef __cplusplus

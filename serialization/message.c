@@ -222,6 +222,14 @@ static bool enc_item_errors_cb(pb_ostream_t *s, const pb_field_t *f,
   return true;
 }
 
+static bool enc_results_cb(pb_ostream_t *s, const pb_field_t *f,
+                           void *const *arg) {
+  const mproc__report_t *r = *arg;
+  for (size_t i = 0; i < r->n_results; i++)
+    if (!mproc__enc_value_field(s, f, r->results[i])) return false;
+  return true;
+}
+
 int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r) {
   if (out == NULL || r == NULL) return MPROC_EINVAL;
   span_t msg = {r->message, r->message_len};
@@ -247,11 +255,23 @@ int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r) {
   w.utime_us = r->utime_us;
   w.stime_us = r->stime_us;
   w.maxrss_kb = r->maxrss_kb;
+  w.has_pid = r->pid != 0;
+  w.pid = r->pid;
+  w.has_status = r->kind == MPROC__REPORT_EXITED;
+  w.status = r->status;
   if (r->n_item_errors > 0) {
     w.item_errors.funcs.encode = enc_item_errors_cb;
     w.item_errors.arg = (void *)r;
   }
+  for (size_t i = 0; i < r->n_results; i++)
+    if (r->results[i] == NULL) return MPROC_EINVAL;
+  if (r->n_results > 0) {
+    w.results.funcs.encode = enc_results_cb;
+    w.results.arg = (void *)r;
+  }
   size_t hint = r->message_len + (r->result ? r->result->wsize : 0);
+  for (size_t i = 0; i < r->n_results; i++)
+    hint += r->results[i]->wsize + 6;
   for (size_t i = 0; i < r->n_item_errors; i++)
     hint += 16 + (r->item_errors[i].message
                       ? strlen(r->item_errors[i].message)
@@ -276,6 +296,26 @@ typedef struct {
   mproc__report_t *r;
   size_t cap;
 } item_errors_dec_t;
+
+typedef item_errors_dec_t results_dec_t;
+
+/* One more chunk result, decoded at depth 0 like a lone result. */
+static bool dec_results_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
+  (void)f;
+  results_dec_t *d = *arg;
+  mproc__report_t *r = d->r;
+  if (r->n_results == d->cap) {
+    size_t cap = d->cap ? d->cap * 2 : 8;
+    mproc_value_t **v = realloc(r->results, cap * sizeof *v);
+    if (v == NULL) return mproc__dfail(d->ctx, MPROC_ENOMEM);
+    r->results = v;
+    d->cap = cap;
+  }
+  mproc_value_t *item = NULL;
+  if (!mproc__dec_value(s, d->ctx, 0, &item)) return false;
+  r->results[r->n_results++] = item;
+  return true;
+}
 
 static bool dec_item_error_cb(pb_istream_t *s, const pb_field_t *f,
                               void **arg) {
@@ -314,6 +354,8 @@ void mproc__report_clear(mproc__report_t *r) {
   mproc_value_free(r->result);
   for (size_t i = 0; i < r->n_item_errors; i++) free(r->item_errors[i].message);
   free(r->item_errors);
+  for (size_t i = 0; i < r->n_results; i++) mproc_value_free(r->results[i]);
+  free(r->results);
   memset(r, 0, sizeof *r);
 }
 
@@ -332,10 +374,13 @@ int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n) {
   item_errors_dec_t ied = {&ctx, r, 0};
   w.item_errors.funcs.decode = dec_item_error_cb;
   w.item_errors.arg = &ied;
+  results_dec_t rd = {&ctx, r, 0};
+  w.results.funcs.decode = dec_results_cb;
+  w.results.arg = &rd;
   pb_istream_t s = pb_istream_from_buffer(buf, n);
   bool ok = pb_decode_ex(&s, mproc_wire_Report_fields, &w, PB_DECODE_NOINIT);
   if (ok && (!w.has_kind || w.kind < mproc_wire_Report_Kind_ENTERED ||
-             w.kind > mproc_wire_Report_Kind_INIT_FAILED))
+             w.kind > mproc_wire_Report_Kind_EXITED))
     ok = mproc__dfail(&ctx, MPROC_EMALFORMED);
   if (!ok) {
     mproc__report_clear(r);
@@ -350,6 +395,8 @@ int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n) {
   r->utime_us = w.utime_us;
   r->stime_us = w.stime_us;
   r->maxrss_kb = w.maxrss_kb;
+  r->pid = w.pid;
+  r->status = w.status;
   return 0;
 }
 
@@ -381,7 +428,7 @@ int mproc__control_decode(mproc__control_t *c, const void *buf, size_t n) {
   pb_istream_t s = pb_istream_from_buffer(buf, n);
   if (!pb_decode(&s, mproc_wire_Control_fields, &w) || !w.has_kind ||
       w.kind < mproc_wire_Control_Kind_SPAWN ||
-      w.kind > mproc_wire_Control_Kind_EXITED)
+      w.kind > mproc_wire_Control_Kind_KILL)
     return MPROC_EMALFORMED;
   c->kind = (int)w.kind;
   c->slot = w.slot;

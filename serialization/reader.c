@@ -28,6 +28,9 @@ void mproc__reader_init(mproc__reader_t *r, int fd, size_t max, void *mem,
 
 int mproc__reader_peek(mproc__reader_t *r, const uint8_t **payload,
                        size_t *len) {
+  /* A fresh heap reader has no buffer yet: p + 0 on a NULL p is undefined
+   * behaviour in C (clang's UBSan reports it), so say "nothing" first. */
+  if (r->buf.len == r->off) return 0;
   ptrdiff_t used = mproc__frame_next(r->buf.p + r->off, r->buf.len - r->off,
                                      r->max, payload, len);
   if (used < 0) return (int)used;
@@ -44,7 +47,9 @@ static int make_room(mproc__reader_t *r) {
     mproc__buf_consume(&r->buf, r->off);
     r->off = 0;
   }
-  size_t want = 4096;
+  /* Before a header is known, whatever room there is will do (a lent
+   * buffer holds a small frame whole, with no malloc). */
+  size_t want = r->buf.cap > r->buf.len ? 1 : 4096;
   if (r->buf.len >= MPROC_FRAME_HEADER) {
     size_t frame = MPROC_FRAME_HEADER + mproc__frame_get_header(r->buf.p);
     want = frame > r->buf.len ? frame - r->buf.len : 1;
@@ -86,6 +91,14 @@ int mproc__reader_next(mproc__reader_t *r, const uint8_t **payload,
 }
 
 void mproc__reader_free(mproc__reader_t *r) {
+  mproc__buf_free(&r->buf);
+  r->off = 0;
+}
+
+size_t mproc__reader_capacity(const mproc__reader_t *r) { return r->buf.cap; }
+
+void mproc__reader_shrink(mproc__reader_t *r, size_t keep) {
+  if (r->buf.cap <= keep || r->buf.len != r->off) return;
   mproc__buf_free(&r->buf);
   r->off = 0;
 }

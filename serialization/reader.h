@@ -43,6 +43,13 @@ int mproc__reader_fill(mproc__reader_t *r);
 
 void mproc__reader_free(mproc__reader_t *r);
 
+/* Bytes the reader's buffer holds room for. */
+size_t mproc__reader_capacity(const mproc__reader_t *r);
+
+/* Gives the buffer back when it is larger than keep and holds no unread
+ * byte (after a big frame): an idle reader should not keep its pages. */
+void mproc__reader_shrink(mproc__reader_t *r, size_t keep);
+
 #ifdef __cplusplus
 }
 #endif

@@ -495,26 +495,3 @@ void mproc__tuple1_set(mproc_value_t *tuple, const mproc_value_t *item) {
   tuple->u.seq.n = item != NULL;
 }
 
-int mproc__list_extend_move(mproc_value_t *dst, mproc_value_t *src) {
-  if (dst == NULL || src == NULL || dst->kind != MPROC_LIST || dst->owned ||
-      !is_seq(src) || src->borrows)
-    return MPROC_EINVAL;
-  size_t need = dst->u.seq.n + src->u.seq.n;
-  if (need > dst->u.seq.cap) {
-    mproc_value_t **v = realloc(dst->u.seq.v, need * sizeof *v);
-    if (v == NULL) return MPROC_ENOMEM;
-    dst->u.seq.v = v;
-    dst->u.seq.cap = need;
-  }
-  for (size_t i = 0; i < src->u.seq.n; i++) {
-    mproc_value_t *item = src->u.seq.v[i];
-    dst->u.seq.v[dst->u.seq.n++] = item;
-    if (item->depth + 1 > dst->depth) dst->depth = (uint8_t)(item->depth + 1);
-    dst->inner += mproc__ld_size(item->wsize);
-  }
-  mproc__container_resize(dst);
-  src->u.seq.n = 0;
-  src->inner = src->kind == MPROC_TUPLE ? 2 : 0;
-  mproc__container_resize(src);
-  return 0;
-}

@@ -69,7 +69,9 @@ enum {
   MPROC__REPORT_ENTERED = 1,
   MPROC__REPORT_RETURNED = 2,
   MPROC__REPORT_READY = 3,
-  MPROC__REPORT_INIT_FAILED = 4
+  MPROC__REPORT_INIT_FAILED = 4,
+  MPROC__REPORT_RELAYED = 5,
+  MPROC__REPORT_EXITED = 6
 };
 
 /* One failed item of a chunk. */
@@ -80,8 +82,8 @@ typedef struct {
   char *message; /* NULL when none */
 } mproc__item_error_t;
 
-/* A Report. Encoding reads message/result/item_errors; decoding allocates
- * them (mproc__report_clear). */
+/* A Report. Encoding reads message/result/item_errors/results; decoding
+ * allocates them (mproc__report_clear). */
 typedef struct {
   int kind;
   uint64_t id;
@@ -95,6 +97,12 @@ typedef struct {
   uint64_t utime_us, stime_us, maxrss_kb;
   mproc__item_error_t *item_errors;
   size_t n_item_errors;
+  /* A chunk's results, one per item in order (None where one failed): each
+   * a value of its own, at depth 0, not the items of one list. */
+  mproc_value_t **results;
+  size_t n_results;
+  int32_t pid;    /* RELAYED */
+  int32_t status; /* EXITED: a wait status */
 } mproc__report_t;
 
 int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r);
@@ -105,7 +113,8 @@ enum {
   MPROC__CTL_SPAWN = 1,
   MPROC__CTL_SPAWNED = 2,
   MPROC__CTL_SPAWN_FAILED = 3,
-  MPROC__CTL_EXITED = 4
+  MPROC__CTL_EXITED = 4,
+  MPROC__CTL_KILL = 5
 };
 
 /* A Control message (no frame header: it travels as one SEQPACKET). */
@@ -130,9 +139,6 @@ int mproc__control_decode(mproc__control_t *c, const void *buf, size_t n);
 int mproc__tuple1_new(mproc_value_t **out);
 void mproc__tuple1_set(mproc_value_t *tuple, const mproc_value_t *item);
 
-/* Moves every item of src (a list or tuple) to the end of dst (a list not
- * in a container), leaving src empty. */
-int mproc__list_extend_move(mproc_value_t *dst, mproc_value_t *src);
 
 #ifdef __cplusplus
 }

@@ -23,14 +23,14 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/fork_hygiene.h"
 #include "core/io.h"
+#include "core/pidfd.h"
 #include "core/registry.h"
-#include "workers/pool_internal.h"
+#include "workers/forkserver.h"
 
 /* Workers and the server start as Process children do (handlers reset),
  * and ignore SIGINT: Ctrl-C goes to the whole foreground process group, and
@@ -55,7 +55,7 @@ static int send_control(int ctl, const mproc__control_t *c, const int *fds,
   struct iovec iov = {buf, (size_t)len};
   union {
     struct cmsghdr h;
-    char space[CMSG_SPACE(WFD_COUNT * sizeof(int))];
+    char space[CMSG_SPACE(MPROC__WFD_COUNT * sizeof(int))];
   } cbuf;
   struct msghdr msg;
   memset(&msg, 0, sizeof msg);
@@ -77,25 +77,59 @@ static int send_control(int ctl, const mproc__control_t *c, const int *fds,
   }
 }
 
-static void spawn(mproc_pool_t *pool, int ctl, int sigfd, uint32_t slot,
-                  uint32_t serial) {
+/* The server's live children: the workers it forked and has not reaped.
+ * A KILL request is honoured only for one of them, never a recycled pid. */
+typedef struct {
+  pid_t pid;
+  uint32_t slot;
+} child_t;
+
+typedef struct {
+  child_t *v;
+  size_t n, cap;
+} children_t;
+
+static void children_add(children_t *c, pid_t pid, uint32_t slot) {
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? c->cap * 2 : 16;
+    child_t *grown = realloc(c->v, cap * sizeof *grown);
+    if (grown == NULL) return; /* then it cannot be killed on request */
+    c->v = grown;
+    c->cap = cap;
+  }
+  c->v[c->n].pid = pid;
+  c->v[c->n].slot = slot;
+  c->n++;
+}
+
+static child_t *children_find(children_t *c, pid_t pid) {
+  for (size_t i = 0; i < c->n; i++)
+    if (c->v[i].pid == pid) return &c->v[i];
+  return NULL;
+}
+
+static void spawn_failed(int ctl, mproc__control_t *reply, int err) {
+  reply->kind = MPROC__CTL_SPAWN_FAILED;
+  reply->status = err;
+  (void)send_control(ctl, reply, NULL, 0);
+}
+
+static void spawn(const mproc__worker_cfg_t *cfg, int ctl, int sigfd,
+                  children_t *children, uint32_t slot, uint32_t serial) {
   mproc__control_t reply;
   memset(&reply, 0, sizeof reply);
   reply.slot = slot;
   reply.serial = serial;
   int sp[2], answers[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
-    reply.kind = MPROC__CTL_SPAWN_FAILED;
-    reply.status = -errno;
-    send_control(ctl, &reply, NULL, 0);
+    spawn_failed(ctl, &reply, -errno);
     return;
   }
   if (pipe2(answers, O_CLOEXEC) < 0) {
-    reply.kind = MPROC__CTL_SPAWN_FAILED;
-    reply.status = -errno;
+    int err = -errno;
     mproc__close(sp[0]);
     mproc__close(sp[1]);
-    send_control(ctl, &reply, NULL, 0);
+    spawn_failed(ctl, &reply, err);
     return;
   }
   pid_t server = getpid();
@@ -106,62 +140,82 @@ static void spawn(mproc_pool_t *pool, int ctl, int sigfd, uint32_t slot,
     mproc__close(sp[0]);
     mproc__close(answers[0]);
     worker_signals();
-    pthread_sigmask(SIG_SETMASK, &pool->caller_mask, NULL);
-    mproc__worker_main(pool, sp[1], answers[1], serial);
+    if (cfg->sigchld_ignored) signal(SIGCHLD, SIG_IGN);
+    pthread_sigmask(SIG_SETMASK, &cfg->mask, NULL);
+    mproc__worker_main(cfg, sp[1], answers[1], slot, serial);
   }
-  int err = errno;
+  int err = -errno;
   mproc__close(sp[1]);
   mproc__close(answers[1]);
   if (pid < 0) {
     mproc__close(sp[0]);
     mproc__close(answers[0]);
-    reply.kind = MPROC__CTL_SPAWN_FAILED;
-    reply.status = -err;
-    send_control(ctl, &reply, NULL, 0);
+    spawn_failed(ctl, &reply, err);
     return;
   }
+  children_add(children, pid, slot);
   /* Opened by the parent before it can reap the child: the pidfd names
    * exactly this worker, never a recycled pid. */
-  int fds[WFD_COUNT];
-  fds[WFD_TASKS] = sp[0];
-  fds[WFD_PIDFD] = (int)syscall(SYS_pidfd_open, pid, 0);
-  fds[WFD_ANSWERS] = answers[0];
+  int fds[MPROC__WFD_COUNT];
+  fds[MPROC__WFD_TASKS] = sp[0];
+  fds[MPROC__WFD_PIDFD] = mproc__pidfd_open(pid);
+  fds[MPROC__WFD_ANSWERS] = answers[0];
   reply.kind = MPROC__CTL_SPAWNED;
   reply.pid = pid;
-  send_control(ctl, &reply, fds, fds[WFD_PIDFD] >= 0 ? WFD_COUNT : WFD_PIDFD);
-  for (int i = 0; i < WFD_COUNT; i++) mproc__close(fds[i]);
+  /* If the pool cannot take the descriptors (its limit), it asks us to
+   * kill this worker; until then the worker waits on a socket nobody
+   * writes. */
+  (void)send_control(ctl, &reply, fds,
+                     fds[MPROC__WFD_PIDFD] >= 0 ? MPROC__WFD_COUNT
+                                                : MPROC__WFD_PIDFD);
+  for (int i = 0; i < MPROC__WFD_COUNT; i++) mproc__close(fds[i]);
 }
 
-static void reap(int ctl) {
+static void server_reap(int ctl, children_t *children) {
   for (;;) {
     int status;
     struct rusage ru;
     pid_t pid = wait4(-1, &status, WNOHANG, &ru);
     if (pid < 0 && errno == EINTR) continue;
     if (pid <= 0) return;
+    child_t *child = children_find(children, pid);
+    uint32_t slot = UINT32_MAX;
+    if (child != NULL) {
+      slot = child->slot;
+      *child = children->v[--children->n];
+    }
     mproc__control_t c;
     memset(&c, 0, sizeof c);
     c.kind = MPROC__CTL_EXITED;
     c.pid = pid;
+    c.slot = slot;
     c.status = status;
     c.utime_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u +
                  (uint64_t)ru.ru_utime.tv_usec;
     c.stime_us = (uint64_t)ru.ru_stime.tv_sec * 1000000u +
                  (uint64_t)ru.ru_stime.tv_usec;
     c.maxrss_kb = ru.ru_maxrss > 0 ? (uint64_t)ru.ru_maxrss : 0;
-    send_control(ctl, &c, NULL, 0);
+    (void)send_control(ctl, &c, NULL, 0);
   }
 }
 
 /* Runs with every signal blocked: SIGCHLD arrives through a signalfd, and
  * nothing else concerns the server (SIGKILL, from its parent's death or the
  * pool, ends it). */
-static void server_main(mproc_pool_t *pool, int ctl) {
+static void server_main(const mproc__worker_cfg_t *cfg, int ctl) {
+  /* The workers are our children, to be reaped by us: a program that
+   * ignores SIGCHLD (a daemon idiom) would have the kernel reap them
+   * before we could tell the pool how they ended. */
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGCHLD, &dfl, NULL);
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
   int sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sigfd < 0) _exit(1);
+  children_t children = {NULL, 0, 0};
   for (;;) {
     struct pollfd pfd[2] = {{ctl, POLLIN, 0}, {sigfd, POLLIN, 0}};
     int n = poll(pfd, 2, -1);
@@ -173,7 +227,7 @@ static void server_main(mproc_pool_t *pool, int ctl) {
       struct signalfd_siginfo si;
       while (read(sigfd, &si, sizeof si) > 0) {
       }
-      reap(ctl);
+      server_reap(ctl, &children);
     }
     if (pfd[0].revents) {
       uint8_t buf[128];
@@ -183,14 +237,19 @@ static void server_main(mproc_pool_t *pool, int ctl) {
         _exit(0);
       }
       mproc__control_t c;
-      if (len > 0 && mproc__control_decode(&c, buf, (size_t)len) == 0 &&
-          c.kind == MPROC__CTL_SPAWN)
-        spawn(pool, ctl, sigfd, c.slot, c.serial);
+      if (len <= 0 || mproc__control_decode(&c, buf, (size_t)len) < 0)
+        continue;
+      if (c.kind == MPROC__CTL_SPAWN)
+        spawn(cfg, ctl, sigfd, &children, c.slot, c.serial);
+      else if (c.kind == MPROC__CTL_KILL && c.pid > 0 &&
+               children_find(&children, c.pid) != NULL)
+        kill(c.pid, SIGKILL); /* unreaped: the pid is still that worker */
     }
   }
 }
 
-int mproc__server_start(mproc_pool_t *pool, int *ctl_out, int *pidfd_out) {
+int mproc__server_start(const mproc__worker_cfg_t *cfg, int *ctl_out,
+                        int *pidfd_out) {
   int sp[2];
   *ctl_out = *pidfd_out = -1;
   fflush(NULL);
@@ -212,7 +271,7 @@ int mproc__server_start(mproc_pool_t *pool, int *ctl_out, int *pidfd_out) {
     int own[2] = {sp[1], -1};
     /* Closes every other multiproc descriptor, this pool's included. */
     mproc__registry_child_reset("", "PoolServer", false, own);
-    server_main(pool, sp[1]);
+    server_main(cfg, sp[1]);
     _exit(0);
   }
   int err = errno;
@@ -223,14 +282,14 @@ int mproc__server_start(mproc_pool_t *pool, int *ctl_out, int *pidfd_out) {
     mproc__unlock();
     return -err;
   }
-  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  int pidfd = mproc__pidfd_open(pid);
   *ctl_out = sp[0];
-  *pidfd_out = pidfd;
+  *pidfd_out = pidfd >= 0 ? pidfd : -1;
   mproc__unlock();
   return pid;
 }
 
-int mproc__server_spawn(int ctl, int slot, uint32_t serial) {
+int mproc__server_spawn(int ctl, unsigned slot, uint32_t serial) {
   mproc__control_t c;
   memset(&c, 0, sizeof c);
   c.kind = MPROC__CTL_SPAWN;
@@ -239,12 +298,20 @@ int mproc__server_spawn(int ctl, int slot, uint32_t serial) {
   return send_control(ctl, &c, NULL, 0);
 }
 
-int mproc__server_recv(int ctl, mproc__control_t *msg, int fds[WFD_COUNT]) {
-  for (int i = 0; i < WFD_COUNT; i++) fds[i] = -1;
+int mproc__server_kill(int ctl, pid_t pid) {
+  mproc__control_t c;
+  memset(&c, 0, sizeof c);
+  c.kind = MPROC__CTL_KILL;
+  c.pid = pid;
+  return send_control(ctl, &c, NULL, 0);
+}
+
+int mproc__server_recv(int ctl, mproc__control_t *msg, int fds[MPROC__WFD_COUNT]) {
+  for (int i = 0; i < MPROC__WFD_COUNT; i++) fds[i] = -1;
   uint8_t buf[128];
   union {
     struct cmsghdr h;
-    char space[CMSG_SPACE(WFD_COUNT * sizeof(int))];
+    char space[CMSG_SPACE(MPROC__WFD_COUNT * sizeof(int))];
   } cbuf;
   struct iovec iov = {buf, sizeof buf};
   struct msghdr m;
@@ -259,6 +326,9 @@ int mproc__server_recv(int ctl, mproc__control_t *msg, int fds[WFD_COUNT]) {
   } while (len < 0 && errno == EINTR);
   if (len < 0)
     return errno == EAGAIN || errno == EWOULDBLOCK ? MPROC_EAGAIN : -errno;
+  /* At the descriptor limit the kernel passes what it can and sets
+   * MSG_CTRUNC: a hand-over missing any descriptor is no hand-over. */
+  bool truncated = (m.msg_flags & MSG_CTRUNC) != 0;
   for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm != NULL;
        cm = CMSG_NXTHDR(&m, cm)) {
     if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
@@ -266,7 +336,7 @@ int mproc__server_recv(int ctl, mproc__control_t *msg, int fds[WFD_COUNT]) {
     for (size_t i = 0; i < n; i++) {
       int fd;
       memcpy(&fd, CMSG_DATA(cm) + i * sizeof fd, sizeof fd);
-      if (i < WFD_COUNT && fds[i] < 0)
+      if (i < MPROC__WFD_COUNT && fds[i] < 0)
         fds[i] = fd;
       else
         mproc__close(fd);
@@ -274,12 +344,12 @@ int mproc__server_recv(int ctl, mproc__control_t *msg, int fds[WFD_COUNT]) {
   }
   if (len == 0) return 0;
   int rc = mproc__control_decode(msg, buf, (size_t)len);
-  if (rc < 0) {
-    for (int i = 0; i < WFD_COUNT; i++) {
+  if (rc < 0 || truncated) {
+    for (int i = 0; i < MPROC__WFD_COUNT; i++) {
       mproc__close(fds[i]);
       fds[i] = -1;
     }
-    return rc;
+    if (rc < 0) return rc;
   }
   return 1;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/target_internal.h"
 #include "workers/pool_internal.h"
 
 struct mproc_future *mproc__task_new_locked(mproc_pool_t *pool) {
@@ -26,6 +27,9 @@ struct mproc_future *mproc__task_new_locked(mproc_pool_t *pool) {
   t->pool_holds = true;
   t->id = ++pool->next_id;
   t->nitems = 0;
+  t->first = 0;
+  t->results = NULL;
+  t->n_results = 0;
   t->item_errors = NULL;
   t->n_item_errors = 0;
   mproc__buf_lend(&t->frame, t->frame_inline, sizeof t->frame_inline);
@@ -38,21 +42,25 @@ struct mproc_future *mproc__task_new_locked(mproc_pool_t *pool) {
   return t;
 }
 
-/* Gives t back to the free list (or to free() once the pool is freed). */
-static void free_item_errors(struct mproc_future *t) {
+static void free_chunk_outcome(struct mproc_future *t) {
   for (size_t i = 0; i < t->n_item_errors; i++)
     free(t->item_errors[i].message);
   free(t->item_errors);
   t->item_errors = NULL;
   t->n_item_errors = 0;
+  for (size_t i = 0; i < t->n_results; i++) mproc_value_free(t->results[i]);
+  free(t->results);
+  t->results = NULL;
+  t->n_results = 0;
 }
 
+/* Gives t back to the free list (or to free() once the pool is freed). */
 static void recycle_locked(mproc_pool_t *pool, struct mproc_future *t) {
   mproc_value_free(t->result);
   t->result = NULL;
   free(t->message);
   t->message = NULL;
-  free_item_errors(t);
+  free_chunk_outcome(t);
   mproc__buf_free(&t->frame);
   if (pool->freed) {
     free(t);
@@ -85,9 +93,10 @@ int mproc__task_encode(mproc_pool_t *pool, struct mproc_future *t,
   call.mode = mode;
   call.first = first;
   t->nitems = mode == MPROC__CALL_ONE ? 0 : argc;
+  t->first = (size_t)first;
   t->frame.len = 0;
   int rc = mproc__call_encode_frame(&t->frame, &call);
-  if (rc == 0 && t->frame.len - MPROC_FRAME_HEADER > pool->max_frame)
+  if (rc == 0 && t->frame.len - MPROC_FRAME_HEADER > pool->wcfg.max_frame)
     rc = MPROC_ETOOBIG;
   return rc;
 }
@@ -125,7 +134,7 @@ void mproc__chunk_item(const struct mproc_future *t, size_t i,
     return;
   }
   memset(err, 0, sizeof *err);
-  if (t->result != NULL) mproc_list_get(t->result, i, result);
+  if (i < t->n_results) *result = t->results[i];
 }
 
 void mproc__task_fail_locked(mproc_pool_t *pool, struct mproc_future *t,
@@ -144,6 +153,7 @@ void mproc__task_fail_locked(mproc_pool_t *pool, struct mproc_future *t,
   }
   mproc_value_free(t->result);
   t->result = NULL;
+  free_chunk_outcome(t);
   mproc__task_finish_locked(pool, t);
 }
 
@@ -209,6 +219,11 @@ void mproc__pool_refusal(mproc_pool_t *pool, int rc, mproc_task_error_t *err) {
   if (err == NULL || pool == NULL) return;
   memset(err, 0, sizeof *err);
   err->code = rc;
+  /* A target that cannot be used says why (mproc__target_resolve). */
+  if (rc == MPROC_ENOTARGET || rc == MPROC_EDUPTARGET) {
+    snprintf(err->message, sizeof err->message, "%s", mproc_last_error());
+    return;
+  }
   pthread_mutex_lock(&pool->lock);
   snprintf(err->message, sizeof err->message, "%s",
            rc == MPROC_EBROKEN && pool->broken ? pool->broken
@@ -228,14 +243,16 @@ int mproc_pool_submit(mproc_pool_t *pool, const char *target,
                       mproc_future_t **out) {
   if (out != NULL) *out = NULL;
   if (pool == NULL || target == NULL || out == NULL) return MPROC_EINVAL;
-  if (mproc_target_find(target) == NULL) return MPROC_ENOTARGET;
+  mproc_target_fn fn;
+  int rc = mproc__target_resolve(target, &fn);
+  if (rc < 0) return rc;
   mproc_kind_t ak = mproc_value_kind(args);
   if ((args != NULL && ak != MPROC_TUPLE && ak != MPROC_LIST) ||
       (kwargs != NULL && mproc_value_kind(kwargs) != MPROC_DICT))
     return MPROC_EINVAL;
 
   pthread_mutex_lock(&pool->lock);
-  int rc = refuse_locked(pool);
+  rc = refuse_locked(pool);
   struct mproc_future *t = rc == 0 ? mproc__task_new_locked(pool) : NULL;
   if (rc == 0 && t == NULL) rc = MPROC_ENOMEM;
   pthread_mutex_unlock(&pool->lock);

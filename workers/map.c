@@ -6,10 +6,12 @@
  * and the list of the items that failed. A chunk is dispatched, timed out
  * and lost (when its worker dies) as a whole.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/target_internal.h"
 #include "workers/pool_internal.h"
 
 /* Submits items[0..n) as one chunk task. */
@@ -70,7 +72,12 @@ static int map_impl(mproc_pool_t *pool, const char *target,
   if (pool == NULL || target == NULL || results == NULL || items == NULL ||
       (k != MPROC_LIST && k != MPROC_TUPLE))
     return MPROC_EINVAL;
-  if (mproc_target_find(target) == NULL) return MPROC_ENOTARGET;
+  mproc_target_fn fn;
+  int rc = mproc__target_resolve(target, &fn);
+  if (rc < 0) {
+    mproc__pool_refusal(pool, rc, err);
+    return rc;
+  }
   size_t n = mproc_value_len(items);
   if (chunksize == 0) chunksize = auto_chunksize(pool, n);
   size_t nchunks = n / chunksize + (n % chunksize ? 1 : 0);
@@ -78,7 +85,7 @@ static int map_impl(mproc_pool_t *pool, const char *target,
   const mproc_value_t **argv = malloc((n ? n : 1) * sizeof *argv);
   struct mproc_future **fs = calloc(nchunks ? nchunks : 1, sizeof *fs);
   mproc_value_t *list = NULL;
-  int rc = argv && fs ? mproc_value_list(&list) : MPROC_ENOMEM;
+  rc = argv && fs ? mproc_value_list(&list) : MPROC_ENOMEM;
   for (size_t i = 0; rc == 0 && i < n; i++)
     rc = mproc_list_get(items, i, &argv[i]);
   for (size_t c = 0; rc == 0 && c < nchunks; c++) {
@@ -89,34 +96,45 @@ static int map_impl(mproc_pool_t *pool, const char *target,
   }
   if (rc < 0) mproc__pool_refusal(pool, rc, err);
 
-  /* Every submitted chunk ends before map returns, failed or not; the
-   * first failure in input order is the one reported. */
-  int first_failure = 0;
+  /* Every submitted chunk ends before map returns, failed or not. */
   pthread_mutex_lock(&pool->lock);
-  for (size_t c = 0; c < nchunks && fs[c] != NULL; c++) {
+  for (size_t c = 0; c < nchunks && fs[c] != NULL; c++)
     mproc__task_wait_locked(pool, fs[c], UINT64_MAX);
-    if (first_failure != 0) continue;
-    if (fs[c]->code != 0) {
-      first_failure = fs[c]->code;
-      mproc__task_error(fs[c], err);
-    } else if (fs[c]->n_item_errors > 0) {
+  pthread_mutex_unlock(&pool->lock);
+
+  /* The results move into one list, in input order; the first failure in
+   * input order is the one reported. Finished tasks no longer change, so
+   * this needs no lock. */
+  for (size_t c = 0; rc == 0 && c < nchunks; c++) {
+    struct mproc_future *f = fs[c];
+    if (f->code == 0 && f->n_results != f->nitems) rc = MPROC_EMALFORMED;
+    for (size_t i = 0; rc == 0 && i < f->nitems; i++) {
       mproc_task_error_t e;
       const mproc_value_t *ignored;
-      mproc__chunk_item(fs[c], fs[c]->item_errors[0].index, &e, &ignored);
-      first_failure = e.code;
-      if (err != NULL) *err = e;
+      mproc__chunk_item(f, i, &e, &ignored);
+      if (e.code != 0) {
+        rc = e.code;
+        if (err != NULL) *err = e;
+        break;
+      }
+      mproc_value_t *v = f->results[i];
+      f->results[i] = NULL; /* taken */
+      rc = mproc_list_append(list, v);
+      if (rc < 0) {
+        mproc_value_free(v);
+        if (err != NULL) {
+          err->code = rc;
+          snprintf(err->message, sizeof err->message,
+                   rc == MPROC_EDEPTH
+                       ? "the result of item %zu nests too deep to be an "
+                         "item of the list of results (at most %d levels); "
+                         "imap returns it alone"
+                       : "the result of item %zu cannot be stored (%d)",
+                   f->first + i,
+                   rc == MPROC_EDEPTH ? MPROC_MAX_DEPTH - 1 : rc);
+        }
+      }
     }
-  }
-  pthread_mutex_unlock(&pool->lock);
-  if (rc == 0) rc = first_failure;
-
-  /* The results move from the chunks' lists into one. */
-  for (size_t c = 0; rc == 0 && c < nchunks; c++) {
-    if (fs[c]->result == NULL ||
-        mproc_value_len(fs[c]->result) != fs[c]->nitems)
-      rc = MPROC_EMALFORMED;
-    else
-      rc = mproc__list_extend_move(list, fs[c]->result);
   }
   for (size_t c = 0; c < nchunks && fs[c] != NULL; c++)
     mproc_future_free(fs[c]);
@@ -180,7 +198,9 @@ int mproc_pool_imap(mproc_pool_t *pool, const mproc_imap_opts_t *opts,
   if ((opts->items == NULL) == (opts->next == NULL)) return MPROC_EINVAL;
   if (opts->items != NULL && k != MPROC_LIST && k != MPROC_TUPLE)
     return MPROC_EINVAL;
-  if (mproc_target_find(opts->target) == NULL) return MPROC_ENOTARGET;
+  mproc_target_fn fn;
+  int rc = mproc__target_resolve(opts->target, &fn);
+  if (rc < 0) return rc;
   mproc_iter_t *it = calloc(1, sizeof *it);
   if (it == NULL) return MPROC_ENOMEM;
   it->pool = pool;
@@ -203,7 +223,7 @@ int mproc_pool_imap(mproc_pool_t *pool, const mproc_imap_opts_t *opts,
     return MPROC_ENOMEM;
   }
   pthread_mutex_lock(&pool->lock);
-  int rc = refuse_locked(pool, false);
+  rc = refuse_locked(pool, false);
   if (rc == 0) {
     pool->refs++; /* the iterator may outlive the owner's hold */
     pool->feeding++;

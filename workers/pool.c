@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "core/io.h"
+#include "core/target_internal.h"
 #include "workers/pool_internal.h"
 
 static unsigned cpus_available(void) {
@@ -34,6 +35,7 @@ static void destroy(mproc_pool_t *pool) {
     free(w->init_error);
   }
   free(pool->workers);
+  mproc__board_free(pool->board, pool->nworkers);
   mproc_value_free(pool->initargs);
   free(pool->broken);
   pthread_mutex_destroy(&pool->lock);
@@ -64,19 +66,27 @@ static int copy_options(mproc_pool_t *pool, const mproc_pool_opts_t *o) {
   if (o->initargs != NULL && k != MPROC_TUPLE && k != MPROC_LIST)
     return MPROC_EINVAL;
   pool->nworkers = o->workers ? o->workers : cpus_available();
-  pool->initializer = o->initializer;
+  mproc__worker_cfg_t *cfg = &pool->wcfg;
+  cfg->initializer = o->initializer;
   if (o->initargs != NULL) {
     int rc = mproc_value_copy(&pool->initargs, o->initargs);
     if (rc < 0) return rc;
+    cfg->initargs = pool->initargs;
   }
   pool->max_tasks_per_child = o->max_tasks_per_child;
-  pool->max_rss_kb = o->max_rss_per_child / 1024;
-  if (o->max_rss_per_child && pool->max_rss_kb == 0) pool->max_rss_kb = 1;
+  cfg->max_rss_kb = o->max_rss_per_child / 1024;
+  if (o->max_rss_per_child && cfg->max_rss_kb == 0) cfg->max_rss_kb = 1;
   pool->task_timeout_ns =
       o->task_timeout_s > 0 ? (uint64_t)(o->task_timeout_s * 1e9) : 0;
   pool->kill_grace_ns =
       (uint64_t)((o->kill_grace_s > 0 ? o->kill_grace_s : 1.0) * 1e9);
-  pool->max_frame = o->max_frame ? o->max_frame : MPROC_FRAME_MAX_DEFAULT;
+  cfg->max_frame = o->max_frame ? o->max_frame : MPROC_FRAME_MAX_DEFAULT;
+  /* Workers start with the caller's signal mask, and keep SIGCHLD ignored
+   * if the program ignores it (the fork server itself cannot). */
+  pthread_sigmask(SIG_SETMASK, NULL, &cfg->mask);
+  struct sigaction chld;
+  cfg->sigchld_ignored = sigaction(SIGCHLD, NULL, &chld) == 0 &&
+                         chld.sa_handler == SIG_IGN;
   return 0;
 }
 
@@ -87,6 +97,10 @@ int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts) {
   memset(&defaults, 0, sizeof defaults);
   if (opts == NULL) opts = &defaults;
   if (mproc__current_is_daemon()) return MPROC_EDAEMONIC;
+  /* Two functions under one name: the program is wrong, whichever tasks
+   * it submits (mproc_last_error() says which name and where). */
+  int clash = mproc__target_check_all();
+  if (clash < 0) return clash;
 
   mproc_pool_t *pool = calloc(1, sizeof *pool);
   if (pool == NULL) return MPROC_ENOMEM;
@@ -101,12 +115,13 @@ int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts) {
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&pool->cond, &ca);
   pthread_condattr_destroy(&ca);
-  pthread_sigmask(SIG_SETMASK, NULL, &pool->caller_mask);
 
   int rc = copy_options(pool, opts);
   if (rc == 0) {
     pool->workers = calloc(pool->nworkers, sizeof *pool->workers);
-    if (pool->workers == NULL) rc = MPROC_ENOMEM;
+    pool->board = mproc__board_new(pool->nworkers);
+    if (pool->workers == NULL || pool->board == NULL) rc = MPROC_ENOMEM;
+    pool->wcfg.board = pool->board;
   }
   for (unsigned i = 0; rc == 0 && i < pool->nworkers; i++) {
     worker_t *w = &pool->workers[i];
@@ -120,8 +135,8 @@ int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts) {
     pool->epfd = epoll_create1(EPOLL_CLOEXEC);
     pool->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (pool->epfd < 0 || pool->wakefd < 0) rc = -errno;
-    pool->node.fds[0] = pool->epfd;
-    pool->node.fds[1] = pool->wakefd;
+    pool->node.fds[MPROC__POOL_FD_EPOLL] = pool->epfd;
+    pool->node.fds[MPROC__POOL_FD_WAKE] = pool->wakefd;
     mproc__node_link(&pool->node);
     mproc__unlock();
   }
@@ -134,16 +149,15 @@ int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts) {
     pthread_mutex_lock(&pool->lock);
     while (!pool->thread_started) pthread_cond_wait(&pool->cond, &pool->lock);
     bool failed = pool->state == POOL_DONE;
+    rc = pool->start_error; /* why the fork server could not start */
     pthread_mutex_unlock(&pool->lock);
     if (failed) {
       pthread_join(pool->thread, NULL);
-      rc = MPROC_EAGAIN; /* the fork server could not start */
+      if (rc == 0) rc = MPROC_EAGAIN;
     } else {
       *out = pool;
       return 0;
     }
-  } else if (pool->epfd >= 0 || pool->wakefd >= 0) {
-    /* fall through to cleanup */
   }
   mproc__lock();
   mproc__close(pool->epfd);
@@ -241,6 +255,20 @@ void mproc_pool_free(mproc_pool_t *pool) {
   mproc__pool_unref_locked(pool);
 }
 
+void mproc__worker_fold_stats(const worker_t *w, mproc_worker_stats_t *s,
+                              uint64_t now_ns) {
+  double busy = (double)w->busy_ns / 1e9;
+  double life = w->born_ns && now_ns > w->born_ns
+                    ? (double)(now_ns - w->born_ns) / 1e9
+                    : 0;
+  s->tasks += w->tasks;
+  s->busy_s += busy;
+  s->idle_s += life > busy ? life - busy : 0;
+  s->user_s += (double)w->utime_us / 1e6;
+  s->sys_s += (double)w->stime_us / 1e6;
+  if ((long)w->maxrss_kb > s->max_rss_kb) s->max_rss_kb = (long)w->maxrss_kb;
+}
+
 int mproc_pool_stats(mproc_pool_t *pool, mproc_worker_stats_t *stats,
                      size_t cap, size_t *n) {
   if (pool == NULL || (stats == NULL && cap > 0)) return MPROC_EINVAL;
@@ -250,17 +278,8 @@ int mproc_pool_stats(mproc_pool_t *pool, mproc_worker_stats_t *stats,
     const worker_t *w = &pool->workers[i];
     mproc_worker_stats_t s = w->slot_stats;
     if (w->state == WORKER_RUNNING || w->state == WORKER_GONE) {
-      double busy = (double)w->busy_ns / 1e9;
-      double life = w->born_ns && now > w->born_ns
-                        ? (double)(now - w->born_ns) / 1e9
-                        : 0;
       s.pid = w->state == WORKER_RUNNING ? w->pid : 0;
-      s.tasks += w->tasks;
-      s.busy_s += busy;
-      s.idle_s += life > busy ? life - busy : 0;
-      s.user_s += (double)w->utime_us / 1e6;
-      s.sys_s += (double)w->stime_us / 1e6;
-      if ((long)w->maxrss_kb > s.max_rss_kb) s.max_rss_kb = (long)w->maxrss_kb;
+      mproc__worker_fold_stats(w, &s, now);
     }
     stats[i] = s;
   }

@@ -149,8 +149,10 @@ typedef struct {
 
 /* Creates a pool and starts its workers (they start in the background;
  * tasks queue until one is ready).
- * Errors: MPROC_EINVAL (bad options), MPROC_EAGAIN, MPROC_ENOMEM,
- * MPROC_EMFILE, MPROC_EDAEMONIC (inside a daemonic process). */
+ * Errors: MPROC_EINVAL (bad options), MPROC_EAGAIN (process limit),
+ * MPROC_ENOMEM, MPROC_EMFILE (descriptor limit), MPROC_EDAEMONIC (inside a
+ * daemonic process), MPROC_EDUPTARGET (two functions registered under one
+ * target name anywhere in the program; mproc_last_error() says which). */
 int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts);
 
 /* The number of worker slots. */
@@ -160,7 +162,9 @@ unsigned mproc_pool_size(const mproc_pool_t *pool);
  * mproc_future_free; the task runs either way). args (tuple or list) and
  * kwargs (dict) are encoded now; the caller keeps them.
  * Errors: MPROC_ENOTARGET (no such registered target: nothing is queued),
- * MPROC_ECLOSED (closed or terminated pool), MPROC_EBROKEN (no worker can
+ * MPROC_EDUPTARGET (two functions registered under that name),
+ * mproc_last_error() saying which for both; MPROC_ECLOSED (closed or
+ * terminated pool), MPROC_EBROKEN (no worker can
  * start; apply and map then fill err with the reason), MPROC_EINVAL,
  * MPROC_ETOOBIG, MPROC_ENOMEM. */
 int mproc_pool_submit(mproc_pool_t *pool, const char *target,

@@ -21,7 +21,9 @@
 #include "serialization/frame.h"
 #include "serialization/reader.h"
 #include "serialization/wire.h"
+#include "workers/board.h"
 #include "workers/pool.h"
+#include "workers/worker.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,13 +41,17 @@ struct mproc_future {
   bool pool_holds; /* queued or dispatched */
   uint64_t id;
   size_t nitems; /* a map chunk of this many items; 0 for one call */
+  size_t first;  /* a chunk's first item's index in the whole input */
   mproc__buf_t frame; /* the encoded Call frame */
   uint8_t frame_inline[160];
   /* Outcome. */
   mproc_value_t *result;
   int code, exit_code, signal;
   char *message; /* NULL when none */
-  /* A chunk's failed items (its result is the list of all results). */
+  /* A chunk's results, one per item (NULL once moved out), and its failed
+   * items. */
+  mproc_value_t **results;
+  size_t n_results;
   mproc__item_error_t *item_errors;
   size_t n_item_errors;
   mproc_task_timing_t timing;
@@ -58,16 +64,8 @@ typedef enum {
   WORKER_GONE      /* dead or retired: waiting for its exit status */
 } worker_state_t;
 
-/* A worker's descriptors, in its registry node (so that every child the
- * parent forks closes them). */
-enum {
-  WFD_TASKS = 0, /* socket: tasks out (MSG_NOSIGNAL, batched) */
-  WFD_ANSWERS,   /* pipe: answers in (a pipe write costs the worker about
-                    half a socket send, and it writes one per task) */
-  WFD_PIDFD,     /* readable when the worker has ended; last, as the one
-                    that may be missing (kernels without pidfds) */
-  WFD_COUNT
-};
+/* A worker's descriptors sit in its registry node (so that every child the
+ * parent forks closes them), in MPROC__WFD_* order (workers/worker.h). */
 
 typedef struct {
   mproc__node_t node;
@@ -75,6 +73,8 @@ typedef struct {
   worker_state_t state;
   pid_t pid;
   uint32_t serial;
+  unsigned server_gen; /* the fork server that forked it */
+  uint64_t spawn_at_ns; /* an empty slot waits until then (backoff) */
   bool ready;    /* READY received: its initializer succeeded */
   bool retiring; /* no more tasks; EOF once outstanding ones are answered */
   bool eof_sent;
@@ -91,8 +91,7 @@ typedef struct {
   mproc__buf_t out;     /* bytes dispatched, not yet written */
   bool flush_now;       /* it was idle: write without waiting for a batch */
   mproc__reader_t in;   /* loop thread only */
-  uint64_t head_started_ns; /* when the oldest outstanding task started */
-  /* Timeout enforcement. */
+  /* Timeout enforcement (the board says when a task started). */
   uint64_t timed_out_id; /* 0: none */
   uint64_t kill_at_ns;   /* SIGKILL deadline after SIGTERM; 0: none */
   bool sigkilled;
@@ -103,6 +102,14 @@ typedef struct {
   uint64_t utime_us, stime_us, maxrss_kb; /* last reported */
   mproc_worker_stats_t slot_stats;        /* ended workers, accumulated */
 } worker_t;
+
+/* The pool's own descriptors, in its registry node. */
+enum {
+  MPROC__POOL_FD_EPOLL = 0, /* the pool thread's epoll */
+  MPROC__POOL_FD_WAKE,      /* eventfd that wakes the pool thread */
+  MPROC__POOL_FD_CTL,       /* the fork server's control socket */
+  MPROC__POOL_FD_SERVER     /* the fork server's pidfd, or -1 */
+};
 
 typedef enum {
   POOL_OPEN,
@@ -117,17 +124,16 @@ struct mproc_pool {
   unsigned refs;       /* the owner + every future alive */
   pool_state_t state;
   bool freed;
-  mproc__node_t node; /* fds: epoll, eventfd, fork server ctl, its pidfd */
+  mproc__node_t node; /* fds: MPROC__POOL_FD_* */
 
-  /* Options, copied. */
+  /* Options, copied; what workers need is in wcfg (also max_frame). */
   unsigned nworkers;
-  mproc_target_fn initializer;
-  mproc_value_t *initargs;
+  mproc__worker_cfg_t wcfg;
+  mproc_value_t *initargs; /* owned; wcfg.initargs points to it */
   unsigned max_tasks_per_child;
-  size_t max_rss_kb;
   uint64_t task_timeout_ns;
   uint64_t kill_grace_ns;
-  size_t max_frame;
+  mproc__post_t *board; /* nworkers posts, shared with the workers */
 
   worker_t *workers;
   struct mproc_future *qhead, *qtail; /* queued, FIFO */
@@ -149,13 +155,20 @@ struct mproc_pool {
                             imap keeps running after close */
   bool completed;        /* a task finished since the last broadcast */
   uint64_t loop_wake_ns; /* when it would wake by itself (UINT64_MAX) */
-  pid_t server_pid;
+  pid_t server_pid;      /* 0 while there is none */
+  unsigned server_gen;   /* incremented at each start of a fork server */
+  uint64_t server_born_ns;
+  unsigned server_deaths; /* in a row, each before any worker served */
+  uint64_t server_start_at_ns; /* when to start the next one (backoff) */
   int ctl;      /* the fork server's control socket (also in node) */
   int epfd;     /* the pool thread's epoll (also in node) */
   int wakefd;   /* eventfd that wakes the pool thread (also in node) */
-  sigset_t caller_mask; /* signal mask of mproc_pool_new's caller: the
-                           workers start with it */
-  unsigned init_failures; /* workers in a row that failed to start */
+  unsigned init_failures; /* initializers in a row that failed */
+  unsigned start_failures; /* workers in a row that did not get to serve:
+                              forks that failed, hand-overs lost, deaths
+                              before READY; each adds to the backoff */
+  int spawn_error;        /* the last fork or hand-over failure, or 0 */
+  int start_error;        /* why the first fork server did not start */
   char *broken;           /* why workers cannot start; NULL while fine */
   double ema_run_ns;      /* recent task run time, for in-flight depth */
   uint32_t next_serial;
@@ -168,6 +181,9 @@ static inline bool mproc__pool_drained(const mproc_pool_t *pool) {
 }
 
 /* ---- pool.c */
+/* Adds worker w's figures (its life so far, at now_ns) to s. */
+void mproc__worker_fold_stats(const worker_t *w, mproc_worker_stats_t *s,
+                              uint64_t now_ns);
 void mproc__pool_unref_locked(mproc_pool_t *pool); /* may free the pool:
                                                       unlocks first then */
 /* Wakes the pool thread if it sleeps (or sleeps past deadline_ns). */
@@ -189,7 +205,7 @@ int mproc__task_encode(mproc_pool_t *pool, struct mproc_future *t,
  * pool says why. */
 void mproc__pool_refusal(mproc_pool_t *pool, int rc, mproc_task_error_t *err);
 /* Item i of a finished chunk task: its error (code 0 when it succeeded) and
- * its result. With the lock held. */
+ * its result (NULL when it failed, or once taken). With the lock held. */
 void mproc__chunk_item(const struct mproc_future *t, size_t i,
                        mproc_task_error_t *err, const mproc_value_t **result);
 /* Marks t done (with its outcome already set), drops the pool's hold.
@@ -224,25 +240,6 @@ void mproc__dispatch_locked(mproc_pool_t *pool);
  * with code and why. With the lock held; the caller broadcasts. */
 void mproc__pool_fail_all_locked(mproc_pool_t *pool, int code,
                                  bool running_too, const char *why);
-
-/* ---- forkserver.c */
-/* Forks the fork server; returns its pid and sets *ctl to the pool's end of
- * the control socket. Called on the pool thread. */
-int mproc__server_start(mproc_pool_t *pool, int *ctl, int *pidfd);
-/* Asks for a worker in slot; serial numbers it ("PoolWorker-serial"). */
-int mproc__server_spawn(int ctl, int slot, uint32_t serial);
-/* Receives one control message without blocking; fds gets the attached
- * descriptors in WFD_* order (-1 when absent). Call with the registry lock
- * held, so that no fork elsewhere copies the new descriptors before they
- * are registered. Returns 1, 0 on EOF, MPROC_EAGAIN when none is waiting,
- * or an error. */
-int mproc__server_recv(int ctl, mproc__control_t *msg, int fds[WFD_COUNT]);
-
-/* ---- worker.c */
-/* The worker's life, in the process the fork server forked: tasks come in
- * on tasks, answers go out on answers. Never returns. */
-void mproc__worker_main(mproc_pool_t *pool, int tasks, int answers,
-                        uint32_t serial) __attribute__((noreturn));
 
 #ifdef __cplusplus
 }

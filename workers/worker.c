@@ -1,11 +1,19 @@
 /* A pool worker's life: initializer, then calls until its task socket
  * closes.
  *
- * It answers each task before starting the next, one write per answer, so
- * that whatever kills it, every task it finished has been reported and the
- * pool knows exactly which one it was running. Tasks arrive in batches and
- * are read many per read(2).
+ * It answers each task before starting the next, one write per answer, and
+ * posts on the board (board.h) which task it is inside, so that whatever
+ * kills it, every task it finished has been reported and the pool knows
+ * which one it was running. Tasks arrive in batches and are read many per
+ * read(2). stdio is flushed before each answer: a worker killed later (a
+ * timeout, a crash) has already written everything its finished tasks
+ * printed.
+ *
+ * Everything runs on an isolated stack (core/boundary.h): a C++ exception
+ * escaping a target ends the worker, after answering the task with the
+ * exception's description.
  */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,15 +21,47 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/boundary.h"
 #include "core/call_internal.h"
 #include "core/clock.h"
 #include "core/fork_hygiene.h"
 #include "core/io.h"
 #include "core/registry.h"
 #include "core/target.h"
-#include "workers/pool_internal.h"
+#include "serialization/frame.h"
+#include "serialization/reader.h"
+#include "serialization/wire.h"
+#include "workers/worker.h"
 
-static void usage(mproc__report_t *r) {
+/* A task that moved more than this through the worker's buffers gives the
+ * memory back afterwards: an idle worker should not keep a big task's
+ * pages. */
+#define KEEP_BUFFER_MAX ((size_t)1 << 20)
+
+/* Exit codes the pool can tell apart in its statistics. */
+enum { EXIT_PLANNED = 0, EXIT_PROTOCOL = 2, EXIT_POOL_GONE = 3, EXIT_INIT = 4 };
+
+/* The worker, one per process. The answer being built lives here too, so
+ * that an escaping exception can finish and send it. */
+typedef struct {
+  const mproc__worker_cfg_t *cfg;
+  int tasks, answers;
+  mproc__post_t *post;
+  mproc__buf_t out;
+  bool in_init;
+  const mproc__call_in_t *in; /* the call being run; NULL between tasks */
+  mproc__report_t report;
+  mproc_call_t call;
+  /* A chunk's answer: its results so far, its failed items. */
+  mproc_value_t **results;
+  size_t results_cap;
+  mproc__item_error_t *errs;
+  size_t errs_cap;
+  size_t answer_size; /* the chunk answer's size so far, for max_frame */
+  uint64_t usage_at;
+} worker_t;
+
+static void worker_usage(mproc__report_t *r) {
   struct rusage ru;
   if (getrusage(RUSAGE_SELF, &ru) != 0) return;
   r->utime_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u +
@@ -33,88 +73,96 @@ static void usage(mproc__report_t *r) {
 
 /* Writes one report into the answer pipe (SIGPIPE is ignored in workers);
  * a worker whose pool is gone has nothing left to do. */
-static void write_or_leave(int fd, const mproc__buf_t *out, int rc) {
-  if (rc < 0 || mproc__write_all(fd, out->p, out->len) < 0) {
-    fflush(NULL);
-    _exit(3);
-  }
+static void send_report(worker_t *w, const mproc__report_t *r) {
+  w->out.len = 0;
+  int rc = mproc__report_encode_frame(&w->out, r);
+  if (rc < 0 || mproc__write_all(w->answers, w->out.p, w->out.len) < 0)
+    mproc__child_exit(EXIT_POOL_GONE);
 }
 
-static void send_report(int fd, mproc__buf_t *out, const mproc__report_t *r) {
-  out->len = 0;
-  write_or_leave(fd, out, mproc__report_encode_frame(out, r));
-}
-
-/* Writes a task's answer. One whose frame would exceed the pool's
- * max_frame (which the pool could not read) becomes an MPROC_ETOOBIG
- * failure of that task, and the worker goes on serving. */
-static void send_answer(const mproc_pool_t *pool, int fd, mproc__buf_t *out,
-                        const mproc__report_t *r) {
-  out->len = 0;
-  int rc = mproc__report_encode_frame(out, r);
-  if (rc == 0 && out->len - MPROC_FRAME_HEADER > pool->max_frame) {
+/* Writes a task's answer. One whose frame would exceed max_frame (which
+ * the pool could not read) becomes an MPROC_ETOOBIG failure of that task,
+ * and the worker goes on serving. */
+static void send_answer(worker_t *w, const mproc__report_t *r) {
+  w->out.len = 0;
+  int rc = mproc__report_encode_frame(&w->out, r);
+  if (rc == 0 && w->out.len - MPROC_FRAME_HEADER > w->cfg->max_frame) {
     char msg[160];
     snprintf(msg, sizeof msg,
              "the answer (%zu bytes) is larger than the pool's max_frame "
              "(%zu bytes)",
-             out->len - MPROC_FRAME_HEADER, pool->max_frame);
+             w->out.len - MPROC_FRAME_HEADER, w->cfg->max_frame);
     mproc__report_t small = *r; /* id, times and usage */
     small.error = MPROC_ETOOBIG;
     small.code = -1;
     small.result = NULL;
     small.item_errors = NULL;
     small.n_item_errors = 0;
+    small.results = NULL;
+    small.n_results = 0;
     small.message = msg;
     small.message_len = strlen(msg);
-    send_report(fd, out, &small);
+    send_report(w, &small);
     return;
   }
-  write_or_leave(fd, out, rc);
+  if (rc < 0 || mproc__write_all(w->answers, w->out.p, w->out.len) < 0)
+    mproc__child_exit(EXIT_POOL_GONE);
 }
 
-static void initialize(mproc_pool_t *pool, int answers, mproc__buf_t *out) {
+static void init_failed(worker_t *w, const char *msg) {
   mproc__report_t r;
   memset(&r, 0, sizeof r);
+  r.kind = MPROC__REPORT_INIT_FAILED;
   r.t_ns = mproc__now_ns();
-  if (pool->initializer != NULL) {
+  r.message = (char *)msg;
+  r.message_len = strlen(msg);
+  fflush(NULL);
+  send_report(w, &r);
+  mproc__child_exit(EXIT_INIT);
+}
+
+static void initialize(worker_t *w) {
+  const mproc__worker_cfg_t *cfg = w->cfg;
+  if (cfg->initializer != NULL) {
     mproc_value_t *kwargs = NULL;
     mproc_value_t *args = NULL;
     if (mproc_value_dict(&kwargs) < 0 ||
-        (pool->initargs == NULL && mproc_value_tuple(&args) < 0)) {
-      r.kind = MPROC__REPORT_INIT_FAILED;
-      r.message = (char *)"out of memory starting the worker";
-      r.message_len = strlen(r.message);
-      send_report(answers, out, &r);
-      mproc__child_exit(4);
-    }
+        (cfg->initargs == NULL && mproc_value_tuple(&args) < 0))
+      init_failed(w, "out of memory starting the worker");
+    /* Posted, so that a death inside the initializer is told from a
+     * worker killed while it starts (only the first may break the pool). */
+    (void)mproc__post_enter(w->post, MPROC__POST_INIT, mproc__now_ns());
+    w->in_init = true;
     mproc_call_t call;
-    mproc__call_init(&call, mproc_target_name(pool->initializer),
-                     pool->initargs ? pool->initargs : args, kwargs, NULL, 0);
-    int rc = mproc__call_run(&call, pool->initializer);
+    mproc__call_init(&call, mproc_target_name(cfg->initializer),
+                     cfg->initargs ? cfg->initargs : args, kwargs, NULL, 0);
+    int rc = mproc__call_run(&call, cfg->initializer);
+    w->in_init = false;
     if (rc != 0) {
-      r.kind = MPROC__REPORT_INIT_FAILED;
       char buf[64];
       const char *msg = call.message;
       if (msg == NULL) {
         snprintf(buf, sizeof buf, "initializer returned %d", rc);
         msg = buf;
       }
-      r.message = (char *)msg;
-      r.message_len = strlen(msg);
-      send_report(answers, out, &r);
-      mproc__child_exit(4);
+      init_failed(w, msg);
     }
+    (void)mproc__post_leave(w->post, MPROC__POST_INIT);
     mproc__call_clear(&call);
     mproc_value_free(args);
     mproc_value_free(kwargs);
   }
+  mproc__report_t r;
+  memset(&r, 0, sizeof r);
   r.kind = MPROC__REPORT_READY;
-  send_report(answers, out, &r);
+  r.t_ns = mproc__now_ns();
+  fflush(NULL);
+  send_report(w, &r);
 }
 
 /* The target registered under name; the last one found is remembered, as
  * a worker usually runs one target over and over. */
-static mproc_target_fn find(const char *name) {
+static mproc_target_fn find_target(const char *name) {
   static char cached_name[MPROC_TARGET_NAME_MAX + 1];
   static mproc_target_fn cached_fn;
   if (cached_fn != NULL && strcmp(cached_name, name) == 0) return cached_fn;
@@ -126,154 +174,272 @@ static mproc_target_fn find(const char *name) {
   return fn;
 }
 
+static int no_target(mproc_call_t *call, const char *name) {
+  return mproc_call_fail(call, "no target registered as '%s' in the worker",
+                         name);
+}
+
 /* Runs one decoded call and fills its report. */
-static void run(const mproc__call_in_t *in, mproc__report_t *r,
-                mproc_call_t *call) {
-  mproc_target_fn fn = find(in->target);
-  r->t_enter_ns = mproc__now_ns();
-  mproc__call_init(call, in->target, in->args, in->kwargs, NULL, in->id);
+static void run_one(worker_t *w) {
+  const mproc__call_in_t *in = w->in;
+  mproc__report_t *r = &w->report;
+  mproc_target_fn fn = find_target(in->target);
+  mproc__call_init(&w->call, in->target, in->args, in->kwargs, NULL, in->id);
   if (fn == NULL) {
     r->error = MPROC_ENOTARGET;
-    r->code = mproc_call_fail(call, "no target registered as '%s' in the worker",
-                              in->target);
+    r->code = no_target(&w->call, in->target);
   } else {
-    r->code = mproc__call_run(call, fn);
+    r->code = mproc__call_run(&w->call, fn);
   }
   r->t_ns = mproc__now_ns();
-  r->result = call->result;
-  if (call->failed && call->message != NULL) {
-    r->message = call->message;
-    r->message_len = call->message_len;
+  r->result = w->call.result;
+  if (w->call.failed && w->call.message != NULL) {
+    r->message = w->call.message;
+    r->message_len = w->call.message_len;
   }
 }
 
-/* Calls target for each item of a chunk: the Report's result is the list
- * of their results (None where one failed), item_errors the failures. */
-static void run_chunk(const mproc__call_in_t *in, mproc__report_t *r,
-                      mproc_call_t *call, mproc_value_t **results,
-                      mproc__item_error_t **errs, size_t *cap) {
-  mproc_target_fn fn = find(in->target);
+/* Records that item i of the chunk failed; takes message. */
+static int add_item_error(worker_t *w, size_t i, int code, int32_t error,
+                          char *message) {
+  mproc__report_t *r = &w->report;
+  if (r->n_item_errors == w->errs_cap) {
+    size_t cap = w->errs_cap ? w->errs_cap * 2 : 8;
+    mproc__item_error_t *grown = realloc(w->errs, cap * sizeof *grown);
+    if (grown == NULL) {
+      free(message);
+      return MPROC_ENOMEM;
+    }
+    w->errs = grown;
+    w->errs_cap = cap;
+    r->item_errors = grown;
+  }
+  mproc__item_error_t *e = &w->errs[r->n_item_errors++];
+  e->index = (uint32_t)i;
+  e->code = code;
+  e->error = error;
+  e->message = message;
+  w->answer_size += 24 + (message ? strlen(message) : 0);
+  return 0;
+}
+
+/* Appends the result of item i (v, taken; NULL for None). A result that
+ * would make the chunk's answer larger than max_frame fails that item
+ * alone, with MPROC_ETOOBIG. */
+static int add_result(worker_t *w, size_t i, mproc_value_t *v) {
+  mproc__report_t *r = &w->report;
+  if (v != NULL &&
+      w->answer_size + mproc_value_encoded_size(v) + 16 > w->cfg->max_frame) {
+    char *msg = malloc(200);
+    if (msg != NULL)
+      snprintf(msg, 200,
+               "the result (%zu bytes) would make the chunk's answer larger "
+               "than the pool's max_frame (%zu bytes)",
+               mproc_value_encoded_size(v), w->cfg->max_frame);
+    mproc_value_free(v);
+    v = NULL;
+    int rc = add_item_error(w, i, -1, MPROC_ETOOBIG, msg);
+    if (rc < 0) return rc;
+  }
+  if (v == NULL) {
+    int rc = mproc_value_none(&v);
+    if (rc < 0) return rc;
+  }
+  if (r->n_results == w->results_cap) {
+    size_t cap = w->results_cap ? w->results_cap * 2 : 16;
+    mproc_value_t **grown = realloc(w->results, cap * sizeof *grown);
+    if (grown == NULL) {
+      mproc_value_free(v);
+      return MPROC_ENOMEM;
+    }
+    w->results = grown;
+    w->results_cap = cap;
+    r->results = grown;
+  }
+  w->results[r->n_results++] = v;
+  w->answer_size += mproc_value_encoded_size(v) + 6;
+  return 0;
+}
+
+/* Calls the target for each item of a chunk: the Report's results are one
+ * per item (None where one failed), item_errors the failures. */
+static void run_chunk(worker_t *w) {
+  const mproc__call_in_t *in = w->in;
+  mproc__report_t *r = &w->report;
+  mproc_target_fn fn = find_target(in->target);
   size_t n = mproc_value_len(in->args);
-  mproc_value_t *one = NULL, *none_kwargs = NULL;
-  int rc = mproc_value_list(results);
-  if (rc == 0) rc = mproc__tuple1_new(&one);
-  if (rc == 0) rc = mproc_value_dict(&none_kwargs);
-  r->t_enter_ns = mproc__now_ns();
+  mproc_value_t *one = NULL, *no_kwargs = NULL;
+  int rc = mproc__tuple1_new(&one);
+  if (rc == 0) rc = mproc_value_dict(&no_kwargs);
+  r->item_errors = w->errs;
+  r->results = w->results;
+  w->answer_size = 64;
   for (size_t i = 0; rc == 0 && i < n; i++) {
-    const mproc_value_t *item;
-    mproc_list_get(in->args, i, &item);
+    const mproc_value_t *item = NULL;
+    (void)mproc_list_get(in->args, i, &item);
     const mproc_value_t *args = item;
     if (in->mode == MPROC__CALL_MAP) {
       mproc__tuple1_set(one, item);
       args = one;
     }
-    mproc__call_init(call, in->target, args, none_kwargs, NULL, in->id);
+    mproc__call_init(&w->call, in->target, args, no_kwargs, NULL, in->id);
     int code;
     int32_t error = 0;
     mproc_kind_t k = mproc_value_kind(args);
     if (fn == NULL) {
       error = MPROC_ENOTARGET;
-      code = mproc_call_fail(call, "no target registered as '%s' in the worker",
-                             in->target);
+      code = no_target(&w->call, in->target);
     } else if (k != MPROC_TUPLE && k != MPROC_LIST) {
       error = MPROC_ETYPE;
-      code = mproc_call_fail(call, "starmap item %llu is a %s, not a tuple",
+      code = mproc_call_fail(&w->call, "starmap item %llu is a %s, not a tuple",
                              (unsigned long long)(in->first + i),
                              mproc_kind_name(k));
     } else {
-      code = mproc__call_run(call, fn);
+      code = mproc__call_run(&w->call, fn);
     }
-    mproc_value_t *v = code == 0 ? call->result : NULL;
-    if (v != NULL) call->result = NULL;
-    if (v == NULL) rc = mproc_value_none(&v);
-    if (rc == 0 && (rc = mproc_list_append(*results, v)) < 0)
-      mproc_value_free(v);
-    if (rc == 0 && code != 0) {
-      if (r->n_item_errors == *cap) {
-        size_t c = *cap ? *cap * 2 : 8;
-        mproc__item_error_t *grown = realloc(*errs, c * sizeof *grown);
-        if (grown == NULL) rc = MPROC_ENOMEM;
-        else {
-          *errs = grown;
-          *cap = c;
-        }
-      }
-      if (rc == 0) {
-        mproc__item_error_t *e = &(*errs)[r->n_item_errors++];
-        e->index = (uint32_t)i;
-        e->code = code;
-        e->error = error;
-        e->message = call->message; /* taken: freed after the report */
-        call->message = NULL;
-      }
+    mproc_value_t *v = code == 0 ? w->call.result : NULL;
+    if (v != NULL) w->call.result = NULL;
+    if (code != 0) {
+      rc = add_item_error(w, i, code, error, w->call.message);
+      w->call.message = NULL; /* taken */
     }
-    mproc__call_clear(call);
+    if (rc == 0) rc = add_result(w, i, v);
+    mproc__call_clear(&w->call);
   }
   r->t_ns = mproc__now_ns();
-  r->item_errors = *errs;
   if (rc < 0) {
+    /* Out of memory: the whole chunk fails, with why. */
+    mproc__call_init(&w->call, in->target, in->args, in->kwargs, NULL,
+                     in->id);
+    mproc_call_fail(&w->call, "the chunk could not run: %s",
+                    mproc_strerror(rc));
     r->error = rc;
     r->code = -1;
-    mproc__call_init(call, in->target, in->args, in->kwargs, NULL, in->id);
-    mproc_call_fail(call, "the chunk could not run: %s", mproc_strerror(rc));
-    r->message = call->message;
-    r->message_len = call->message_len;
-  } else {
-    r->result = *results;
+    r->message = w->call.message;
+    r->message_len = w->call.message_len;
+    for (size_t i = 0; i < r->n_results; i++) mproc_value_free(w->results[i]);
+    r->n_results = 0;
   }
   mproc_value_free(one);
-  mproc_value_free(none_kwargs);
+  mproc_value_free(no_kwargs);
 }
 
-void mproc__worker_main(mproc_pool_t *pool, int sock, int answers,
-                        uint32_t serial) {
+/* Frees what the answer held and, after a big task, the buffers. */
+static void answer_done(worker_t *w, mproc__reader_t *reader) {
+  mproc__report_t *r = &w->report;
+  for (size_t i = 0; i < r->n_item_errors; i++) free(w->errs[i].message);
+  for (size_t i = 0; i < r->n_results; i++) mproc_value_free(w->results[i]);
+  mproc__call_clear(&w->call);
+  bool big = w->out.cap > KEEP_BUFFER_MAX ||
+             mproc__reader_capacity(reader) > KEEP_BUFFER_MAX;
+  if (w->out.cap > KEEP_BUFFER_MAX) mproc__buf_free(&w->out);
+  mproc__reader_shrink(reader, KEEP_BUFFER_MAX);
+  if (big) malloc_trim(0); /* freed heap pages back to the kernel */
+}
+
+/* An exception escaped the user's code (core/boundary.h): answer what was
+ * running with its description, and leave. Runs inside std::terminate. */
+static void on_escape(const char *what, void *ctx) {
+  worker_t *w = ctx;
+  if (w->in_init) init_failed(w, what);
+  if (w->in != NULL) {
+    mproc__report_t *r = &w->report;
+    r->t_ns = mproc__now_ns();
+    if (w->in->mode == MPROC__CALL_ONE) {
+      r->code = -1;
+      r->result = NULL;
+      r->message = (char *)what;
+      r->message_len = strlen(what);
+    } else {
+      /* The item that threw fails with it; the items after it were never
+       * run, and fail with why. */
+      size_t n = mproc_value_len(w->in->args);
+      size_t thrown = r->n_results;
+      (void)add_item_error(w, thrown, -1, 0, strdup(what));
+      (void)add_result(w, thrown, NULL);
+      for (size_t i = thrown + 1; i < n; i++) {
+        char *msg = malloc(MPROC__ESCAPE_TEXT_MAX + 96);
+        if (msg != NULL)
+          snprintf(msg, MPROC__ESCAPE_TEXT_MAX + 96,
+                   "not run: item %llu threw (%s), which ended its worker",
+                   (unsigned long long)(w->in->first + thrown), what);
+        (void)add_item_error(w, i, -1, MPROC_EWORKER, msg);
+        (void)add_result(w, i, NULL);
+      }
+    }
+    fflush(NULL);
+    send_answer(w, r);
+  }
+  mproc__child_exit(1);
+}
+
+static void serve(void *arg) {
+  worker_t *w = arg;
+  const mproc__worker_cfg_t *cfg = w->cfg;
+  mproc__set_escape(on_escape, w);
+  initialize(w);
+
+  mproc__reader_t reader;
+  mproc__reader_init(&reader, w->tasks, cfg->max_frame, NULL, 0);
+  for (;;) {
+    const uint8_t *payload;
+    size_t len;
+    int rc = mproc__reader_next(&reader, &payload, &len);
+    if (rc == MPROC_EOF) mproc__child_exit(EXIT_PLANNED); /* retired, closing */
+    if (rc < 0) mproc__child_exit(EXIT_PROTOCOL);
+
+    mproc__call_in_t in;
+    rc = mproc__call_decode(&in, payload, len);
+    if (rc < 0) mproc__child_exit(EXIT_PROTOCOL); /* cannot tell which task */
+    mproc__report_t *r = &w->report;
+    memset(r, 0, sizeof *r);
+    r->kind = MPROC__REPORT_RETURNED;
+    r->id = in.id;
+    r->t_enter_ns = mproc__now_ns();
+    /* A kill already claimed: the pool is stopping us; the task never
+     * started, and goes to another worker. */
+    if (!mproc__post_enter(w->post, in.id, r->t_enter_ns))
+      mproc__child_exit(EXIT_PLANNED);
+    w->in = &in;
+    if (in.mode == MPROC__CALL_ONE)
+      run_one(w);
+    else
+      run_chunk(w);
+    /* Memory and CPU every millisecond or so: enough for max_rss_per_child
+     * and the statistics, without a syscall per small task. */
+    if (r->t_ns - w->usage_at >= 1000000 || cfg->max_rss_kb) {
+      worker_usage(r);
+      w->usage_at = r->t_ns;
+    }
+    /* What the task printed is written before the pool hears it finished. */
+    fflush(NULL);
+    send_answer(w, r);
+    w->in = NULL;
+    bool go_on = mproc__post_leave(w->post, in.id);
+    answer_done(w, &reader);
+    mproc__call_in_clear(&in);
+    /* The pool claimed this task's kill (its timeout) as it finished: it
+     * is stopping this worker; leave before starting another task. */
+    if (!go_on) mproc__child_exit(EXIT_PLANNED);
+  }
+}
+
+void mproc__worker_main(const mproc__worker_cfg_t *cfg, int tasks,
+                        int answers, unsigned slot, uint32_t serial) {
   /* Python names pool workers ForkPoolWorker-N. The registry forgets the
    * server's descriptors (closing them) and registers our pipe, so that
    * processes our targets start do not inherit it. */
   char *name = malloc(32);
   if (name != NULL) snprintf(name, 32, "PoolWorker-%u", (unsigned)serial);
-  int own[2] = {sock, answers};
+  int own[2] = {tasks, answers};
   mproc__lock();
   mproc__registry_child_reset("", name ? name : "PoolWorker", false, own);
 
-  mproc__buf_t out = {0};
-  initialize(pool, answers, &out);
-
-  mproc__reader_t reader;
-  mproc__reader_init(&reader, sock, pool->max_frame, NULL, 0);
-  mproc__item_error_t *errs = NULL;
-  size_t errs_cap = 0;
-  uint64_t usage_at = 0;
-  for (;;) {
-    const uint8_t *payload;
-    size_t len;
-    int rc = mproc__reader_next(&reader, &payload, &len);
-    if (rc == MPROC_EOF) mproc__child_exit(0); /* retired or pool closing */
-    if (rc < 0) mproc__child_exit(2);          /* the pool will see which task died */
-
-    mproc__call_in_t in;
-    mproc__report_t r;
-    memset(&r, 0, sizeof r);
-    r.kind = MPROC__REPORT_RETURNED;
-    rc = mproc__call_decode(&in, payload, len);
-    if (rc < 0) mproc__child_exit(2); /* cannot even tell which task this was */
-    mproc_call_t call;
-    mproc_value_t *results = NULL;
-    if (in.mode == MPROC__CALL_ONE)
-      run(&in, &r, &call);
-    else
-      run_chunk(&in, &r, &call, &results, &errs, &errs_cap);
-    r.id = in.id;
-    /* Memory and CPU every millisecond or so: enough for max_rss_per_child
-     * and the statistics, without a syscall per small task. */
-    if (r.t_ns - usage_at >= 1000000 || pool->max_rss_kb) {
-      usage(&r);
-      usage_at = r.t_ns;
-    }
-    send_answer(pool, answers, &out, &r);
-    for (size_t i = 0; i < r.n_item_errors; i++) free(errs[i].message);
-    mproc_value_free(results);
-    mproc__call_clear(&call);
-    mproc__call_in_clear(&in);
-  }
+  static worker_t w; /* static: it outlives the stack we switch from */
+  memset(&w, 0, sizeof w);
+  w.cfg = cfg;
+  w.tasks = tasks;
+  w.answers = answers;
+  w.post = &cfg->board[slot];
+  mproc__run_isolated(serve, &w);
 }

@@ -772,7 +772,7 @@ TEST(Wire, ReportDecodeRefusesBadInput) {
   Bytes no_kind = VarintField(2, 5);
   EXPECT_EQ(MPROC_EMALFORMED,
             mproc__report_decode(&r, no_kind.data(), no_kind.size()));
-  Bytes unknown_kind = VarintField(1, 5);  // past INIT_FAILED
+  Bytes unknown_kind = VarintField(1, 7);  // past EXITED
   EXPECT_EQ(MPROC_EMALFORMED,
             mproc__report_decode(&r, unknown_kind.data(), unknown_kind.size()));
   Bytes zero_kind = VarintField(1, 0);

@@ -832,44 +832,6 @@ TEST_F(PoolOrphans, WorkersDieWhenThePoolsProcessExitsWithoutFreeingIt) {
     EXPECT_TRUE(GoneWithin(w, 10)) << "worker " << w << " orphaned";
 }
 
-// The fork server is the workers' parent (an OS fact, not an internal):
-// killing it takes the workers with it. Nothing may hang: the pool fails
-// what it cannot run and close/join/free return.
-TEST_F(PoolFault, ForkServerKilledBreaksThePoolWithoutHanging) {
-  PoolPtr pool = NewPool(2);
-  Value args = Pack("(d)", 30.0);
-  Future running = Submit(pool.get(), "sleep_then_pid", args.get());
-  pid_t pid = 0;
-  for (double end = Now() + 20; pid == 0 && Now() < end; SleepS(0.01))
-    pid = TimingOf(running.get()).pid;
-  ASSERT_GT(pid, 0);
-  pid_t server = ParentOf(pid);
-  ASSERT_GT(server, 0);
-  ASSERT_NE(getpid(), server);
-  ASSERT_EQ(0, kill(server, SIGKILL));
-  ASSERT_EQ(0, mproc_future_wait(running.get(), 10)) << "running task hangs";
-  EXPECT_NE(0, ErrorOf(running.get()).code);
-  // Sooner or later nothing more is accepted; what is accepted ends.
-  Value quick = Pack("(d)", 0.0);
-  for (double end = Now() + 10; Now() < end; SleepS(0.01)) {
-    mproc_future_t* f = nullptr;
-    int rc = mproc_pool_submit(pool.get(), "sleep_then_pid", quick.get(),
-                               nullptr, &f);
-    if (rc < 0) {
-      EXPECT_EQ(MPROC_EBROKEN, rc);
-      break;
-    }
-    Future owned(f);
-    ASSERT_EQ(0, mproc_future_wait(f, 10)) << "task in a broken pool hangs";
-  }
-  double t0 = Now();
-  ASSERT_EQ(0, mproc_pool_close(pool.get()));
-  ASSERT_EQ(0, mproc_pool_join(pool.get(), 10));
-  pool.reset();
-  EXPECT_LT(Now() - t0, 5);
-  EXPECT_TRUE(GoneWithin(pid, 10)) << "worker " << pid << " left";
-}
-
 // ---- Futures and iterators that outlive their tasks or their pool.
 
 TEST_F(PoolFault, FuturesFreedBeforeCompletionStillRun) {

@@ -1334,6 +1334,50 @@ TEST_F(Pool, TargetRegisteredAfterThePoolFailsInTheWorker) {
   mproc_value_free(res);
 }
 
+int ClashOne(mproc_call_t*) { return 0; }
+int ClashTwo(mproc_call_t*) { return 0; }
+
+// In a child of its own: the clash would make every later pool refuse.
+int ClashAtRunTime() {
+  mproc_pool_t* pool = nullptr;
+  if (mproc_pool_new(&pool, nullptr) != 0) return 10;
+  if (mproc_target_register_at("claimed_twice", ClashOne, "one.c:1") != 0)
+    return 11;
+  if (mproc_target_register_at("claimed_twice", ClashTwo, "two.c:2") !=
+      MPROC_EDUPTARGET)
+    return 12;
+  mproc_value_t* res = nullptr;
+  mproc_task_error_t err;
+  if (mproc_pool_apply(pool, "claimed_twice", nullptr, nullptr, &res, &err) !=
+          MPROC_EDUPTARGET ||
+      err.code != MPROC_EDUPTARGET ||
+      strstr(err.message, "one.c:1 and two.c:2") == nullptr)
+    return 13;
+  mproc_value_t* items = nullptr;
+  mproc_pack(&items, "[iii]", 1, 2, 3);
+  memset(&err, 0, sizeof err);
+  int rc = mproc_pool_map(pool, "claimed_twice", items, 0, &res, &err);
+  mproc_value_free(items);
+  if (rc != MPROC_EDUPTARGET || strstr(err.message, "registered twice") == 0)
+    return 14;
+  mproc_future_t* f = nullptr;
+  if (mproc_pool_submit(pool, "claimed_twice", nullptr, nullptr, &f) !=
+          MPROC_EDUPTARGET ||
+      f != nullptr)
+    return 15;
+  // A new pool refuses the whole program while the clash stands.
+  mproc_pool_t* other = nullptr;
+  if (mproc_pool_new(&other, nullptr) != MPROC_EDUPTARGET) return 16;
+  mproc_pool_free(pool);
+  return 0;
+}
+
+TEST_F(Pool, NameClaimedByTwoFunctionsAtRunTimeIsRefusedNamingBoth) {
+  int status = mproc_test::RunInChild(ClashAtRunTime, 30);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
 void OnUsr2(int) {}
 
 TEST_F(Pool, WorkersStartWithTheCallersMaskDefaultHandlersAndSigintIgnored) {

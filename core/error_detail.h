@@ -1,0 +1,22 @@
+/* multiproc internal — recording the details of a failure for
+ * mproc_last_error() (core/error.h). */
+#ifndef MPROC_CORE_ERROR_DETAIL_H
+#define MPROC_CORE_ERROR_DETAIL_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Longest detail kept, NUL included (longer ones are cut). */
+#define MPROC__DETAIL_MAX 1024
+
+/* Records the detail (printf-style) for this thread and returns code, so a
+ * public function can `return mproc__fail(MPROC_EINVAL, "...", ...);`. */
+int mproc__fail(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPROC_CORE_ERROR_DETAIL_H */

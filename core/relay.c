@@ -1,0 +1,224 @@
+/* Process children through a relay: see relay.h. */
+#include "core/relay.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/call.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/fork_hygiene.h"
+#include "core/io.h"
+#include "core/pidfd.h"
+#include "core/registry.h"
+#include "serialization/frame.h"
+#include "serialization/reader.h"
+#include "serialization/wire.h"
+
+bool mproc__children_autoreaped(void) {
+  struct sigaction sa;
+  if (sigaction(SIGCHLD, NULL, &sa) != 0) return false;
+  return sa.sa_handler == SIG_IGN || (sa.sa_flags & SA_NOCLDWAIT) != 0;
+}
+
+/* One report frame, with fd attached when >= 0. */
+static int send_report(int sock, const mproc__report_t *r, int fd) {
+  uint8_t mem[128];
+  mproc__buf_t out;
+  mproc__buf_lend(&out, mem, sizeof mem);
+  int rc = mproc__report_encode_frame(&out, r);
+  if (rc < 0) return rc;
+  struct iovec iov = {out.p, out.len};
+  union {
+    struct cmsghdr h;
+    char space[CMSG_SPACE(sizeof(int))];
+  } cbuf;
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (fd >= 0) {
+    memset(&cbuf, 0, sizeof cbuf);
+    msg.msg_control = cbuf.space;
+    msg.msg_controllen = sizeof cbuf.space;
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+  }
+  /* Small: one sendmsg carries it whole, and nobody else writes yet (the
+   * real child waits for its call) or any more (it has ended). */
+  for (;;) {
+    if (sendmsg(sock, &msg, MSG_NOSIGNAL) >= 0) return 0;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+static uint64_t tv_us(struct timeval tv) {
+  return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}
+
+pid_t mproc__relay_fork(int sock, int sentinel, bool daemon, pid_t parent) {
+  /* The relay reaps the real child itself. */
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGCHLD, &dfl, NULL);
+  if (daemon) mproc__die_with_parent(parent);
+  /* Like any child: close the descriptors of our parent's other children
+   * (their sentinels must not wait for us). Our own pipe ends stay open and
+   * unregistered: the real child registers them as its own. */
+  int own[2] = {-1, -1};
+  mproc__registry_child_reset("", "ProcessRelay", false, own);
+  pid_t relay = getpid();
+  mproc__lock(); /* held across fork, as start() does, for the child */
+  pid_t pid = fork();
+  if (pid == 0) {
+    /* The real child keeps the program's ignored SIGCHLD, as its own
+     * children expect; it resets the rest like any child. */
+    signal(SIGCHLD, SIG_IGN);
+    return relay;
+  }
+  int err = errno;
+  mproc__unlock();
+  /* Only the real child may hold the sentinel: it closes as that ends. */
+  mproc__close(sentinel);
+  mproc__report_t r;
+  memset(&r, 0, sizeof r);
+  if (pid < 0) {
+    r.kind = MPROC__REPORT_RETURNED;
+    r.code = -1;
+    r.t_ns = mproc__now_ns();
+    r.error = -err;
+    (void)send_report(sock, &r, -1);
+    _exit(1);
+  }
+  int pidfd = mproc__pidfd_open(pid); /* our unreaped child: race-free */
+  r.kind = MPROC__REPORT_RELAYED;
+  r.pid = pid;
+  r.t_ns = mproc__now_ns();
+  (void)send_report(sock, &r, pidfd >= 0 ? pidfd : -1);
+  mproc__close(pidfd);
+  int status = 0;
+  struct rusage ru;
+  memset(&ru, 0, sizeof ru);
+  while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
+  }
+  memset(&r, 0, sizeof r);
+  r.kind = MPROC__REPORT_EXITED;
+  r.t_ns = mproc__now_ns();
+  r.status = status;
+  r.utime_us = tv_us(ru.ru_utime);
+  r.stime_us = tv_us(ru.ru_stime);
+  r.maxrss_kb = ru.ru_maxrss > 0 ? (uint64_t)ru.ru_maxrss : 1;
+  (void)send_report(sock, &r, -1);
+  _exit(0);
+}
+
+int mproc__relay_receive_child(int sock, pid_t *pid, int *pidfd) {
+  *pid = 0;
+  *pidfd = -1;
+  uint8_t buf[256];
+  union {
+    struct cmsghdr h;
+    char space[CMSG_SPACE(sizeof(int))];
+  } cbuf;
+  size_t have = 0;
+  /* The frame is small and comes in one segment; the descriptor rides
+   * with its first byte. */
+  while (have < MPROC_FRAME_HEADER ||
+         have < MPROC_FRAME_HEADER + mproc__frame_get_header(buf)) {
+    if (have >= MPROC_FRAME_HEADER &&
+        MPROC_FRAME_HEADER + mproc__frame_get_header(buf) > sizeof buf)
+      break;
+    struct iovec iov = {buf + have, sizeof buf - have};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.space;
+    msg.msg_controllen = sizeof cbuf.space;
+    ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    if (n == 0) break;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL;
+         cm = CMSG_NXTHDR(&msg, cm))
+      if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+          cm->cmsg_len >= CMSG_LEN(sizeof(int)) && *pidfd < 0)
+        memcpy(pidfd, CMSG_DATA(cm), sizeof *pidfd);
+    have += (size_t)n;
+  }
+  mproc__report_t r;
+  const uint8_t *payload;
+  size_t len;
+  int rc = MPROC_ECHILD;
+  if (mproc__frame_next(buf, have, sizeof buf, &payload, &len) > 0 &&
+      mproc__report_decode(&r, payload, len) == 0) {
+    if (r.kind == MPROC__REPORT_RELAYED && r.pid > 0) {
+      *pid = r.pid;
+      rc = 0;
+    } else if (r.error < 0) {
+      rc = r.error; /* the relay's fork failed */
+    }
+    mproc__report_clear(&r);
+  }
+  if (rc < 0 && *pidfd >= 0) {
+    mproc__close(*pidfd);
+    *pidfd = -1;
+  }
+  return rc;
+}
+
+int mproc__relay_collect(int sock, int sentinel, bool block,
+                         void (*apply)(void *ctx, void *report), void *ctx,
+                         int *status, struct rusage *ru) {
+  struct pollfd pfd = {sentinel, POLLIN, 0};
+  int rc = mproc__poll(&pfd, 1, block ? UINT64_MAX : 0);
+  if (rc <= 0) return rc;
+  /* The real child has ended: the relay reports at once. Its silence is
+   * bounded, for a relay killed by someone while a grandchild holds the
+   * socket open. */
+  uint64_t deadline = mproc__now_ns() + 5000000000u;
+  mproc__reader_t reader;
+  uint8_t mem[512];
+  mproc__reader_init(&reader, sock, MPROC_CALL_MESSAGE_MAX * 4, mem,
+                     sizeof mem);
+  rc = MPROC_ECHILD;
+  for (;;) {
+    const uint8_t *payload;
+    size_t len;
+    int got = mproc__reader_peek(&reader, &payload, &len);
+    if (got < 0) break;
+    if (got == 0) {
+      struct pollfd in = {sock, POLLIN, 0};
+      if (mproc__poll(&in, 1, deadline) <= 0) break;
+      if (mproc__reader_fill(&reader) < 0) break;
+      continue;
+    }
+    mproc__report_t r;
+    if (mproc__report_decode(&r, payload, len) < 0) continue;
+    if (r.kind == MPROC__REPORT_EXITED) {
+      *status = r.status;
+      memset(ru, 0, sizeof *ru);
+      ru->ru_utime.tv_sec = (time_t)(r.utime_us / 1000000u);
+      ru->ru_utime.tv_usec = (suseconds_t)(r.utime_us % 1000000u);
+      ru->ru_stime.tv_sec = (time_t)(r.stime_us / 1000000u);
+      ru->ru_stime.tv_usec = (suseconds_t)(r.stime_us % 1000000u);
+      ru->ru_maxrss = (long)r.maxrss_kb;
+      mproc__report_clear(&r);
+      rc = 1;
+      break;
+    }
+    apply(ctx, &r);
+    mproc__report_clear(&r);
+  }
+  mproc__reader_free(&reader);
+  return rc;
+}

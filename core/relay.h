@@ -1,0 +1,56 @@
+/* multiproc internal — Process children of a program that ignores SIGCHLD.
+ *
+ * A program that ignores SIGCHLD (SIG_IGN, a common daemon idiom, or
+ * SA_NOCLDWAIT) has the kernel reap its children as they end: their exit
+ * status is lost, and wait4 only says ECHILD. So when start() finds SIGCHLD
+ * ignored it forks a relay instead of the child: the relay — our child,
+ * single-threaded, running only multiproc's code — restores SIGCHLD's
+ * default, forks the real child and waits for it. It sends the real
+ * child's pid (with a pidfd, SCM_RIGHTS) first, and its wait status and
+ * resource usage once it has ended, over the child's own socket; then it
+ * leaves (and the kernel reaps it). The parent watches and signals the real
+ * child through that pidfd, and takes its status from the relay: exit
+ * codes, signals, timing and join behave exactly as with SIGCHLD's default.
+ * It costs one more fork, only in such programs.
+ */
+#ifndef MPROC_CORE_RELAY_H
+#define MPROC_CORE_RELAY_H
+
+#include <stdbool.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Whether this process's children are reaped by the kernel as they end. */
+bool mproc__children_autoreaped(void);
+
+/* In the relay, just forked with the registry lock held by its parent and
+ * every signal blocked: makes the real child and returns in it, still with
+ * the lock held and signals blocked (as if just forked), returning the
+ * relay's pid (its parent now). The relay itself never returns. sock is
+ * the child's end of its socket, sentinel the write end of its sentinel
+ * pipe or -1; daemon and parent (the program) as for the child. */
+pid_t mproc__relay_fork(int sock, int sentinel, bool daemon, pid_t parent);
+
+/* Parent, once the real child has ended (or to wait for it when block):
+ * reads the reports on its socket up to the relay's EXITED, handing the
+ * others to apply(ctx, report). Returns 1 with *status and *ru filled, 0
+ * when it still runs (!block), MPROC_ECHILD when the relay went without
+ * saying (killed), or -errno. */
+int mproc__relay_collect(int sock, int sentinel, bool block,
+                         void (*apply)(void *ctx, void *report), void *ctx,
+                         int *status, struct rusage *ru);
+
+/* Parent, right after forking a relay (registry lock held, so that the
+ * pidfd is registered before anyone forks): the real child's pid and pidfd
+ * (-1 without pidfds). Errors: MPROC_ECHILD (the relay failed), -errno. */
+int mproc__relay_receive_child(int sock, pid_t *pid, int *pidfd);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPROC_CORE_RELAY_H */

@@ -1,0 +1,4 @@
+// One of two files that each define a target named "clashing".
+#include "multiproc.h"
+
+MPROC_TARGET(clashing) { return mproc_call_return(call, "s", "from a"); }

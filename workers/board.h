@@ -1,0 +1,63 @@
+/* multiproc internal — the pool's board: one post per worker slot, in memory
+ * shared by the pool, its fork server and every worker (MAP_SHARED,
+ * inherited across fork), where each worker says what it is running.
+ *
+ * Pipes tell the pool what a worker finished, and only once it reads them.
+ * The board answers three questions exactly, at any moment:
+ *   - which task a worker was inside when it died: only that one fails;
+ *     the others it held never started and go to other workers;
+ *   - when that task started: its timeout counts from there, not from an
+ *     estimate (the worker's queue, its initializer do not count);
+ *   - whether the task the pool wants to stop for its timeout is still the
+ *     one running: the pool claims the kill of task X only while the post
+ *     says X (compare-and-swap), and a worker that finishes X sees the
+ *     claim and leaves before starting the next task — so a task finishing
+ *     right at its deadline never gets its successor killed.
+ *
+ * A post's task word: 0 between tasks, the id of the task (or map chunk)
+ * inside its target, MPROC__POST_INIT while the initializer runs, with
+ * MPROC__POST_KILL set once the pool has claimed the kill. Task ids stay
+ * below 2^62.
+ */
+#ifndef MPROC_WORKERS_BOARD_H
+#define MPROC_WORKERS_BOARD_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MPROC__POST_KILL ((uint64_t)1 << 63)
+#define MPROC__POST_INIT ((uint64_t)1 << 62)
+
+/* A cache line each: posts of different workers never share one. */
+typedef struct {
+  _Atomic uint64_t task;
+  _Atomic uint64_t entered_ns; /* CLOCK_MONOTONIC, when task started */
+  char pad[48];
+} mproc__post_t;
+
+/* Maps n posts, zeroed, shared with every process forked afterwards.
+ * Returns NULL on failure (errno set). */
+mproc__post_t *mproc__board_new(size_t n);
+void mproc__board_free(mproc__post_t *board, size_t n);
+
+/* ---- The worker's side. */
+
+/* Posts that the worker enters task id at now_ns. Returns false when the
+ * pool has claimed a kill: the worker must leave without starting it. */
+bool mproc__post_enter(mproc__post_t *p, uint64_t id, uint64_t now_ns);
+/* Clears the post after task id's answer is written. Returns false when
+ * the pool claimed its kill meanwhile: the worker must leave now. */
+bool mproc__post_leave(mproc__post_t *p, uint64_t id);
+
+/* ---- The pool's side. */
+
+/* Resets a slot's post before a new worker takes it. */
+void mproc__post_reset(mproc__post_t *p);
+/* The task word without the kill flag, and when it was entered. */
+uint64_t mproc__post_running(const mproc__post_t *p, uint64_t *entered_ns);
+/* Claims the kill of task id: true only if the worker is inside it now. */
+bool mproc__post_claim_kill(mproc__post_t *p, uint64_t id);
+
+#endif /* MPROC_WORKERS_BOARD_H */
