@@ -28,6 +28,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/pidfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -212,7 +213,7 @@ static void ablate_once(int x, const uint8_t *frame, size_t len) {
   close(child_fd);
   int pidfd = -1;
   if (x & X_PIDFD) {
-    pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    pidfd = pidfd_open(pid, 0);
     if (pidfd < 0) die("pidfd_open", strerror(errno));
   }
   write_exact(parent_fd, frame, len, sock);

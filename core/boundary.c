@@ -1,6 +1,8 @@
 /* The child's boundary with the user's code: see boundary.h. */
 #include "core/boundary.h"
 
+#include "core/fork.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -140,7 +142,7 @@ __attribute__((noreturn)) static void trampoline(void) {
   __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
   entry.main(entry.arg);
-  _exit(1); /* main must leave the process itself */
+  mproc__child_exit(1); /* main must leave the process itself */
 }
 
 /* RLIMIT_STACK, as the main thread would have it; mapped lazily, so a big
@@ -194,5 +196,5 @@ void mproc__run_isolated(void (*main)(void *), void *arg) {
   __sanitizer_start_switch_fiber(NULL, base + page, size);
 #endif
   setcontext(&uc);
-  _exit(1); /* setcontext returns only on failure */
+  trampoline(); /* setcontext returns only on failure: run here */
 }

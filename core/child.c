@@ -14,7 +14,7 @@
 #include "core/boundary.h"
 #include "core/call_internal.h"
 #include "core/clock.h"
-#include "core/fork_hygiene.h"
+#include "core/fork.h"
 #include "core/io.h"
 #include "core/process_internal.h"
 #include "core/registry.h"
@@ -97,17 +97,7 @@ static void run_target(void *arg) {
   mproc__child_exit(rc < 0 ? 1 : rc);
 }
 
-void mproc__child_main(mproc_process_t *p, int sock, int sentinel,
-                       const sigset_t *old_mask, pid_t parent) {
-  mproc__reset_signal_handlers();
-  if (p->daemon) mproc__die_with_parent(parent);
-  /* Closes the parent's ends of our pipes with everything else registered;
-   * our own ends are registered in turn, so that our children close them
-   * (or our sentinel would not close when we exit). */
-  int own[2] = {sock, sentinel};
-  mproc__registry_child_reset(p->child_identity, p->name, p->daemon, own);
-  pthread_sigmask(SIG_SETMASK, old_mask, NULL);
-
+void mproc__child_main(mproc_process_t *p, int sock) {
   static child_t c; /* outlives the stack we leave */
   c.p = p;
   c.sock = sock;

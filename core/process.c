@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/fork.h"
 #include "core/io.h"
 #include "core/pidfd.h"
 #include "core/process_internal.h"
@@ -17,6 +18,18 @@
 #include "core/target_internal.h"
 #include "serialization/frame.h"
 #include "serialization/wire.h"
+
+/* Python's exit-time cleanup for one Process (registry.h): daemonic
+ * children are terminated first, then every child is joined. */
+static void process_at_exit(mproc__node_t *node, int phase) {
+  mproc_process_t *p = (mproc_process_t *)node;
+  if (p->state != MPROC__RUNNING || p->owner != mproc__getpid()) return;
+  if (phase == MPROC__EXIT_TERMINATE) {
+    if (p->daemon) (void)mproc_process_terminate(p);
+  } else {
+    (void)mproc_process_join(p, -1);
+  }
+}
 
 int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
   if (out == NULL) return MPROC_EINVAL;
@@ -64,7 +77,7 @@ int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
   p->target = target;
   p->ctx = opts->ctx;
   p->max_frame = opts->max_frame ? opts->max_frame : MPROC_FRAME_MAX_DEFAULT;
-  mproc__node_init(&p->node, MPROC__NODE_PROCESS);
+  mproc__node_init(&p->node, process_at_exit);
   mproc__buf_lend(&p->call, p->call_inline, sizeof p->call_inline);
 
   mproc__call_out_t call = {target_name, opts->args, opts->kwargs, 0};
@@ -112,12 +125,8 @@ int mproc_process_start(mproc_process_t *p) {
   if (mproc__current_is_daemon()) return MPROC_EDAEMONIC;
   mproc__install_exit_handler();
 
-  /* Whatever sits in stdio buffers now would be flushed twice: once by the
-   * parent, once by the child. */
-  fflush(NULL);
-
   int sp[2], sentinel[2];
-  mproc__lock();
+  mproc__fork_begin();
   rc = open_channels(sp, sentinel);
   if (rc < 0) {
     mproc__unlock();
@@ -127,22 +136,26 @@ int mproc_process_start(mproc_process_t *p) {
    * closes these too, and the parent writes less after fork. */
   p->node.fds[MPROC__FD_SOCK] = sp[0];
   p->node.fds[MPROC__FD_SENTINEL] = sentinel[0];
-  /* No signal handler may run in the child before it has reset them. */
-  sigset_t all, old_mask;
+  sigset_t caller_mask, all;
+  pthread_sigmask(SIG_SETMASK, NULL, &caller_mask);
   sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old_mask);
-  pid_t parent = mproc__getpid();
+  mproc__fork_t child = {p->child_identity, p->name, p->daemon,
+                         {sp[1], sentinel[1]}, p->daemon, false, NULL};
   /* A program that ignores SIGCHLD would lose the child's status to the
-   * kernel: a relay collects it for us (core/relay.h). */
+   * kernel: a relay collects it for us (core/relay.h). The relay keeps
+   * every signal blocked and registers nothing: its child does. */
   bool relay = mproc__children_autoreaped();
+  mproc__fork_t relay_f = {"", "ProcessRelay", false, {-1, -1}, p->daemon,
+                           false, &all};
   p->timing.started_ns = mproc__now_ns();
-  pid_t pid = fork();
+  pid_t pid = mproc__fork(relay ? &relay_f : &child);
   if (pid == 0) {
-    if (relay) parent = mproc__relay_fork(sp[1], sentinel[1], p->daemon, parent);
-    mproc__child_main(p, sp[1], sentinel[1], &old_mask, parent);
+    if (relay) {
+      child.mask = &caller_mask;
+      mproc__relay_main(&child, sp[1], sentinel[1]);
+    }
+    mproc__child_main(p, sp[1]);
   }
-  int fork_errno = errno;
-  pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
   mproc__close(sp[1]);
   mproc__close(sentinel[1]);
   if (pid < 0) {
@@ -151,7 +164,7 @@ int mproc_process_start(mproc_process_t *p) {
     p->node.fds[MPROC__FD_SOCK] = p->node.fds[MPROC__FD_SENTINEL] = -1;
     mproc__unlock();
     p->timing.started_ns = 0;
-    return -fork_errno;
+    return pid;
   }
   p->pid = pid;
   p->relay = relay;
@@ -234,6 +247,8 @@ const char *mproc_process_name(const mproc_process_t *p) {
 bool mproc_process_daemon(const mproc_process_t *p) {
   return p != NULL && p->daemon;
 }
+
+const char *mproc_current_process_name(void) { return mproc__current_name(); }
 
 const char *mproc_process_error(const mproc_process_t *p) {
   return p == NULL ? NULL : p->error;

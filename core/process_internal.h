@@ -49,12 +49,9 @@ struct mproc_process {
   /* child_identity and name follow in the same allocation */
 };
 
-/* The child's side of start(): never returns. sock is the child's end of
- * the duplex pipe, sentinel the write end of the fallback sentinel pipe (or
- * -1), old_mask the signal mask to restore, parent the parent's pid. */
-void mproc__child_main(mproc_process_t *p, int sock, int sentinel,
-                       const sigset_t *old_mask, pid_t parent)
-    __attribute__((noreturn));
+/* The child's side of start(), once forked (core/fork.h: reset, registered,
+ * unlocked): never returns. sock is the child's end of the duplex pipe. */
+void mproc__child_main(mproc_process_t *p, int sock) __attribute__((noreturn));
 
 /* Collects the exit status if the process has ended (waiting for it when
  * block is true). Returns 1 when ended, 0 when still running, or a negative

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "core/io.h"
-#include "core/process_internal.h"
 
 /* All of it in one struct, aligned so it cannot straddle two pages: a
  * child, which writes most of it right after fork, copies one page. */
@@ -35,10 +34,10 @@ void mproc__lock(void) { pthread_mutex_lock(&reg.lock); }
 
 void mproc__unlock(void) { pthread_mutex_unlock(&reg.lock); }
 
-void mproc__node_init(mproc__node_t *n, int kind) {
+void mproc__node_init(mproc__node_t *n, mproc__exit_hook on_exit) {
   n->next = n->prev = NULL;
   n->linked = false;
-  n->kind = kind;
+  n->on_exit = on_exit;
   for (int i = 0; i < MPROC__NODE_FDS; i++) n->fds[i] = -1;
 }
 
@@ -91,7 +90,7 @@ const char *mproc__identity(void) { return reg.identity; }
 
 bool mproc__current_is_daemon(void) { return reg.current_daemon; }
 
-const char *mproc_current_process_name(void) { return reg.current_name; }
+const char *mproc__current_name(void) { return reg.current_name; }
 
 void mproc__registry_child_reset(const char *id, const char *name,
                                  bool daemon, const int own_fds[2]) {
@@ -105,7 +104,7 @@ void mproc__registry_child_reset(const char *id, const char *name,
   reg.current_name = name;
   reg.current_daemon = daemon;
   atomic_store(&reg.counter, 0);
-  mproc__node_init(&reg.self_node, MPROC__NODE_SELF);
+  mproc__node_init(&reg.self_node, NULL);
   reg.self_node.fds[0] = own_fds[0];
   reg.self_node.fds[1] = own_fds[1];
   mproc__node_link(&reg.self_node);
@@ -121,31 +120,26 @@ static void install(void) { atexit(cleanup_at_exit); }
 
 void mproc__install_exit_handler(void) { pthread_once(&exit_once, install); }
 
-/* The running children of this process, in a new array (the registry can
- * change while we wait on them). */
-static mproc_process_t **running_children(size_t *n) {
+/* The nodes that have an exit hook, in a new array (the registry can change
+ * while the hooks wait on children). */
+static mproc__node_t **hooked_nodes(size_t *n) {
   mproc__lock();
   size_t count = 0;
   for (mproc__node_t *h = reg.nodes; h != NULL; h = h->next)
-    if (h->kind == MPROC__NODE_PROCESS &&
-        ((mproc_process_t *)h)->state == MPROC__RUNNING)
-      count++;
-  mproc_process_t **list = count ? malloc(count * sizeof *list) : NULL;
+    if (h->on_exit != NULL) count++;
+  mproc__node_t **list = count ? malloc(count * sizeof *list) : NULL;
   *n = 0;
   if (list != NULL)
     for (mproc__node_t *h = reg.nodes; h != NULL; h = h->next)
-      if (h->kind == MPROC__NODE_PROCESS &&
-          ((mproc_process_t *)h)->state == MPROC__RUNNING)
-        list[(*n)++] = (mproc_process_t *)h;
+      if (h->on_exit != NULL) list[(*n)++] = h;
   mproc__unlock();
   return list;
 }
 
 void mproc__cleanup_children(void) {
   size_t n;
-  mproc_process_t **list = running_children(&n);
-  for (size_t i = 0; i < n; i++)
-    if (list[i]->daemon) mproc_process_terminate(list[i]);
-  for (size_t i = 0; i < n; i++) mproc_process_join(list[i], -1);
+  mproc__node_t **list = hooked_nodes(&n);
+  for (size_t i = 0; i < n; i++) list[i]->on_exit(list[i], MPROC__EXIT_TERMINATE);
+  for (size_t i = 0; i < n; i++) list[i]->on_exit(list[i], MPROC__EXIT_JOIN);
   free(list);
 }

@@ -12,7 +12,6 @@
 #include "core/call.h"
 #include "core/clock.h"
 #include "core/error.h"
-#include "core/fork_hygiene.h"
 #include "core/io.h"
 #include "core/pidfd.h"
 #include "core/registry.h"
@@ -64,28 +63,21 @@ static uint64_t tv_us(struct timeval tv) {
   return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
 }
 
-pid_t mproc__relay_fork(int sock, int sentinel, bool daemon, pid_t parent) {
+void mproc__relay_main(const mproc__fork_t *child, int sock, int sentinel) {
   /* The relay reaps the real child itself. */
   struct sigaction dfl;
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
   sigaction(SIGCHLD, &dfl, NULL);
-  if (daemon) mproc__die_with_parent(parent);
-  /* Like any child: close the descriptors of our parent's other children
-   * (their sentinels must not wait for us). Our own pipe ends stay open and
-   * unregistered: the real child registers them as its own. */
-  int own[2] = {-1, -1};
-  mproc__registry_child_reset("", "ProcessRelay", false, own);
-  pid_t relay = getpid();
-  mproc__lock(); /* held across fork, as start() does, for the child */
-  pid_t pid = fork();
+  mproc__fork_begin();
+  pid_t pid = mproc__fork(child);
   if (pid == 0) {
     /* The real child keeps the program's ignored SIGCHLD, as its own
-     * children expect; it resets the rest like any child. */
+     * children expect. */
     signal(SIGCHLD, SIG_IGN);
-    return relay;
+    return;
   }
-  int err = errno;
+  int err = -pid;
   mproc__unlock();
   /* Only the real child may hold the sentinel: it closes as that ends. */
   mproc__close(sentinel);
@@ -97,7 +89,7 @@ pid_t mproc__relay_fork(int sock, int sentinel, bool daemon, pid_t parent) {
     r.t_ns = mproc__now_ns();
     r.error = -err;
     (void)send_report(sock, &r, -1);
-    _exit(1);
+    mproc__child_exit(1);
   }
   int pidfd = mproc__pidfd_open(pid); /* our unreaped child: race-free */
   r.kind = MPROC__REPORT_RELAYED;
@@ -118,7 +110,7 @@ pid_t mproc__relay_fork(int sock, int sentinel, bool daemon, pid_t parent) {
   r.stime_us = tv_us(ru.ru_stime);
   r.maxrss_kb = ru.ru_maxrss > 0 ? (uint64_t)ru.ru_maxrss : 1;
   (void)send_report(sock, &r, -1);
-  _exit(0);
+  mproc__child_exit(0);
 }
 
 int mproc__relay_receive_child(int sock, pid_t *pid, int *pidfd) {

@@ -20,6 +20,8 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include "core/fork.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -27,13 +29,16 @@ extern "C" {
 /* Whether this process's children are reaped by the kernel as they end. */
 bool mproc__children_autoreaped(void);
 
-/* In the relay, just forked with the registry lock held by its parent and
- * every signal blocked: makes the real child and returns in it, still with
- * the lock held and signals blocked (as if just forked), returning the
- * relay's pid (its parent now). The relay itself never returns. sock is
- * the child's end of its socket, sentinel the write end of its sentinel
- * pipe or -1; daemon and parent (the program) as for the child. */
-pid_t mproc__relay_fork(int sock, int sentinel, bool daemon, pid_t parent);
+/* In the relay, just forked (core/fork.h) with every signal blocked:
+ * forks the real child as child says and returns in it. The relay itself
+ * never returns. sock is the child's end of its socket, sentinel the write
+ * end of its sentinel pipe or -1. */
+void mproc__relay_main(const mproc__fork_t *child, int sock, int sentinel);
+
+/* Parent, right after forking a relay (registry lock held, so that the
+ * pidfd is registered before anyone forks): the real child's pid and pidfd
+ * (-1 without pidfds). Errors: MPROC_ECHILD (the relay failed), -errno. */
+int mproc__relay_receive_child(int sock, pid_t *pid, int *pidfd);
 
 /* Parent, once the real child has ended (or to wait for it when block):
  * reads the reports on its socket up to the relay's EXITED, handing the
@@ -43,11 +48,6 @@ pid_t mproc__relay_fork(int sock, int sentinel, bool daemon, pid_t parent);
 int mproc__relay_collect(int sock, int sentinel, bool block,
                          void (*apply)(void *ctx, void *report), void *ctx,
                          int *status, struct rusage *ru);
-
-/* Parent, right after forking a relay (registry lock held, so that the
- * pidfd is registered before anyone forks): the real child's pid and pidfd
- * (-1 without pidfds). Errors: MPROC_ECHILD (the relay failed), -errno. */
-int mproc__relay_receive_child(int sock, pid_t *pid, int *pidfd);
 
 #ifdef __cplusplus
 }

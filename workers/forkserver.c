@@ -26,25 +26,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/fork_hygiene.h"
+#include "core/fork.h"
 #include "core/io.h"
 #include "core/pidfd.h"
 #include "core/registry.h"
 #include "workers/forkserver.h"
-
-/* Workers and the server start as Process children do (handlers reset),
- * and ignore SIGINT: Ctrl-C goes to the whole foreground process group, and
- * it is the parent's to handle; the workers die with it anyway. They also
- * ignore SIGPIPE, as Python does in every process: a worker writing to a
- * pool that is gone gets EPIPE and leaves. */
-static void worker_signals(void) {
-  mproc__reset_signal_handlers();
-  struct sigaction ign;
-  memset(&ign, 0, sizeof ign);
-  ign.sa_handler = SIG_IGN;
-  sigaction(SIGINT, &ign, NULL);
-  sigaction(SIGPIPE, &ign, NULL);
-}
 
 /* Sends c with nfds descriptors attached. */
 static int send_control(int ctl, const mproc__control_t *c, const int *fds,
@@ -132,25 +118,30 @@ static void spawn(const mproc__worker_cfg_t *cfg, int ctl, int sigfd,
     spawn_failed(ctl, &reply, err);
     return;
   }
-  pid_t server = getpid();
-  pid_t pid = fork(); /* all signals are blocked in the server */
+  /* Workers start as Process children do (handlers reset) and, like the
+   * server, leave SIGINT to the parent and turn SIGPIPE into EPIPE; their
+   * signal mask is the pool creator's. The name lives in this frame,
+   * which the worker never returns through. */
+  char name[32];
+  snprintf(name, sizeof name, "PoolWorker-%u", (unsigned)serial);
+  mproc__fork_t f = {"",   name, false, {sp[1], answers[1]}, true, true,
+                     &cfg->mask};
+  mproc__fork_begin();
+  pid_t pid = mproc__fork(&f);
   if (pid == 0) {
-    mproc__die_with_parent(server);
-    mproc__close(sigfd); /* ctl is registered: the worker's reset closes it */
+    mproc__close(sigfd);
     mproc__close(sp[0]);
     mproc__close(answers[0]);
-    worker_signals();
     if (cfg->sigchld_ignored) signal(SIGCHLD, SIG_IGN);
-    pthread_sigmask(SIG_SETMASK, &cfg->mask, NULL);
     mproc__worker_main(cfg, sp[1], answers[1], slot, serial);
   }
-  int err = -errno;
+  mproc__unlock();
   mproc__close(sp[1]);
   mproc__close(answers[1]);
   if (pid < 0) {
     mproc__close(sp[0]);
     mproc__close(answers[0]);
-    spawn_failed(ctl, &reply, err);
+    spawn_failed(ctl, &reply, pid);
     return;
   }
   children_add(children, pid, slot);
@@ -214,14 +205,14 @@ static void server_main(const mproc__worker_cfg_t *cfg, int ctl) {
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
   int sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (sigfd < 0) _exit(1);
+  if (sigfd < 0) mproc__child_exit(1);
   children_t children = {NULL, 0, 0};
   for (;;) {
     struct pollfd pfd[2] = {{ctl, POLLIN, 0}, {sigfd, POLLIN, 0}};
     int n = poll(pfd, 2, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
-      _exit(1);
+      mproc__child_exit(1);
     }
     if (pfd[1].revents) {
       struct signalfd_siginfo si;
@@ -234,7 +225,7 @@ static void server_main(const mproc__worker_cfg_t *cfg, int ctl) {
       ssize_t len = recv(ctl, buf, sizeof buf, MSG_DONTWAIT);
       if (len == 0 || (len < 0 && errno != EINTR && errno != EAGAIN)) {
         /* The pool is gone: the workers die with us (PR_SET_PDEATHSIG). */
-        _exit(0);
+        mproc__child_exit(0);
       }
       mproc__control_t c;
       if (len <= 0 || mproc__control_decode(&c, buf, (size_t)len) < 0)
@@ -252,35 +243,29 @@ int mproc__server_start(const mproc__worker_cfg_t *cfg, int *ctl_out,
                         int *pidfd_out) {
   int sp[2];
   *ctl_out = *pidfd_out = -1;
-  fflush(NULL);
-  mproc__lock();
+  mproc__fork_begin();
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
     int rc = -errno;
     mproc__unlock();
     return rc;
   }
-  sigset_t all, old_mask;
+  /* The server keeps every signal blocked: SIGCHLD comes through a
+   * signalfd, and nothing else concerns it. It dies with the pool thread
+   * that forks it. */
+  sigset_t all;
   sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old_mask);
-  pid_t parent = mproc__getpid();
-  pid_t pid = fork();
+  mproc__fork_t f = {"", "PoolServer", false, {sp[1], -1}, true, true, &all};
+  pid_t pid = mproc__fork(&f);
   if (pid == 0) {
-    worker_signals();
-    mproc__die_with_parent(parent);
     mproc__close(sp[0]); /* the pool's end: its EOF tells us to go */
-    int own[2] = {sp[1], -1};
-    /* Closes every other multiproc descriptor, this pool's included. */
-    mproc__registry_child_reset("", "PoolServer", false, own);
     server_main(cfg, sp[1]);
-    _exit(0);
+    mproc__child_exit(0);
   }
-  int err = errno;
-  pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
   mproc__close(sp[1]);
   if (pid < 0) {
     mproc__close(sp[0]);
     mproc__unlock();
-    return -err;
+    return pid;
   }
   int pidfd = mproc__pidfd_open(pid);
   *ctl_out = sp[0];

@@ -108,7 +108,7 @@ int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts) {
   pool->state = POOL_OPEN;
   pool->ctl = pool->epfd = pool->wakefd = -1;
   pool->loop_wake_ns = UINT64_MAX;
-  mproc__node_init(&pool->node, MPROC__NODE_POOL);
+  mproc__node_init(&pool->node, NULL);
   pthread_mutex_init(&pool->lock, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -125,7 +125,7 @@ int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts) {
   }
   for (unsigned i = 0; rc == 0 && i < pool->nworkers; i++) {
     worker_t *w = &pool->workers[i];
-    mproc__node_init(&w->node, MPROC__NODE_POOL);
+    mproc__node_init(&w->node, NULL);
     w->slot = (int)i;
     w->state = WORKER_NONE;
     w->slot_stats.slot = (int)i;

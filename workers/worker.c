@@ -24,9 +24,8 @@
 #include "core/boundary.h"
 #include "core/call_internal.h"
 #include "core/clock.h"
-#include "core/fork_hygiene.h"
+#include "core/fork.h"
 #include "core/io.h"
-#include "core/registry.h"
 #include "core/target.h"
 #include "serialization/frame.h"
 #include "serialization/reader.h"
@@ -426,15 +425,7 @@ static void serve(void *arg) {
 
 void mproc__worker_main(const mproc__worker_cfg_t *cfg, int tasks,
                         int answers, unsigned slot, uint32_t serial) {
-  /* Python names pool workers ForkPoolWorker-N. The registry forgets the
-   * server's descriptors (closing them) and registers our pipe, so that
-   * processes our targets start do not inherit it. */
-  char *name = malloc(32);
-  if (name != NULL) snprintf(name, 32, "PoolWorker-%u", (unsigned)serial);
-  int own[2] = {tasks, answers};
-  mproc__lock();
-  mproc__registry_child_reset("", name ? name : "PoolWorker", false, own);
-
+  (void)serial; /* its name, PoolWorker-serial, was set at fork */
   static worker_t w; /* static: it outlives the stack we switch from */
   memset(&w, 0, sizeof w);
   w.cfg = cfg;

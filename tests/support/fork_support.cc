@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
+// glibc 2.36 declares these without extern "C".
+extern "C" {
+#include <sys/pidfd.h>
+}
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -109,7 +112,7 @@ int RunInChild(const std::function<int()>& fn, double timeout_s) {
   }
   EXPECT_GT(pid, 0);
   if (pid < 0) return -1;
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  int pidfd = pidfd_open(pid, 0);
   if (pidfd >= 0) {
     struct pollfd pfd = {pidfd, POLLIN, 0};
     int r;
