@@ -22,18 +22,32 @@
 #ifndef MPROC_WORKERS_BOARD_H
 #define MPROC_WORKERS_BOARD_H
 
+#ifndef __cplusplus
 #include <stdatomic.h>
+#endif
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define MPROC__POST_KILL ((uint64_t)1 << 63)
 #define MPROC__POST_INIT ((uint64_t)1 << 62)
 
+/* C++ (multiproc's own tests include the pool's internals) sees the layout
+ * only; the atomics are C11's, used in board.c. */
+#ifdef __cplusplus
+#define MPROC__ATOMIC(type) type
+#else
+#define MPROC__ATOMIC(type) _Atomic type
+#endif
+
 /* A cache line each: posts of different workers never share one. */
 typedef struct {
-  _Atomic uint64_t task;
-  _Atomic uint64_t entered_ns; /* CLOCK_MONOTONIC, when task started */
+  MPROC__ATOMIC(uint64_t) task;
+  MPROC__ATOMIC(uint64_t) entered_ns; /* CLOCK_MONOTONIC, when task started */
   char pad[48];
 } mproc__post_t;
 
@@ -59,5 +73,9 @@ void mproc__post_reset(mproc__post_t *p);
 uint64_t mproc__post_running(const mproc__post_t *p, uint64_t *entered_ns);
 /* Claims the kill of task id: true only if the worker is inside it now. */
 bool mproc__post_claim_kill(mproc__post_t *p, uint64_t id);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* MPROC_WORKERS_BOARD_H */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "workers/sched.h"
 #include "core/target_internal.h"
 #include "workers/pool_internal.h"
 
@@ -42,7 +43,7 @@ struct mproc_future *mproc__task_new_locked(mproc_pool_t *pool) {
   return t;
 }
 
-static void free_chunk_outcome(struct mproc_future *t) {
+void mproc__task_clear_chunk(struct mproc_future *t) {
   for (size_t i = 0; i < t->n_item_errors; i++)
     free(t->item_errors[i].message);
   free(t->item_errors);
@@ -54,13 +55,12 @@ static void free_chunk_outcome(struct mproc_future *t) {
   t->n_results = 0;
 }
 
-/* Gives t back to the free list (or to free() once the pool is freed). */
-static void recycle_locked(mproc_pool_t *pool, struct mproc_future *t) {
+void mproc__task_recycle_locked(mproc_pool_t *pool, struct mproc_future *t) {
   mproc_value_free(t->result);
   t->result = NULL;
   free(t->message);
   t->message = NULL;
-  free_chunk_outcome(t);
+  mproc__task_clear_chunk(t);
   mproc__buf_free(&t->frame);
   if (pool->freed) {
     free(t);
@@ -73,7 +73,7 @@ static void recycle_locked(mproc_pool_t *pool, struct mproc_future *t) {
 
 void mproc__task_discard_locked(mproc_pool_t *pool, struct mproc_future *t) {
   t->user_holds = t->pool_holds = false;
-  recycle_locked(pool, t);
+  mproc__task_recycle_locked(pool, t);
   pool->refs--; /* taken by mproc__task_new_locked; the caller holds one */
 }
 
@@ -101,21 +101,6 @@ int mproc__task_encode(mproc_pool_t *pool, struct mproc_future *t,
   return rc;
 }
 
-void mproc__task_finish_locked(mproc_pool_t *pool, struct mproc_future *t) {
-  t->state = TASK_DONE;
-  if (t->timing.completed_ns == 0)
-    t->timing.completed_ns = mproc__pool_now(pool);
-  pool->completed = true;
-  const mproc_task_timing_t *tm = &t->timing;
-  if (tm->started_ns >= tm->submitted_ns && tm->started_ns)
-    t->timing.queue_s = (double)(tm->started_ns - tm->submitted_ns) / 1e9;
-  if (tm->finished_ns >= tm->started_ns && tm->started_ns)
-    t->timing.run_s = (double)(tm->finished_ns - tm->started_ns) / 1e9;
-  t->pool_holds = false;
-  pool->unfinished--;
-  if (!t->user_holds) recycle_locked(pool, t);
-}
-
 void mproc__chunk_item(const struct mproc_future *t, size_t i,
                        mproc_task_error_t *err, const mproc_value_t **result) {
   *result = NULL;
@@ -135,39 +120,6 @@ void mproc__chunk_item(const struct mproc_future *t, size_t i,
   }
   memset(err, 0, sizeof *err);
   if (i < t->n_results) *result = t->results[i];
-}
-
-void mproc__task_fail_locked(mproc_pool_t *pool, struct mproc_future *t,
-                             int code, int exit_code, int sig,
-                             const char *fmt, ...) {
-  t->code = code;
-  t->exit_code = exit_code;
-  t->signal = sig;
-  free(t->message);
-  t->message = malloc(MPROC_CALL_MESSAGE_MAX);
-  if (t->message != NULL) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(t->message, MPROC_CALL_MESSAGE_MAX, fmt, ap);
-    va_end(ap);
-  }
-  mproc_value_free(t->result);
-  t->result = NULL;
-  free_chunk_outcome(t);
-  mproc__task_finish_locked(pool, t);
-}
-
-void mproc__task_enqueue_locked(mproc_pool_t *pool, struct mproc_future *t) {
-  t->next = NULL;
-  t->state = TASK_QUEUED;
-  if (t->timing.submitted_ns == 0) t->timing.submitted_ns = mproc__now_ns();
-  if (pool->qtail)
-    pool->qtail->next = t;
-  else
-    pool->qhead = t;
-  pool->qtail = t;
-  pool->queued++;
-  pool->unfinished++;
 }
 
 int mproc__cond_wait_until(mproc_pool_t *pool, uint64_t deadline_ns) {
@@ -271,7 +223,7 @@ int mproc_pool_submit(mproc_pool_t *pool, const char *target,
     pthread_mutex_unlock(&pool->lock);
     return rc;
   }
-  mproc__task_enqueue_locked(pool, t);
+  mproc__sched_enqueue_locked(pool, t);
   mproc__dispatch_locked(pool);
   pthread_mutex_unlock(&pool->lock);
   *out = t;
@@ -374,6 +326,6 @@ void mproc_future_free(mproc_future_t *f) {
   mproc_pool_t *pool = f->pool;
   pthread_mutex_lock(&pool->lock);
   f->user_holds = false;
-  if (!f->pool_holds) recycle_locked(pool, f);
+  if (!f->pool_holds) mproc__task_recycle_locked(pool, f);
   mproc__pool_unref_locked(pool); /* unlocks */
 }

@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/target_internal.h"
 #include "workers/pool_internal.h"
+#include "workers/sched.h"
 
 /* Submits items[0..n) as one chunk task. */
 /* Why the pool cannot take a chunk now, or 0. An iterator started before
@@ -45,7 +46,7 @@ static int submit_chunk(mproc_pool_t *pool, const char *target,
   if (rc < 0) {
     mproc__task_discard_locked(pool, t);
   } else {
-    mproc__task_enqueue_locked(pool, t);
+    mproc__sched_enqueue_locked(pool, t);
     mproc__dispatch_locked(pool);
   }
   pthread_mutex_unlock(&pool->lock);

@@ -11,6 +11,7 @@
 #include "core/io.h"
 #include "core/target_internal.h"
 #include "workers/pool_internal.h"
+#include "workers/sched.h"
 
 static unsigned cpus_available(void) {
   cpu_set_t set;
@@ -47,6 +48,10 @@ void mproc__pool_unref_locked(mproc_pool_t *pool) {
   bool last = --pool->refs == 0;
   pthread_mutex_unlock(&pool->lock);
   if (last) destroy(pool);
+}
+
+uint64_t mproc__pool_now(const mproc_pool_t *pool) {
+  return pool->now_ns ? pool->now_ns : mproc__now_ns();
 }
 
 void mproc__pool_wake_locked(mproc_pool_t *pool, uint64_t deadline_ns) {
@@ -185,7 +190,7 @@ int mproc_pool_close(mproc_pool_t *pool) {
 static void terminate_locked(mproc_pool_t *pool) {
   if (pool->state == POOL_DONE || pool->state == POOL_TERMINATING) return;
   pool->state = POOL_TERMINATING;
-  mproc__pool_fail_all_locked(pool, MPROC_ETERMINATED, true,
+  mproc__sched_fail_all_locked(pool, MPROC_ETERMINATED, true,
                               "the pool was terminated before the task "
                               "finished");
   pthread_cond_broadcast(&pool->cond);

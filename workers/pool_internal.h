@@ -181,6 +181,9 @@ static inline bool mproc__pool_drained(const mproc_pool_t *pool) {
 }
 
 /* ---- pool.c */
+/* The current time: the pool thread's reading for this round when it has
+ * one (a clock read per task is measurable at 100,000 tasks). */
+uint64_t mproc__pool_now(const mproc_pool_t *pool);
 /* Adds worker w's figures (its life so far, at now_ns) to s. */
 void mproc__worker_fold_stats(const worker_t *w, mproc_worker_stats_t *s,
                               uint64_t now_ns);
@@ -194,6 +197,11 @@ void mproc__pool_wake_locked(mproc_pool_t *pool, uint64_t deadline_ns);
 struct mproc_future *mproc__task_new_locked(mproc_pool_t *pool);
 /* Gives back a task that was never queued (its encoding failed). */
 void mproc__task_discard_locked(mproc_pool_t *pool, struct mproc_future *t);
+/* Gives t, finished and released by its caller, back to the free list (or
+ * to free() once the pool is freed). With the lock held. */
+void mproc__task_recycle_locked(mproc_pool_t *pool, struct mproc_future *t);
+/* Frees a chunk's results and item errors. */
+void mproc__task_clear_chunk(struct mproc_future *t);
 /* Encodes the call into t's frame: args (or argv/argc) and kwargs as one
  * call (mode MPROC__CALL_ONE), or argv as the items of a map chunk. */
 int mproc__task_encode(mproc_pool_t *pool, struct mproc_future *t,
@@ -208,16 +216,6 @@ void mproc__pool_refusal(mproc_pool_t *pool, int rc, mproc_task_error_t *err);
  * its result (NULL when it failed, or once taken). With the lock held. */
 void mproc__chunk_item(const struct mproc_future *t, size_t i,
                        mproc_task_error_t *err, const mproc_value_t **result);
-/* Marks t done (with its outcome already set), drops the pool's hold.
- * With the lock held; the caller broadcasts pool->cond. */
-void mproc__task_finish_locked(mproc_pool_t *pool, struct mproc_future *t);
-/* Fails t with code and a message (printf-style). With the lock held. */
-void mproc__task_fail_locked(mproc_pool_t *pool, struct mproc_future *t,
-                             int code, int exit_code, int sig,
-                             const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
-/* Appends t to the queue and dispatches what can be. With the lock held. */
-void mproc__task_enqueue_locked(mproc_pool_t *pool, struct mproc_future *t);
 /* One wait on pool->cond, until deadline_ns at the latest (UINT64_MAX: no
  * limit); MPROC_ETIMEDOUT once it has passed. With the lock held. */
 int mproc__cond_wait_until(mproc_pool_t *pool, uint64_t deadline_ns);
@@ -228,18 +226,73 @@ int mproc__task_wait_locked(mproc_pool_t *pool, struct mproc_future *t,
 /* Copies t's error into err. */
 void mproc__task_error(const struct mproc_future *t, mproc_task_error_t *err);
 
-/* ---- loop.c */
+/* ---- loop.c: the pool thread */
 void *mproc__pool_thread(void *pool);
-/* The current time: the pool thread's reading for this round when it has
- * one (a clock read per task is measurable at 100,000 tasks). */
-uint64_t mproc__pool_now(const mproc_pool_t *pool);
-/* Moves queued tasks to workers with room and writes what it can without
- * blocking. With the lock held. */
+/* Dispatches queued tasks (sched.c) and writes to the workers that were
+ * idle at once, without blocking; busy workers get theirs with the pool
+ * thread's next flush. With the lock held. */
 void mproc__dispatch_locked(mproc_pool_t *pool);
-/* Fails every queued task (and, with running_too, every dispatched one)
- * with code and why. With the lock held; the caller broadcasts. */
-void mproc__pool_fail_all_locked(mproc_pool_t *pool, int code,
-                                 bool running_too, const char *why);
+/* Writes w's pending output without blocking. */
+void mproc__flush_worker(worker_t *w);
+/* Watches fd in the pool thread's epoll under tag (slots.c registers a
+ * new worker's descriptors), changes what it is watched for, forgets it. */
+void mproc__loop_watch(mproc_pool_t *pool, int fd, uint32_t events,
+                       uint64_t tag);
+void mproc__loop_rewatch(mproc_pool_t *pool, int fd, uint32_t events,
+                         uint64_t tag);
+void mproc__loop_unwatch(mproc_pool_t *pool, int fd);
+
+/* What the pool thread's epoll tags say: kind and worker slot. */
+enum {
+  MPROC__TAG_WAKE = 1,
+  MPROC__TAG_CTL,
+  MPROC__TAG_SERVER,
+  MPROC__TAG_WTASKS,   /* a worker's task socket became writable */
+  MPROC__TAG_WANSWERS, /* answers arrived (or the worker closed its pipe) */
+  MPROC__TAG_WPIDFD    /* the worker ended */
+};
+#define MPROC__TAG(kind, slot) (((uint64_t)(kind) << 32) | (uint32_t)(slot))
+#define MPROC__TAG_KIND(u) ((int)((u) >> 32))
+#define MPROC__TAG_SLOT(u) ((int)((u)&0xffffffffu))
+
+/* ---- slots.c: worker slots and the fork server, on the pool thread */
+/* A worker's READY or INIT_FAILED report. */
+void mproc__slot_on_report(mproc_pool_t *pool, worker_t *w,
+                           mproc__report_t *r);
+/* The fork server handed over a worker (SPAWNED): take it, or have it
+ * killed when its descriptors did not arrive. Registry lock held. */
+void mproc__slot_on_spawned(mproc_pool_t *pool, const mproc__control_t *c,
+                            const int fds[MPROC__WFD_COUNT]);
+/* The fork server could not fork a worker for slot (SPAWN_FAILED). */
+void mproc__slot_spawn_failed(mproc_pool_t *pool, uint32_t slot, int err);
+/* The fork server reaped a worker (EXITED). */
+void mproc__slot_exited(mproc_pool_t *pool, const mproc__control_t *c);
+/* Its pipe reached EOF: drop its descriptors; wait for its status. */
+void mproc__slot_mark_dead(mproc_pool_t *pool, worker_t *w);
+/* Settles every worker that is dead with its status known: its tasks, its
+ * statistics, its slot. */
+void mproc__slots_settle_deaths(mproc_pool_t *pool);
+/* Enforces task timeouts (SIGTERM, then SIGKILL after the grace). Returns
+ * when to check again (UINT64_MAX: never). */
+uint64_t mproc__slots_check_timers(mproc_pool_t *pool, uint64_t now);
+/* EOF to workers that should leave: retiring ones once their tasks are
+ * answered, all of them once a closed pool is done. */
+void mproc__slots_send_eofs(mproc_pool_t *pool);
+/* Asks for a worker in every empty slot whose backoff has passed; returns
+ * when the next waiting slot is due (UINT64_MAX: none). */
+uint64_t mproc__slots_respawn(mproc_pool_t *pool);
+/* terminate(): SIGKILL every worker, forget pending spawns. */
+void mproc__slots_kill_all(mproc_pool_t *pool);
+/* Whether every slot is empty. */
+bool mproc__slots_all_gone(const mproc_pool_t *pool);
+/* Starts a fork server (without the pool lock: fork copies the calling
+ * thread only). Returns 0 or -errno. */
+int mproc__server_begin(mproc_pool_t *pool);
+/* The fork server died: forget it and its pending spawns; plan a new one
+ * or break the pool. With the lock held. */
+void mproc__server_died(mproc_pool_t *pool);
+/* Whether a fork server should start now (or when, in *at, if later). */
+bool mproc__server_due(const mproc_pool_t *pool, uint64_t now, uint64_t *at);
 
 #ifdef __cplusplus
 }

@@ -559,9 +559,11 @@ TEST_F(PoolRecovery, TasksAWorkerHeldButNeverStartedGoToAnotherWorker) {
     Value x = Pack("(L)", static_cast<int64_t>(i + 2));
     held.push_back(Submit(pool.get(), "rec_square", x.get()));
   }
+  // The first ones are handed to it at once (how many depends on the
+  // in-flight depth, from recent run times); the rest wait in the queue.
   for (double end = Now() + 5; Now() < end; SleepS(0.005))
-    if (TimingOf(held.back().get()).pid == worker) break;
-  ASSERT_EQ(worker, TimingOf(held.back().get()).pid) << "never dispatched";
+    if (TimingOf(held[0].get()).pid == worker) break;
+  ASSERT_EQ(worker, TimingOf(held[0].get()).pid) << "never dispatched";
   ASSERT_EQ(0, kill(worker, SIGKILL));
   for (int i = 0; i < 4; i++) {
     ASSERT_EQ(0, mproc_future_wait(held[i].get(), 10)) << i;

@@ -1,0 +1,269 @@
+/* The pool's task state machine: see sched.h. No system calls here. */
+#include "workers/sched.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* In-flight tasks per worker: enough to cover about this much work. */
+#define INFLIGHT_TARGET_NS 2000000.0
+#define INFLIGHT_MIN 2
+#define INFLIGHT_MAX 256
+
+void mproc__sched_enqueue_locked(mproc_pool_t *pool, struct mproc_future *t) {
+  t->next = NULL;
+  t->state = TASK_QUEUED;
+  if (t->timing.submitted_ns == 0) t->timing.submitted_ns = mproc__pool_now(pool);
+  if (pool->qtail)
+    pool->qtail->next = t;
+  else
+    pool->qhead = t;
+  pool->qtail = t;
+  pool->queued++;
+  pool->unfinished++;
+}
+
+/* Tasks in flight per worker: a batch covering ~2 ms of recent work, so a
+ * worker never waits for its next task, and a slow task holds few behind
+ * it. */
+static unsigned inflight_cap(const mproc_pool_t *pool) {
+  if (pool->ema_run_ns <= 0) return 8;
+  double cap = INFLIGHT_TARGET_NS / pool->ema_run_ns;
+  if (cap < INFLIGHT_MIN) return INFLIGHT_MIN;
+  if (cap > INFLIGHT_MAX) return INFLIGHT_MAX;
+  return (unsigned)cap;
+}
+
+bool mproc__sched_accepting(const mproc_pool_t *pool, const worker_t *w) {
+  return w->state == WORKER_RUNNING && !w->dead && !w->retiring &&
+         w->timed_out_id == 0 && pool->state != POOL_TERMINATING;
+}
+
+static void push_outstanding(worker_t *w, struct mproc_future *t,
+                             uint64_t now) {
+  t->next = NULL;
+  if (w->otail)
+    w->otail->next = t;
+  else
+    w->ohead = t;
+  w->otail = t;
+  w->nout++;
+  w->dispatched++;
+  t->state = TASK_DISPATCHED;
+  t->timing.dispatched_ns = now;
+  t->timing.worker = w->slot;
+  t->timing.pid = w->pid;
+}
+
+unsigned mproc__sched_dispatch_locked(mproc_pool_t *pool, uint64_t now_ns) {
+  unsigned cap = inflight_cap(pool), moved = 0;
+  while (pool->qhead != NULL) {
+    worker_t *best = NULL;
+    for (unsigned i = 0; i < pool->nworkers; i++) {
+      worker_t *w = &pool->workers[i];
+      if (!mproc__sched_accepting(pool, w) || w->nout >= cap) continue;
+      if (pool->max_tasks_per_child &&
+          w->dispatched >= pool->max_tasks_per_child)
+        continue;
+      if (best == NULL || w->nout < best->nout) best = w;
+    }
+    if (best == NULL) break;
+    struct mproc_future *t = pool->qhead;
+    if (mproc__buf_reserve(&best->out, t->frame.len) < 0) break;
+    if (best->nout == 0) best->flush_now = true;
+    memcpy(best->out.p + best->out.len, t->frame.p, t->frame.len);
+    best->out.len += t->frame.len;
+    pool->qhead = t->next;
+    if (pool->qhead == NULL) pool->qtail = NULL;
+    pool->queued--;
+    push_outstanding(best, t, now_ns);
+    moved++;
+  }
+  return moved;
+}
+
+static void record_usage(worker_t *w, const mproc__report_t *r) {
+  if (r->maxrss_kb == 0) return;
+  w->utime_us = r->utime_us;
+  w->stime_us = r->stime_us;
+  if (r->maxrss_kb > w->maxrss_kb) w->maxrss_kb = r->maxrss_kb;
+}
+
+static void retire_if_due(mproc_pool_t *pool, worker_t *w) {
+  if (pool->max_tasks_per_child &&
+      w->dispatched >= pool->max_tasks_per_child)
+    w->retiring = true;
+  if (pool->wcfg.max_rss_kb && w->maxrss_kb > pool->wcfg.max_rss_kb)
+    w->retiring = true;
+}
+
+/* The outcome r reports for t, taken from r. */
+static void take_outcome(struct mproc_future *t, mproc__report_t *r) {
+  if (r->error != 0) {
+    t->code = r->error;
+    t->exit_code = 0;
+  } else if (t->nitems > 0) {
+    /* A chunk: every item has a result; failures are listed. */
+    t->code = 0;
+    t->results = r->results;
+    t->n_results = r->n_results;
+    r->results = NULL;
+    r->n_results = 0;
+    t->item_errors = r->item_errors;
+    t->n_item_errors = r->n_item_errors;
+    r->item_errors = NULL;
+    r->n_item_errors = 0;
+  } else if (r->code != 0) {
+    t->code = MPROC_EFAILED;
+    t->exit_code = r->code < 0 ? 1 : r->code;
+  } else {
+    t->code = 0;
+    t->result = r->result;
+    r->result = NULL;
+  }
+  if (t->code != 0) {
+    t->message = r->message;
+    r->message = NULL;
+    if (t->message == NULL) {
+      char buf[64];
+      snprintf(buf, sizeof buf, "target returned %d", t->exit_code);
+      t->message = strdup(buf);
+    }
+  }
+}
+
+int mproc__sched_complete_locked(mproc_pool_t *pool, worker_t *w,
+                                 mproc__report_t *r, uint64_t now_ns) {
+  struct mproc_future *t = w->ohead;
+  if (t == NULL || t->id != r->id) return MPROC_EMALFORMED;
+  w->ohead = t->next;
+  if (w->ohead == NULL) w->otail = NULL;
+  w->nout--;
+  /* A task whose kill was claimed may still finish first: it made it. The
+   * worker leaves anyway (it saw the claim), and is replaced. */
+  if (w->timed_out_id == t->id) w->timed_out_id = 0;
+
+  t->timing.started_ns = r->t_enter_ns;
+  t->timing.finished_ns = r->t_ns;
+  t->timing.completed_ns = now_ns;
+  if (r->t_ns > r->t_enter_ns) {
+    uint64_t run = r->t_ns - r->t_enter_ns;
+    w->busy_ns += run;
+    pool->ema_run_ns = pool->ema_run_ns <= 0
+                           ? (double)run
+                           : 0.9 * pool->ema_run_ns + 0.1 * (double)run;
+  }
+  w->tasks++;
+  record_usage(w, r);
+  take_outcome(t, r);
+  mproc__sched_finish_locked(pool, t);
+  retire_if_due(pool, w);
+  return 0;
+}
+
+/* Puts w's outstanding tasks back at the front of the queue, in order. */
+static void requeue_front(mproc_pool_t *pool, worker_t *w) {
+  struct mproc_future *first = w->ohead, *last = w->otail;
+  size_t n = w->nout;
+  w->ohead = w->otail = NULL;
+  w->nout = 0;
+  if (first == NULL) return;
+  for (struct mproc_future *t = first; t != NULL; t = t->next) {
+    t->state = TASK_QUEUED;
+    t->timing.worker = -1;
+    t->timing.pid = 0;
+    t->timing.dispatched_ns = 0;
+    if (t == last) break;
+  }
+  last->next = pool->qhead;
+  pool->qhead = first;
+  if (pool->qtail == NULL) pool->qtail = last;
+  pool->queued += n;
+}
+
+void mproc__sched_requeue_locked(mproc_pool_t *pool, worker_t *w) {
+  requeue_front(pool, w);
+}
+
+/* Removes and returns the outstanding task of w with this id, or NULL. */
+static struct mproc_future *take_outstanding(worker_t *w, uint64_t id) {
+  struct mproc_future *prev = NULL;
+  for (struct mproc_future *t = w->ohead; t != NULL; prev = t, t = t->next) {
+    if (t->id != id) continue;
+    if (prev != NULL)
+      prev->next = t->next;
+    else
+      w->ohead = t->next;
+    if (w->otail == t) w->otail = prev;
+    t->next = NULL;
+    w->nout--;
+    return t;
+  }
+  return NULL;
+}
+
+bool mproc__sched_worker_died_locked(mproc_pool_t *pool, worker_t *w,
+                                     uint64_t running, int code,
+                                     int exit_code, int sig, const char *why) {
+  struct mproc_future *t = running ? take_outstanding(w, running) : NULL;
+  if (t != NULL) mproc__sched_fail_locked(pool, t, code, exit_code, sig, "%s", why);
+  requeue_front(pool, w);
+  return t != NULL;
+}
+
+void mproc__sched_fail_all_locked(mproc_pool_t *pool, int code,
+                                  bool running_too, const char *why) {
+  while (pool->qhead != NULL) {
+    struct mproc_future *t = pool->qhead;
+    pool->qhead = t->next;
+    pool->queued--;
+    mproc__sched_fail_locked(pool, t, code, 0, 0, "%s", why);
+  }
+  pool->qtail = NULL;
+  for (unsigned i = 0; running_too && i < pool->nworkers; i++) {
+    worker_t *w = &pool->workers[i];
+    while (w->ohead != NULL) {
+      struct mproc_future *t = w->ohead;
+      w->ohead = t->next;
+      mproc__sched_fail_locked(pool, t, code, 0, 0, "%s", why);
+    }
+    w->otail = NULL;
+    w->nout = 0;
+  }
+}
+
+void mproc__sched_finish_locked(mproc_pool_t *pool, struct mproc_future *t) {
+  t->state = TASK_DONE;
+  if (t->timing.completed_ns == 0)
+    t->timing.completed_ns = mproc__pool_now(pool);
+  pool->completed = true;
+  const mproc_task_timing_t *tm = &t->timing;
+  if (tm->started_ns >= tm->submitted_ns && tm->started_ns)
+    t->timing.queue_s = (double)(tm->started_ns - tm->submitted_ns) / 1e9;
+  if (tm->finished_ns >= tm->started_ns && tm->started_ns)
+    t->timing.run_s = (double)(tm->finished_ns - tm->started_ns) / 1e9;
+  t->pool_holds = false;
+  pool->unfinished--;
+  if (!t->user_holds) mproc__task_recycle_locked(pool, t);
+}
+
+void mproc__sched_fail_locked(mproc_pool_t *pool, struct mproc_future *t,
+                              int code, int exit_code, int sig,
+                              const char *fmt, ...) {
+  t->code = code;
+  t->exit_code = exit_code;
+  t->signal = sig;
+  free(t->message);
+  t->message = malloc(MPROC_CALL_MESSAGE_MAX);
+  if (t->message != NULL) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->message, MPROC_CALL_MESSAGE_MAX, fmt, ap);
+    va_end(ap);
+  }
+  mproc_value_free(t->result);
+  t->result = NULL;
+  mproc__task_clear_chunk(t);
+  mproc__sched_finish_locked(pool, t);
+}
