@@ -24,10 +24,13 @@
 // ledger made before the pool (every worker inherits it), so a task that
 // ran twice, or that failed as "running" without ever being entered, shows.
 //
-// Sizes: MPROC_CHAOS_TASKS (default 20000) is the main test's task count;
-// the other tests scale with it (a quarter of it each, at least 2000).
+// Sizes: each test runs at least MPROC_CHAOS_SECONDS (default 10) for the
+// main test, a third of it (at least 3) for the others, and at least
+// MPROC_CHAOS_TASKS tasks (default 20000; a quarter for the others): the
+// pool runs ~50,000 small tasks a second here even under fire, so the
+// duration is what usually decides. A longer run:
 //   bazel test //tests/workers:pool_chaos_test
-//       --test_env=MPROC_CHAOS_TASKS=100000
+//       --test_env=MPROC_CHAOS_SECONDS=60 --test_env=MPROC_CHAOS_TASKS=100000
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -159,8 +162,7 @@ size_t EnvSize(const char* name, size_t fallback) {
 size_t MainTasks() { return EnvSize("MPROC_CHAOS_TASKS", 20000); }
 size_t VariantTasks() { return std::max<size_t>(2000, MainTasks() / 4); }
 // Seconds of chaos at least (the callers go on past their task count until
-// then): the pool runs ~30,000 small tasks a second here, so a task count
-// alone would give a fraction of a second of killing.
+// then): a task count alone would give a fraction of a second of killing.
 double MainSeconds() {
   return static_cast<double>(EnvSize("MPROC_CHAOS_SECONDS", 10));
 }
