@@ -1316,34 +1316,51 @@ TEST_F(ChaosStorm, EintrStormInTheCallersThreadsChangesNothing) {
 // ---- (c) Descriptor limits.
 
 // Holds every free descriptor number below the limit, again and again,
-// so that whatever the pool closes is taken before it can reuse it.
+// so that whatever the pool closes is taken before it can reuse it. Its
+// thread starts before the limit is lowered and gives the descriptors back
+// (Release) before the limit is raised and before any thread ends: while
+// they are held, nothing else of the test may need a descriptor (UBSan's
+// checks, run when a std::thread starts or ends, make a pipe).
 class FdHog {
  public:
   void Start() {
     devnull_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
     thread_ = std::thread([this] {
-      while (!stop_) {
+      running_ = true;
+      while (!go_) SleepS(0.0002);
+      while (!release_) {
         int fd;
         while ((fd = fcntl(devnull_, F_DUPFD_CLOEXEC, 0)) >= 0)
           held_.push_back(fd);
         SleepS(0.0003);
       }
+      for (int fd : held_) close(fd);
+      held_.clear();
+      released_ = true;
+      while (!stop_) SleepS(0.0002);
     });
+    while (!running_) SleepS(0.0002);
+  }
+  void Go() { go_ = true; }
+  void Release() {
+    go_ = true;
+    release_ = true;
+    while (!released_) SleepS(0.0002);
   }
   void Stop() {
+    if (!thread_.joinable()) return;
+    Release();
     stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    for (int fd : held_) close(fd);
-    held_.clear();
+    thread_.join();
     if (devnull_ >= 0) close(devnull_);
     devnull_ = -1;
   }
   ~FdHog() { Stop(); }
-  size_t held_max = 0;
 
  private:
   int devnull_ = -1;
-  std::atomic<bool> stop_{false};
+  std::atomic<bool> running_{false}, go_{false}, release_{false},
+      released_{false}, stop_{false};
   std::thread thread_;
   std::vector<int> held_;
 };
@@ -1378,12 +1395,14 @@ TEST_F(Chaos, DescriptorLimitInThePoolsProcessFailsClearlyAndRecovers) {
     low.rlim_cur = static_cast<rlim_t>(high + 1 + 2);
     size_t ended0 = run.ended.load();
     FdHog hog;
-    ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &low));
     hog.Start();
+    ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &low));
+    hog.Go();
     SleepS(1.5);
+    hog.Release();
+    ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &old));
     killer.Stop();
     hog.Stop();
-    ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &old));
     printf("[chaos] fd limit %d (highest fd %d) for 1.5 s: %zu tasks ended "
            "meanwhile\n",
            static_cast<int>(low.rlim_cur), high, run.ended.load() - ended0);
