@@ -14,6 +14,7 @@ PACKAGES=(
   python3-protobuf   # the generator runs on /usr/bin/python3
   python3            # the benchmarks compare with Python's multiprocessing
   libssl-dev         # libcrypto for the sha256 example
+  valgrind           # memcheck on the examples (tools/valgrind_examples.sh)
 )
 
 missing=()

@@ -206,7 +206,9 @@ static void server_main(const mproc__worker_cfg_t *cfg, int ctl) {
   sigaddset(&chld, SIGCHLD);
   int sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sigfd < 0) mproc__child_exit(1);
-  children_t children = {NULL, 0, 0};
+  /* Static: the list is reachable (no leak report) in workers, which are
+   * copies of this process that never return here. */
+  static children_t children;
   for (;;) {
     struct pollfd pfd[2] = {{ctl, POLLIN, 0}, {sigfd, POLLIN, 0}};
     int n = poll(pfd, 2, -1);

@@ -57,6 +57,7 @@ typedef struct {
   mproc__item_error_t *errs;
   size_t errs_cap;
   size_t answer_size; /* the chunk answer's size so far, for max_frame */
+  bool entered;       /* the board says we are inside the call's target */
   uint64_t usage_at;
 } worker_t;
 
@@ -173,6 +174,20 @@ static mproc_target_fn find_target(const char *name) {
   return fn;
 }
 
+/* Posts, right before the user's code is called, that this call's target
+ * is entered: a death from here on fails the task; a death before it
+ * leaves the task to another worker (it never started). */
+static void enter(worker_t *w) {
+  if (w->entered) return;
+  uint64_t now = mproc__now_ns();
+  w->report.t_enter_ns = now;
+  /* A kill already claimed: the pool is stopping us. The task never
+   * started, and goes to another worker. */
+  if (!mproc__post_enter(w->post, w->in->id, now))
+    mproc__child_exit(EXIT_PLANNED);
+  w->entered = true;
+}
+
 static int no_target(mproc_call_t *call, const char *name) {
   return mproc_call_fail(call, "no target registered as '%s' in the worker",
                          name);
@@ -188,6 +203,7 @@ static void run_one(worker_t *w) {
     r->error = MPROC_ENOTARGET;
     r->code = no_target(&w->call, in->target);
   } else {
+    enter(w);
     r->code = mproc__call_run(&w->call, fn);
   }
   r->t_ns = mproc__now_ns();
@@ -294,6 +310,7 @@ static void run_chunk(worker_t *w) {
                              (unsigned long long)(in->first + i),
                              mproc_kind_name(k));
     } else {
+      enter(w);
       code = mproc__call_run(&w->call, fn);
     }
     mproc_value_t *v = code == 0 ? w->call.result : NULL;
@@ -394,11 +411,8 @@ static void serve(void *arg) {
     memset(r, 0, sizeof *r);
     r->kind = MPROC__REPORT_RETURNED;
     r->id = in.id;
-    r->t_enter_ns = mproc__now_ns();
-    /* A kill already claimed: the pool is stopping us; the task never
-     * started, and goes to another worker. */
-    if (!mproc__post_enter(w->post, in.id, r->t_enter_ns))
-      mproc__child_exit(EXIT_PLANNED);
+    r->t_enter_ns = mproc__now_ns(); /* until enter() */
+    w->entered = false;
     w->in = &in;
     if (in.mode == MPROC__CALL_ONE)
       run_one(w);
@@ -414,7 +428,7 @@ static void serve(void *arg) {
     fflush(NULL);
     send_answer(w, r);
     w->in = NULL;
-    bool go_on = mproc__post_leave(w->post, in.id);
+    bool go_on = !w->entered || mproc__post_leave(w->post, in.id);
     answer_done(w, &reader);
     mproc__call_in_clear(&in);
     /* The pool claimed this task's kill (its timeout) as it finished: it
