@@ -16,7 +16,7 @@
 #include "core/relay.h"
 #include "core/target_internal.h"
 #include "serialization/frame.h"
-#include "serialization/wire.h"
+#include "serialization/message.h"
 
 int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
   if (out == NULL) return MPROC_EINVAL;

@@ -1,4 +1,4 @@
-/* Call and Report messages (wire.h) through nanopb, each encoded straight
+/* Call and Report messages (message.h) through nanopb, each encoded straight
  * into a frame: the payload size is known before encoding, so the frame
  * header is written first and the payload lands right after it — no
  * intermediate buffer, no copy. */
@@ -7,7 +7,8 @@
 
 #include "serialization/codec.h"
 #include "serialization/frame.h"
-#include "serialization/wire.h"
+#include "serialization/frame_internal.h"
+#include "serialization/message.h"
 #include "serialization/wire.pb.h"
 
 typedef struct {
@@ -397,46 +398,5 @@ int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n) {
   r->maxrss_kb = w.maxrss_kb;
   r->pid = w.pid;
   r->status = w.status;
-  return 0;
-}
-
-int mproc__control_encode(const mproc__control_t *c, void *buf, size_t cap) {
-  if (c == NULL || buf == NULL) return MPROC_EINVAL;
-  mproc_wire_Control w;
-  memset(&w, 0, sizeof w);
-  w.has_kind = true;
-  w.kind = (mproc_wire_Control_Kind)c->kind;
-  w.has_slot = w.has_pid = w.has_status = true;
-  w.slot = c->slot;
-  w.pid = c->pid;
-  w.status = c->status;
-  w.has_utime_us = w.has_stime_us = w.has_maxrss_kb = true;
-  w.utime_us = c->utime_us;
-  w.stime_us = c->stime_us;
-  w.maxrss_kb = c->maxrss_kb;
-  w.has_serial = true;
-  w.serial = c->serial;
-  pb_ostream_t s = pb_ostream_from_buffer(buf, cap);
-  if (!pb_encode(&s, mproc_wire_Control_fields, &w)) return MPROC_E2BIG;
-  return (int)s.bytes_written;
-}
-
-int mproc__control_decode(mproc__control_t *c, const void *buf, size_t n) {
-  if (c == NULL || (buf == NULL && n > 0)) return MPROC_EINVAL;
-  mproc_wire_Control w;
-  memset(&w, 0, sizeof w);
-  pb_istream_t s = pb_istream_from_buffer(buf, n);
-  if (!pb_decode(&s, mproc_wire_Control_fields, &w) || !w.has_kind ||
-      w.kind < mproc_wire_Control_Kind_SPAWN ||
-      w.kind > mproc_wire_Control_Kind_KILL)
-    return MPROC_EMALFORMED;
-  c->kind = (int)w.kind;
-  c->slot = w.slot;
-  c->pid = w.pid;
-  c->status = w.status;
-  c->utime_us = w.utime_us;
-  c->stime_us = w.stime_us;
-  c->maxrss_kb = w.maxrss_kb;
-  c->serial = w.serial;
   return 0;
 }

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "serialization/value_internal.h"
-#include "serialization/wire.h"
+#include "serialization/value_ext.h"
 
 size_t mproc__varint_size(uint64_t v) {
   size_t n = 1;

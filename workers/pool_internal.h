@@ -20,7 +20,7 @@
 #include "serialization/buf.h"
 #include "serialization/frame.h"
 #include "serialization/reader.h"
-#include "serialization/wire.h"
+#include "serialization/message.h"
 #include "workers/board.h"
 #include "workers/pool.h"
 #include "workers/worker.h"

@@ -1,5 +1,5 @@
 // The protobuf encoding of values (value.h) and of the Call and Report
-// messages (wire.h), including hostile and truncated input.
+// messages (message.h), including hostile and truncated input.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,7 +16,8 @@
 
 #include "serialization/frame.h"
 #include "serialization/value.h"
-#include "serialization/wire.h"
+#include "serialization/frame_internal.h"
+#include "serialization/message.h"
 #include "tests/serialization/test_util.h"
 
 using mproc_test::Repr;
@@ -559,7 +560,7 @@ TEST(CodecMalformed, InvalidUtf8InStrIsEutf8) {
   }
 }
 
-// ---- Call and Report (wire.h).
+// ---- Call and Report (message.h).
 
 static Bytes OnlyFrame(const mproc__buf_t &buf) {
   const uint8_t *payload = nullptr;
