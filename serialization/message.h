@@ -1,7 +1,8 @@
 /* multiproc internal — the Call and Report messages of wire.proto as C,
  * for core/ and workers/: a call to run, and what became of it. Everything
  * here encodes into and decodes from memory; frames carry the bytes
- * (frame.h). */
+ * (frame.h). A decoder that returns MPROC_EMALFORMED records why for
+ * mproc_last_error() ("malformed Call: two kinds in one Value"). */
 #ifndef MPROC_SERIALIZATION_MESSAGE_H
 #define MPROC_SERIALIZATION_MESSAGE_H
 

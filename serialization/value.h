@@ -207,7 +207,8 @@ int mproc_vunpack_values(const mproc_value_t *args,
  * mproc_value_encoded_size is exact and O(1) (sizes are kept up to date as
  * values are built). mproc_value_encode writes into buf, which must hold
  * that many bytes (MPROC_E2BIG otherwise), and returns the size. Decoding
- * checks everything: MPROC_EMALFORMED, MPROC_EDEPTH, MPROC_EUTF8. */
+ * checks everything: MPROC_EMALFORMED (mproc_last_error() says why:
+ * "malformed Value: varint overflow"), MPROC_EDEPTH, MPROC_EUTF8. */
 size_t mproc_value_encoded_size(const mproc_value_t *v);
 int mproc_value_encode(const mproc_value_t *v, void *buf, size_t size);
 int mproc_value_decode(mproc_value_t **out, const void *buf, size_t size);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/error_detail.h"
 #include "serialization/wire.pb.h"
 
 int mproc__control_encode(const mproc__control_t *c, void *buf, size_t cap) {
@@ -41,10 +42,13 @@ int mproc__control_decode(mproc__control_t *c, const void *buf, size_t n) {
   mproc_wire_Control w;
   memset(&w, 0, sizeof w);
   pb_istream_t s = pb_istream_from_buffer(buf, n);
-  if (!pb_decode(&s, mproc_wire_Control_fields, &w) || !w.has_kind ||
-      w.kind < mproc_wire_Control_Kind_SPAWN ||
+  if (!pb_decode(&s, mproc_wire_Control_fields, &w))
+    return mproc__fail(MPROC_EMALFORMED, "malformed Control: %s",
+                       PB_GET_ERROR(&s));
+  if (!w.has_kind || w.kind < mproc_wire_Control_Kind_SPAWN ||
       w.kind > mproc_wire_Control_Kind_KILL)
-    return MPROC_EMALFORMED;
+    return mproc__fail(MPROC_EMALFORMED,
+                       "malformed Control: no kind this version knows");
   c->kind = (int)w.kind;
   c->slot = w.slot;
   c->pid = w.pid;

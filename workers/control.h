@@ -33,7 +33,7 @@ typedef struct {
  * (MPROC_E2BIG when cap is too small). */
 int mproc__control_encode(const mproc__control_t *c, void *buf, size_t cap);
 /* Errors: MPROC_EMALFORMED (not a Control, or a kind this version does not
- * know). */
+ * know; mproc_last_error() says which). */
 int mproc__control_decode(mproc__control_t *c, const void *buf, size_t n);
 
 #ifdef __cplusplus
