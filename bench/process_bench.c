@@ -33,7 +33,7 @@
 
 #include "bench/bench_util.h"
 #include "multiproc.h"
-#include "serialization/wire.h" /* only to size the raw payload exactly */
+#include "serialization/message.h" /* only to size the raw payload exactly */
 
 
 #define PYTHON BENCH_PYTHON

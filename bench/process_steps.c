@@ -35,7 +35,9 @@
 #include <unistd.h>
 
 #include "multiproc.h"
-#include "serialization/wire.h" /* only to build the exact call frame */
+/* Only to build the exact call frame: */
+#include "serialization/frame_internal.h"
+#include "serialization/message.h"
 
 static void die(const char *what, const char *why) {
   fprintf(stderr, "process_steps: %s: %s\n", what, why);

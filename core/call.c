@@ -90,6 +90,7 @@ int mproc_call_set_result(mproc_call_t *call, mproc_value_t *v) {
     return MPROC_EINVAL;
   }
   if (mproc_value_is_owned(v)) return MPROC_EOWNED; /* not ours to free */
+  if (v == call->result) return 0; /* set again: keep it, do not free it */
   mproc_value_free(call->result);
   call->result = v;
   return 0;

@@ -67,9 +67,8 @@ int mproc_call_fail(mproc_call_t *call, const char *fmt, ...)
 int mproc_unpack(mproc_call_t *call, const char *fmt, ...);
 
 /* Sets the call's result (pools return it to the caller; a Process has no
- * one to return it to and drops it). Takes ownership of v, also on failure,
- * except when v belongs to a container (MPROC_EOWNED); a later call replaces
- * the result. Errors: MPROC_EINVAL, MPROC_EOWNED. */
+ * one to return it to and drops it). Takes v (value.h's rule); a later call
+ * replaces the result. Errors: MPROC_EINVAL, MPROC_EOWNED. */
 int mproc_call_set_result(mproc_call_t *call, mproc_value_t *v);
 
 /* mproc_pack, then mproc_call_set_result. */

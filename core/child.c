@@ -19,7 +19,7 @@
 #include "core/process_internal.h"
 #include "core/registry.h"
 #include "serialization/reader.h"
-#include "serialization/wire.h"
+#include "serialization/message.h"
 
 static void report(int sock, const mproc__report_t *r) {
   uint8_t mem[256]; /* a longer failure message moves to the heap */

@@ -17,7 +17,7 @@
 #include "core/relay.h"
 #include "core/target_internal.h"
 #include "serialization/frame.h"
-#include "serialization/wire.h"
+#include "serialization/message.h"
 
 /* Python's exit-time cleanup for one Process (registry.h): daemonic
  * children are terminated first, then every child is joined. */

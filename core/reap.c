@@ -16,7 +16,8 @@
 #include "core/registry.h"
 #include "core/relay.h"
 #include "serialization/frame.h"
-#include "serialization/wire.h"
+#include "serialization/frame_internal.h"
+#include "serialization/message.h"
 
 static int send_signal(mproc_process_t *p, int sig) {
   int pidfd = p->node.fds[MPROC__FD_PIDFD];

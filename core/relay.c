@@ -17,7 +17,8 @@
 #include "core/registry.h"
 #include "serialization/frame.h"
 #include "serialization/reader.h"
-#include "serialization/wire.h"
+#include "serialization/frame_internal.h"
+#include "serialization/message.h"
 
 bool mproc__children_autoreaped(void) {
   struct sigaction sa;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/error_detail.h"
 #include "serialization/codec.h"
 #include "serialization/wire.pb.h"
 
@@ -167,7 +168,7 @@ bool mproc__dec_blob(pb_istream_t *s, mproc__dctx_t *ctx, char **out,
    * claimed length can never make this allocate more than was received. */
   size_t len = s->bytes_left;
   char *p = malloc(len + 1);
-  if (p == NULL) return mproc__dfail(ctx, MPROC_ENOMEM);
+  if (p == NULL) return mproc__dfail(ctx, MPROC_ENOMEM, NULL);
   if (!pb_read(s, (pb_byte_t *)p, len)) {
     free(p);
     return false;
@@ -201,7 +202,7 @@ static bool dec_item(pb_istream_t *sub, void *arg) {
   int rc = mproc__seq_push(f->target, item);
   if (rc < 0) {
     mproc__value_free_owned(item);
-    return mproc__dfail(f->ctx, rc);
+    return mproc__dfail(f->ctx, rc, NULL);
   }
   return true;
 }
@@ -224,7 +225,8 @@ static bool dec_list(pb_istream_t *s, void *arg) {
         mproc__container_resize(f->target);
       }
     } else if (tag == F_LIST_ITEMS || tag == F_LIST_TUPLE) {
-      return mproc__dfail(f->ctx, MPROC_EMALFORMED);
+      return mproc__dfail(f->ctx, MPROC_EMALFORMED,
+                          "a List field with the wrong wire type");
     } else if (!pb_skip_field(s, wt)) {
       return false;
     }
@@ -247,7 +249,8 @@ static bool dec_dict(pb_istream_t *s, void *arg) {
     if (tag == F_DICT_ENTRIES && wt == PB_WT_STRING) {
       if (!in_sub(s, dec_entry_cb, f)) return false;
     } else if (tag == F_DICT_ENTRIES) {
-      return mproc__dfail(f->ctx, MPROC_EMALFORMED);
+      return mproc__dfail(f->ctx, MPROC_EMALFORMED,
+                          "a Dict entry with the wrong wire type");
     } else if (!pb_skip_field(s, wt)) {
       return false;
     }
@@ -297,8 +300,13 @@ bool mproc__dec_value(pb_istream_t *s, mproc__dctx_t *ctx, int depth,
       continue;
     }
     /* One kind per Value: a second kind field is malformed. */
-    if (v != NULL || wt != value_wire_type(tag)) {
-      mproc__dfail(ctx, MPROC_EMALFORMED);
+    if (v != NULL) {
+      mproc__dfail(ctx, MPROC_EMALFORMED, "two kinds in one Value");
+      goto fail;
+    }
+    if (wt != value_wire_type(tag)) {
+      mproc__dfail(ctx, MPROC_EMALFORMED,
+                   "a Value field with the wrong wire type");
       goto fail;
     }
     switch (tag) {
@@ -345,14 +353,14 @@ bool mproc__dec_value(pb_istream_t *s, mproc__dctx_t *ctx, int depth,
         v->u.s.n = b.n;
         mproc__scalar_resize(v);
         if (tag == F_STR && !mproc__utf8_valid(b.p, b.n)) {
-          mproc__dfail(ctx, MPROC_EUTF8);
+          mproc__dfail(ctx, MPROC_EUTF8, NULL);
           goto fail;
         }
         break;
       }
       default: { /* F_LIST, F_DICT */
         if (depth + 1 > MPROC_MAX_DEPTH) {
-          mproc__dfail(ctx, MPROC_EDEPTH);
+          mproc__dfail(ctx, MPROC_EDEPTH, NULL);
           goto fail;
         }
         v = mproc__value_alloc(tag == F_LIST ? MPROC_LIST : MPROC_DICT);
@@ -363,12 +371,12 @@ bool mproc__dec_value(pb_istream_t *s, mproc__dctx_t *ctx, int depth,
       }
     }
     if (v == NULL) {
-      mproc__dfail(ctx, MPROC_ENOMEM);
+      mproc__dfail(ctx, MPROC_ENOMEM, NULL);
       goto fail;
     }
   }
   if (v == NULL) {
-    mproc__dfail(ctx, MPROC_EMALFORMED); /* no kind at all */
+    mproc__dfail(ctx, MPROC_EMALFORMED, "a Value with no kind");
     return false;
   }
   *out = v;
@@ -404,35 +412,49 @@ bool mproc__dec_entry(pb_istream_t *s, mproc__dctx_t *ctx, int depth,
       break;
     }
     if ((tag == F_ENTRY_KEY || tag == F_ENTRY_VALUE) && wt != PB_WT_STRING) {
-      ok = mproc__dfail(ctx, MPROC_EMALFORMED);
+      ok = mproc__dfail(ctx, MPROC_EMALFORMED,
+                        "an Entry field with the wrong wire type");
     } else if (tag == F_ENTRY_KEY) {
       if (e.key != NULL) {
-        ok = mproc__dfail(ctx, MPROC_EMALFORMED);
+        ok = mproc__dfail(ctx, MPROC_EMALFORMED, "two keys in one Entry");
       } else {
         blob_t b = {ctx, NULL, 0};
         ok = in_sub(s, dec_blob_cb, &b);
         e.key = b.p;
         e.klen = b.n;
         if (ok && !mproc__utf8_valid(e.key, e.klen))
-          ok = mproc__dfail(ctx, MPROC_EUTF8);
+          ok = mproc__dfail(ctx, MPROC_EUTF8, NULL);
       }
     } else if (tag == F_ENTRY_VALUE) {
       ok = e.val == NULL ? in_sub(s, dec_entry_value, &e)
-                         : mproc__dfail(ctx, MPROC_EMALFORMED);
+                         : mproc__dfail(ctx, MPROC_EMALFORMED,
+                                        "two values in one Entry");
     } else {
       ok = pb_skip_field(s, wt);
     }
   }
   if (ok && (e.key == NULL || e.val == NULL))
-    ok = mproc__dfail(ctx, MPROC_EMALFORMED);
+    ok = mproc__dfail(ctx, MPROC_EMALFORMED,
+                      e.key == NULL ? "an Entry without a key"
+                                    : "an Entry without a value");
   if (ok) {
     /* A repeated key is malformed: Python's kwargs cannot have one. */
     int rc = mproc__dict_put(dict, e.key, e.klen, e.val, false);
-    if (rc < 0) ok = mproc__dfail(ctx, rc == MPROC_EKEY ? MPROC_EMALFORMED : rc);
+    if (rc == MPROC_EKEY)
+      ok = mproc__dfail(ctx, MPROC_EMALFORMED, "repeated dict key");
+    else if (rc < 0)
+      ok = mproc__dfail(ctx, rc, NULL);
   }
   if (!ok) mproc__value_free_owned(e.val);
   free(e.key);
   return ok;
+}
+
+int mproc__dresult(const mproc__dctx_t *ctx, const pb_istream_t *s,
+                   const char *what) {
+  if (ctx->err != 0 && ctx->err != MPROC_EMALFORMED) return ctx->err;
+  return mproc__fail(MPROC_EMALFORMED, "malformed %s: %s", what,
+                     ctx->why != NULL ? ctx->why : PB_GET_ERROR(s));
 }
 
 /* ---- A lone value (value.h). */
@@ -457,6 +479,6 @@ int mproc_value_decode(mproc_value_t **out, const void *buf, size_t size) {
   pb_istream_t s = pb_istream_from_buffer(buf, size);
   mproc__dctx_t ctx = {0};
   if (!mproc__dec_value(&s, &ctx, 0, out))
-    return ctx.err ? ctx.err : MPROC_EMALFORMED;
+    return mproc__dresult(&ctx, &s, "Value");
   return 0;
 }

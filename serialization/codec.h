@@ -11,8 +11,13 @@
 
 #include "serialization/value_internal.h"
 
+/* A decode's failure, first one wins (nanopb's own rule for errmsg). */
 typedef struct {
   int err; /* the precise failure, when one is known; else EMALFORMED */
+  /* Why the message is malformed, when the hand-written codec decided it
+   * (a static string); else nanopb's errmsg says, which nanopb carries up
+   * from the innermost stream, through our callbacks, to the outermost. */
+  const char *why;
 } mproc__dctx_t;
 
 /* Writes field f (tag, length, then the Value message of v). */
@@ -38,10 +43,21 @@ bool mproc__dec_entry(pb_istream_t *s, mproc__dctx_t *ctx, int depth,
 bool mproc__dec_blob(pb_istream_t *s, mproc__dctx_t *ctx, char **out,
                      size_t *n);
 
-/* Records err in ctx unless a more precise one is there already. */
-static inline bool mproc__dfail(mproc__dctx_t *ctx, int err) {
-  if (ctx->err == 0) ctx->err = err;
+/* Records err (and why, for MPROC_EMALFORMED; else NULL) in ctx unless a
+ * failure is there already. Returns false, for `return mproc__dfail(...)`. */
+static inline bool mproc__dfail(mproc__dctx_t *ctx, int err, const char *why) {
+  if (ctx->err == 0) {
+    ctx->err = err;
+    ctx->why = why;
+  }
   return false;
 }
+
+/* The code a failed decode of a `what` message returns (ctx->err, or
+ * MPROC_EMALFORMED). A malformed one's reason, ctx's or else nanopb's on
+ * s, becomes this thread's mproc_last_error(): "malformed Call: wrong wire
+ * type". */
+int mproc__dresult(const mproc__dctx_t *ctx, const pb_istream_t *s,
+                   const char *what);
 
 #endif /* MPROC_SERIALIZATION_CODEC_H */

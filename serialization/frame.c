@@ -6,7 +6,7 @@
 #include <sys/uio.h>
 
 #include "core/io.h"
-#include "serialization/wire.h"
+#include "serialization/frame_internal.h"
 
 /* The first allocation for a frame's payload; it doubles as bytes arrive. */
 #define FIRST_CHUNK ((size_t)64 << 10)

@@ -1,4 +1,4 @@
-/* Call and Report messages (wire.h) through nanopb, each encoded straight
+/* Call and Report messages (message.h) through nanopb, each encoded straight
  * into a frame: the payload size is known before encoding, so the frame
  * header is written first and the payload lands right after it — no
  * intermediate buffer, no copy. */
@@ -7,7 +7,8 @@
 
 #include "serialization/codec.h"
 #include "serialization/frame.h"
-#include "serialization/wire.h"
+#include "serialization/frame_internal.h"
+#include "serialization/message.h"
 #include "serialization/wire.pb.h"
 
 typedef struct {
@@ -118,12 +119,13 @@ typedef struct {
   mproc__dctx_t *ctx;
   char **p;
   size_t *n;
+  const char *twice; /* the reason when the field comes twice */
 } blob_dec_t;
 
 static bool dec_span_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
   (void)f;
   blob_dec_t *b = *arg;
-  if (*b->p != NULL) return mproc__dfail(b->ctx, MPROC_EMALFORMED);
+  if (*b->p != NULL) return mproc__dfail(b->ctx, MPROC_EMALFORMED, b->twice);
   return mproc__dec_blob(s, b->ctx, b->p, b->n);
 }
 
@@ -141,7 +143,7 @@ static bool dec_arg_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
   int rc = mproc__seq_push(a->target, item);
   if (rc < 0) {
     mproc_value_free(item);
-    return mproc__dfail(a->ctx, rc);
+    return mproc__dfail(a->ctx, rc, NULL);
   }
   return true;
 }
@@ -171,7 +173,7 @@ int mproc__call_decode(mproc__call_in_t *c, const void *buf, size_t n) {
     mproc__call_in_clear(c);
     return MPROC_ENOMEM;
   }
-  blob_dec_t tb = {&ctx, &c->target, &target_len};
+  blob_dec_t tb = {&ctx, &c->target, &target_len, "Call.target given twice"};
   args_dec_t ad = {&ctx, c->args};
   args_dec_t kd = {&ctx, c->kwargs};
   mproc_wire_Call w;
@@ -186,13 +188,13 @@ int mproc__call_decode(mproc__call_in_t *c, const void *buf, size_t n) {
   bool ok = pb_decode_ex(&s, mproc_wire_Call_fields, &w, PB_DECODE_NOINIT);
   if (ok && c->target == NULL) {
     c->target = calloc(1, 1);
-    if (c->target == NULL) ok = mproc__dfail(&ctx, MPROC_ENOMEM);
+    if (c->target == NULL) ok = mproc__dfail(&ctx, MPROC_ENOMEM, NULL);
   }
   if (ok && strlen(c->target) != target_len)
-    ok = mproc__dfail(&ctx, MPROC_EMALFORMED); /* NUL inside a name */
+    ok = mproc__dfail(&ctx, MPROC_EMALFORMED, "a NUL inside Call.target");
   if (!ok) {
     mproc__call_in_clear(c);
-    return ctx.err ? ctx.err : MPROC_EMALFORMED;
+    return mproc__dresult(&ctx, &s, "Call");
   }
   c->id = w.id;
   c->mode = w.mode;
@@ -287,7 +289,8 @@ typedef struct {
 static bool dec_result_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
   (void)f;
   value_dec_t *v = *arg;
-  if (*v->out != NULL) return mproc__dfail(v->ctx, MPROC_EMALFORMED);
+  if (*v->out != NULL)
+    return mproc__dfail(v->ctx, MPROC_EMALFORMED, "Report.result given twice");
   return mproc__dec_value(s, v->ctx, 0, v->out);
 }
 
@@ -307,7 +310,7 @@ static bool dec_results_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
   if (r->n_results == d->cap) {
     size_t cap = d->cap ? d->cap * 2 : 8;
     mproc_value_t **v = realloc(r->results, cap * sizeof *v);
-    if (v == NULL) return mproc__dfail(d->ctx, MPROC_ENOMEM);
+    if (v == NULL) return mproc__dfail(d->ctx, MPROC_ENOMEM, NULL);
     r->results = v;
     d->cap = cap;
   }
@@ -325,14 +328,14 @@ static bool dec_item_error_cb(pb_istream_t *s, const pb_field_t *f,
   if (r->n_item_errors == d->cap) {
     size_t cap = d->cap ? d->cap * 2 : 4;
     mproc__item_error_t *v = realloc(r->item_errors, cap * sizeof *v);
-    if (v == NULL) return mproc__dfail(d->ctx, MPROC_ENOMEM);
+    if (v == NULL) return mproc__dfail(d->ctx, MPROC_ENOMEM, NULL);
     r->item_errors = v;
     d->cap = cap;
   }
   mproc__item_error_t *e = &r->item_errors[r->n_item_errors];
   memset(e, 0, sizeof *e);
   size_t len = 0;
-  blob_dec_t mb = {d->ctx, &e->message, &len};
+  blob_dec_t mb = {d->ctx, &e->message, &len, "ItemError.message given twice"};
   mproc_wire_ItemError w;
   memset(&w, 0, sizeof w);
   w.message.funcs.decode = dec_span_cb;
@@ -363,7 +366,8 @@ int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n) {
   if (r == NULL || (buf == NULL && n > 0)) return MPROC_EINVAL;
   memset(r, 0, sizeof *r);
   mproc__dctx_t ctx = {0};
-  blob_dec_t mb = {&ctx, &r->message, &r->message_len};
+  blob_dec_t mb = {&ctx, &r->message, &r->message_len,
+                   "Report.message given twice"};
   value_dec_t rb = {&ctx, &r->result};
   mproc_wire_Report w;
   memset(&w, 0, sizeof w);
@@ -381,10 +385,10 @@ int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n) {
   bool ok = pb_decode_ex(&s, mproc_wire_Report_fields, &w, PB_DECODE_NOINIT);
   if (ok && (!w.has_kind || w.kind < mproc_wire_Report_Kind_ENTERED ||
              w.kind > mproc_wire_Report_Kind_EXITED))
-    ok = mproc__dfail(&ctx, MPROC_EMALFORMED);
+    ok = mproc__dfail(&ctx, MPROC_EMALFORMED, "a Report without a known kind");
   if (!ok) {
     mproc__report_clear(r);
-    return ctx.err ? ctx.err : MPROC_EMALFORMED;
+    return mproc__dresult(&ctx, &s, "Report");
   }
   r->kind = (int)w.kind;
   r->id = w.id;
@@ -397,46 +401,5 @@ int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n) {
   r->maxrss_kb = w.maxrss_kb;
   r->pid = w.pid;
   r->status = w.status;
-  return 0;
-}
-
-int mproc__control_encode(const mproc__control_t *c, void *buf, size_t cap) {
-  if (c == NULL || buf == NULL) return MPROC_EINVAL;
-  mproc_wire_Control w;
-  memset(&w, 0, sizeof w);
-  w.has_kind = true;
-  w.kind = (mproc_wire_Control_Kind)c->kind;
-  w.has_slot = w.has_pid = w.has_status = true;
-  w.slot = c->slot;
-  w.pid = c->pid;
-  w.status = c->status;
-  w.has_utime_us = w.has_stime_us = w.has_maxrss_kb = true;
-  w.utime_us = c->utime_us;
-  w.stime_us = c->stime_us;
-  w.maxrss_kb = c->maxrss_kb;
-  w.has_serial = true;
-  w.serial = c->serial;
-  pb_ostream_t s = pb_ostream_from_buffer(buf, cap);
-  if (!pb_encode(&s, mproc_wire_Control_fields, &w)) return MPROC_E2BIG;
-  return (int)s.bytes_written;
-}
-
-int mproc__control_decode(mproc__control_t *c, const void *buf, size_t n) {
-  if (c == NULL || (buf == NULL && n > 0)) return MPROC_EINVAL;
-  mproc_wire_Control w;
-  memset(&w, 0, sizeof w);
-  pb_istream_t s = pb_istream_from_buffer(buf, n);
-  if (!pb_decode(&s, mproc_wire_Control_fields, &w) || !w.has_kind ||
-      w.kind < mproc_wire_Control_Kind_SPAWN ||
-      w.kind > mproc_wire_Control_Kind_KILL)
-    return MPROC_EMALFORMED;
-  c->kind = (int)w.kind;
-  c->slot = w.slot;
-  c->pid = w.pid;
-  c->status = w.status;
-  c->utime_us = w.utime_us;
-  c->stime_us = w.stime_us;
-  c->maxrss_kb = w.maxrss_kb;
-  c->serial = w.serial;
   return 0;
 }

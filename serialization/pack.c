@@ -121,7 +121,7 @@ static mproc_value_t *conv(packer_t *p, const mproc__tok_t *t) {
       if (o == NULL || o->owned)
         rc = o == NULL ? MPROC_EINVAL : MPROC_EOWNED;
       else if (p->err != 0)
-        mproc_value_free(o); /* promised: N values are freed on failure */
+        mproc_value_free(o); /* taken whatever happens (value.h's rule) */
       else
         v = o;
       break;

@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "core/io.h"
 #include "serialization/frame.h"
-#include "serialization/wire.h"
+#include "serialization/frame_internal.h"
 
 /* The most the buffer grows by before more bytes have actually arrived. */
 #define GROWTH_STEP ((size_t)64 << 10)

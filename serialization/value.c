@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "serialization/value_internal.h"
-#include "serialization/wire.h"
+#include "serialization/value_ext.h"
 
 size_t mproc__varint_size(uint64_t v) {
   size_t n = 1;
@@ -167,20 +167,40 @@ int mproc__seq_push(mproc_value_t *seq, mproc_value_t *item) {
   return 0;
 }
 
-int mproc_list_append(mproc_value_t *seq, mproc_value_t *item) {
+/* value.h's rule: a refused item is freed, unless it is not the caller's
+ * to give — one inside a container (mproc_value_free ignores it), or the
+ * container itself, which the caller still holds. */
+static int drop_refused(int rc, mproc_value_t *item,
+                        const mproc_value_t *container) {
+  if (item != container) mproc_value_free(item);
+  return rc;
+}
+
+static int append_checked(mproc_value_t *seq, mproc_value_t *item) {
   if (seq == NULL || item == NULL) return MPROC_EINVAL;
   if (!is_seq(seq)) return MPROC_ETYPE;
   if (seq->owned || item->owned || item == seq) return MPROC_EOWNED;
   return mproc__seq_push(seq, item);
 }
 
-int mproc_dict_set(mproc_value_t *dict, const char *key, mproc_value_t *item) {
+int mproc_list_append(mproc_value_t *seq, mproc_value_t *item) {
+  int rc = append_checked(seq, item);
+  return rc < 0 ? drop_refused(rc, item, seq) : rc;
+}
+
+static int dict_set_checked(mproc_value_t *dict, const char *key,
+                            mproc_value_t *item) {
   if (dict == NULL || key == NULL || item == NULL) return MPROC_EINVAL;
   if (dict->kind != MPROC_DICT) return MPROC_ETYPE;
   if (dict->owned || item->owned || item == dict) return MPROC_EOWNED;
   size_t klen = strlen(key);
   if (!mproc__utf8_valid(key, klen)) return MPROC_EUTF8;
   return mproc__dict_put(dict, key, klen, item, true);
+}
+
+int mproc_dict_set(mproc_value_t *dict, const char *key, mproc_value_t *item) {
+  int rc = dict_set_checked(dict, key, item);
+  return rc < 0 ? drop_refused(rc, item, dict) : rc;
 }
 
 static void value_free(mproc_value_t *v) {

@@ -8,6 +8,15 @@
  * and shared children. Containers nest at most MPROC_MAX_DEPTH deep, so no
  * code path, encoder or decoder, recurses without a bound.
  *
+ * Ownership: one rule for every function that takes a value (list and dict
+ * insertion, mproc_pack's N, mproc_call_set_result). It takes the value
+ * whatever happens: on failure the value is freed, so a caller never frees
+ * a value it has given. The one exception is a value that already belongs
+ * to a container (refused with MPROC_EOWNED): it was never the caller's to
+ * give and stays where it is, as does a container given to itself. Who
+ * owns the value afterwards is thus known before the call; no error code
+ * needs checking to decide it.
+ *
  * On the wire a value is the protobuf message mproc.wire.Value
  * (serialization/wire.proto), encoded and decoded by nanopb.
  *
@@ -63,15 +72,14 @@ int mproc_value_list(mproc_value_t **out);
 int mproc_value_tuple(mproc_value_t **out);
 int mproc_value_dict(mproc_value_t **out);
 
-/* Appends item to a list or tuple, which takes ownership of it on success
- * (on failure the caller still owns item).
+/* Appends item to a list or tuple; takes item (value.h's rule).
  * Errors: MPROC_ETYPE (seq is not a list or tuple), MPROC_EOWNED (seq or item
  * already inside a container, or item == seq), MPROC_EDEPTH. */
 int mproc_list_append(mproc_value_t *seq, mproc_value_t *item);
 
-/* Sets dict[key] = item, taking ownership of item on success. A new key goes
- * last; an existing key keeps its place and its old value is freed, as in
- * Python. key must be valid UTF-8; it is copied.
+/* Sets dict[key] = item; takes item (value.h's rule). A new key goes
+ * last; an existing key keeps its place and its old value is freed, as
+ * in Python. key must be valid UTF-8; it is copied.
  * Errors: MPROC_ETYPE, MPROC_EOWNED, MPROC_EDEPTH, MPROC_EUTF8. */
 int mproc_dict_set(mproc_value_t *dict, const char *key, mproc_value_t *item);
 
@@ -142,7 +150,7 @@ int mproc_repr(const mproc_value_t *v, char *buf, size_t size);
  *   s#       str                       (const char *, size_t)
  *   y#       bytes                     (const void *, size_t)
  *   O        a copy of a value         (const mproc_value_t *)
- *   N        a value, taking ownership (mproc_value_t *; freed on failure)
+ *   N        a value, taken (mproc_value_t *; value.h's rule)
  *   (...)    tuple of the items inside
  *   [...]    list of the items inside
  *   {k:v...} dict; each key is s or s#
@@ -150,7 +158,8 @@ int mproc_repr(const mproc_value_t *v, char *buf, size_t size);
  * Spaces, tabs, commas and colons between items are ignored. A format with
  * one item gives that item; several items, or none, give a tuple — so
  * mproc_pack(&v, "si", "test", 18) and "(si)" both give ('test', 18) and
- * "{s:i}" gives {'m': 20} for ("m", 20).
+ * "{s:i}" gives {'m': 20} for ("m", 20). A call refused before any argument
+ * is read (out or fmt NULL, a format refused as a whole) takes no N value.
  * Errors: MPROC_EFORMAT (unknown letter, unbalanced brackets, non-str key),
  * MPROC_EUTF8, MPROC_ERANGE, MPROC_EDEPTH. */
 int mproc_pack(mproc_value_t **out, const char *fmt, ...);
@@ -198,7 +207,8 @@ int mproc_vunpack_values(const mproc_value_t *args,
  * mproc_value_encoded_size is exact and O(1) (sizes are kept up to date as
  * values are built). mproc_value_encode writes into buf, which must hold
  * that many bytes (MPROC_E2BIG otherwise), and returns the size. Decoding
- * checks everything: MPROC_EMALFORMED, MPROC_EDEPTH, MPROC_EUTF8. */
+ * checks everything: MPROC_EMALFORMED (mproc_last_error() says why:
+ * "malformed Value: varint overflow"), MPROC_EDEPTH, MPROC_EUTF8. */
 size_t mproc_value_encoded_size(const mproc_value_t *v);
 int mproc_value_encode(const mproc_value_t *v, void *buf, size_t size);
 int mproc_value_decode(mproc_value_t **out, const void *buf, size_t size);

@@ -5,7 +5,7 @@
 
 #include <sys/types.h>
 
-#include "serialization/wire.h"
+#include "workers/control.h"
 #include "workers/worker.h"
 
 #ifdef __cplusplus

@@ -120,9 +120,8 @@ static int map_impl(mproc_pool_t *pool, const char *target,
       }
       mproc_value_t *v = f->results[i];
       f->results[i] = NULL; /* taken */
-      rc = mproc_list_append(list, v);
+      rc = mproc_list_append(list, v); /* takes v, also on failure */
       if (rc < 0) {
-        mproc_value_free(v);
         if (err != NULL) {
           err->code = rc;
           snprintf(err->message, sizeof err->message,

@@ -19,9 +19,10 @@
 #include "core/registry.h"
 #include "serialization/buf.h"
 #include "serialization/frame.h"
+#include "serialization/message.h"
 #include "serialization/reader.h"
-#include "serialization/wire.h"
 #include "workers/board.h"
+#include "workers/control.h"
 #include "workers/pool.h"
 #include "workers/worker.h"
 

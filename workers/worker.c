@@ -29,7 +29,8 @@
 #include "core/target.h"
 #include "serialization/frame.h"
 #include "serialization/reader.h"
-#include "serialization/wire.h"
+#include "serialization/message.h"
+#include "serialization/value_ext.h"
 #include "workers/worker.h"
 
 /* A task that moved more than this through the worker's buffers gives the

@@ -1,5 +1,5 @@
 // The protobuf encoding of values (value.h) and of the Call and Report
-// messages (wire.h), including hostile and truncated input.
+// messages (message.h), including hostile and truncated input.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,9 +14,13 @@
 #include <string>
 #include <vector>
 
+#include <pb_decode.h>
+#include <pb_encode.h>
+
 #include "serialization/frame.h"
 #include "serialization/value.h"
-#include "serialization/wire.h"
+#include "serialization/frame_internal.h"
+#include "serialization/message.h"
 #include "tests/serialization/test_util.h"
 
 using mproc_test::Repr;
@@ -559,7 +563,7 @@ TEST(CodecMalformed, InvalidUtf8InStrIsEutf8) {
   }
 }
 
-// ---- Call and Report (wire.h).
+// ---- Call and Report (message.h).
 
 static Bytes OnlyFrame(const mproc__buf_t &buf) {
   const uint8_t *payload = nullptr;
@@ -792,6 +796,131 @@ TEST(Wire, ReportDecodeRefusesBadInput) {
   Bytes ok = VarintField(1, 2) + LdField(6, NestedLists(64));
   ASSERT_EQ(0, mproc__report_decode(&r, ok.data(), ok.size()));
   mproc__report_clear(&r);
+}
+
+// ---- Why a decode failed: MPROC_EMALFORMED leaves its reason, nanopb's
+// errmsg or the codec's own, in mproc_last_error().
+
+// What decoding b as a `kind` message left: "EMALFORMED: <detail>", or the
+// code's name when it is another.
+static std::string Why(const char *kind, const Bytes &b) {
+  std::vector<unsigned char> exact(b.begin(), b.end());
+  const unsigned char *p = exact.empty() ? nullptr : exact.data();
+  int rc;
+  if (strcmp(kind, "Call") == 0) {
+    mproc__call_in_t in;
+    rc = mproc__call_decode(&in, p, exact.size());
+    if (rc == 0) mproc__call_in_clear(&in);
+  } else if (strcmp(kind, "Report") == 0) {
+    mproc__report_t r;
+    rc = mproc__report_decode(&r, p, exact.size());
+    if (rc == 0) mproc__report_clear(&r);
+  } else {
+    ValuePtr back;
+    rc = mproc_value_decode(back.out(), p, exact.size());
+  }
+  if (rc != MPROC_EMALFORMED) return mproc_err_name(rc);
+  return std::string("EMALFORMED: ") + mproc_last_error();
+}
+
+// An int field whose varint never ends within ten bytes.
+static Bytes OverflowingInt() {
+  return Tag(kInt, 0) + Bytes(10, '\xFF') + Bytes(1, '\x01');
+}
+
+TEST(CodecWhy, NanopbsReasonIsKept) {
+  EXPECT_EQ("EMALFORMED: malformed Value: varint overflow",
+            Why("Value", OverflowingInt()));
+  EXPECT_EQ("EMALFORMED: malformed Value: end-of-stream",
+            Why("Value", Tag(kInt, 0) + Bytes(1, '\x80')));
+  EXPECT_EQ("EMALFORMED: malformed Value: invalid wire_type",
+            Why("Value", Tag(15, 7)));  // an unknown field, wire type 7
+  EXPECT_EQ("EMALFORMED: malformed Value: parent stream too short",
+            Why("Value", Tag(kStr, 2) + Varint(5) + "ab"));
+  // Call.id (a varint) sent length-delimited: nanopb's generated decoder.
+  EXPECT_EQ("EMALFORMED: malformed Call: wrong wire type",
+            Why("Call", LdField(4, "x")));
+}
+
+TEST(CodecWhy, TheCodecsOwnReasonIsKept) {
+  EXPECT_EQ("EMALFORMED: malformed Value: two kinds in one Value",
+            Why("Value", IntValue(1) + StrValue("a")));
+  EXPECT_EQ("EMALFORMED: malformed Value: a Value with no kind",
+            Why("Value", ListValue({""})));
+  EXPECT_EQ(
+      "EMALFORMED: malformed Value: a Value field with the wrong wire type",
+      Why("Value", Tag(kInt, 2) + Varint(0)));
+  EXPECT_EQ("EMALFORMED: malformed Value: repeated dict key",
+            Why("Value", DictValue({Entry("k", IntValue(1)),
+                                    Entry("k", IntValue(2))})));
+  EXPECT_EQ("EMALFORMED: malformed Value: an Entry without a value",
+            Why("Value", DictValue({LdField(1, "k")})));
+  EXPECT_EQ("EMALFORMED: malformed Call: Call.target given twice",
+            Why("Call", LdField(1, "f") + LdField(1, "g")));
+  EXPECT_EQ("EMALFORMED: malformed Call: a NUL inside Call.target",
+            Why("Call", LdField(1, Bytes("a\0b", 3))));
+  EXPECT_EQ("EMALFORMED: malformed Report: a Report without a known kind",
+            Why("Report", VarintField(2, 7)));
+  Bytes returned = VarintField(1, MPROC__REPORT_RETURNED);
+  EXPECT_EQ("EMALFORMED: malformed Report: Report.result given twice",
+            Why("Report", returned + LdField(6, IntValue(1)) +
+                              LdField(6, IntValue(2))));
+}
+
+// A reason from deep inside a Call or Report survives nanopb's generated
+// decoder and its callbacks: the first error wins, as nanopb keeps it.
+TEST(CodecWhy, ReasonsFromInsideCallbacksSurvive) {
+  EXPECT_EQ("EMALFORMED: malformed Call: varint overflow",
+            Why("Call", LdField(2, ListValue({OverflowingInt()}))));
+  EXPECT_EQ("EMALFORMED: malformed Call: two kinds in one Value",
+            Why("Call", LdField(3, Entry("k", IntValue(1) + IntValue(2)))));
+  EXPECT_EQ("EMALFORMED: malformed Call: repeated dict key",
+            Why("Call", LdField(3, Entry("a", IntValue(1))) +
+                            LdField(3, Entry("a", IntValue(2)))));
+  Bytes returned = VarintField(1, MPROC__REPORT_RETURNED);
+  EXPECT_EQ("EMALFORMED: malformed Report: varint overflow",
+            Why("Report", returned + LdField(13, OverflowingInt())));
+  // ItemError is itself decoded by nanopb inside Report's callback.
+  EXPECT_EQ("EMALFORMED: malformed Report: ItemError.message given twice",
+            Why("Report", returned + LdField(12, LdField(4, "a") +
+                                                     LdField(4, "b"))));
+  EXPECT_EQ("EMALFORMED: malformed Report: wrong wire type",
+            Why("Report", returned + LdField(12, LdField(1, "x"))));
+}
+
+TEST(CodecWhy, OtherCodesAreNotCalledMalformed) {
+  EXPECT_EQ("MPROC_EUTF8", Why("Value", StrValue("\xC0\x80")));
+  EXPECT_EQ("MPROC_EDEPTH",
+            Why("Call", LdField(2, NestedLists(MPROC_MAX_DEPTH))));
+}
+
+// Debian's libprotobuf-nanopb.a was compiled without PB_NO_ERRMSG and
+// without PB_BUFFER_ONLY: its streams have the errmsg field our headers
+// give them, at the same place. Were the layouts to differ, the library's
+// pb_istream_from_buffer would leave errmsg unset (or write past it, which
+// ASan reports), and its decoder's message would not reach us.
+TEST(Nanopb, LibraryFillsTheStreamLayoutOurHeadersDescribe) {
+  const pb_byte_t bad[] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                           0xFF, 0xFF, 0xFF, 0xFF, 0x01};
+  pb_istream_t in;
+  memset(&in, 0xA5, sizeof in);
+  in = pb_istream_from_buffer(bad, sizeof bad);
+  EXPECT_EQ(static_cast<const void *>(bad), in.state);
+  EXPECT_EQ(sizeof bad, in.bytes_left);
+  EXPECT_EQ(nullptr, in.errmsg);
+  uint64_t v;
+  EXPECT_FALSE(pb_decode_varint(&in, &v));
+  EXPECT_STREQ("varint overflow", in.errmsg);
+
+  pb_byte_t none[1];
+  pb_ostream_t out;
+  memset(&out, 0xA5, sizeof out);
+  out = pb_ostream_from_buffer(none, 0);
+  EXPECT_EQ(0u, out.max_size);
+  EXPECT_EQ(0u, out.bytes_written);
+  EXPECT_EQ(nullptr, out.errmsg);
+  EXPECT_FALSE(pb_encode_varint(&out, 300));
+  EXPECT_STREQ("stream full", out.errmsg);
 }
 
 // ---- mproc__frame_next.

@@ -123,8 +123,7 @@ TEST(Pack, LetterNTakesOwnership) {
   EXPECT_EQ(x, item);  // the very value, now owned by the tuple
   mproc_value_t *y;
   ASSERT_EQ(0, mproc_value_none(&y));
-  EXPECT_EQ(MPROC_EOWNED, mproc_list_append(x, y));
-  mproc_value_free(y);
+  EXPECT_EQ(MPROC_EOWNED, mproc_list_append(x, y));  // frozen; y is freed
   // A lone N gives the value itself.
   mproc_value_t *z;
   ASSERT_EQ(0, mproc_value_int(&z, 5));
@@ -304,6 +303,20 @@ TEST(PackErrors, NValueTooDeepToInsertIsFreed) {
   ASSERT_EQ(0, mproc_pack(&deep, Nested(MPROC_MAX_DEPTH, "i").c_str(), 1));
   EXPECT_EQ(MPROC_EDEPTH, mproc_pack(v.out(), "{s:N}", "k", deep));
   EXPECT_EQ(nullptr, v.get());
+}
+
+TEST(PackErrors, AFormatRefusedAsAWholeTakesNoNValue) {
+  // No argument is read before the format is known to be valid, so N values
+  // stay the caller's (value.h); ASan checks they are neither leaked nor
+  // freed twice.
+  mproc_value_t *x;
+  ASSERT_EQ(0, mproc_pack(&x, "[s]", "still mine"));
+  ValuePtr v;
+  EXPECT_EQ(MPROC_EFORMAT, mproc_pack(v.out(), "(N", x));
+  EXPECT_EQ(MPROC_EFORMAT, mproc_pack(v.out(), "N x", x));
+  EXPECT_EQ(MPROC_EINVAL, mproc_pack(nullptr, "N", x));
+  EXPECT_EQ("['still mine']", Repr(x));
+  mproc_value_free(x);
 }
 
 // ---- mproc_unpack_values.

@@ -246,12 +246,14 @@ TEST(Value, AccessorsRejectWrongContainerKind) {
   EXPECT_EQ(MPROC_ETYPE, mproc_list_get(i, 0, &got));
   EXPECT_EQ(MPROC_ETYPE, mproc_dict_get(l, "a", &got));
   EXPECT_EQ(MPROC_ETYPE, mproc_dict_item(l, 0, nullptr, &got));
+  // Each failure takes (frees) its item: value.h's rule.
   mproc_value_t *item;
   ASSERT_EQ(0, mproc_value_none(&item));
   EXPECT_EQ(MPROC_ETYPE, mproc_list_append(d, item));
+  ASSERT_EQ(0, mproc_value_none(&item));
   EXPECT_EQ(MPROC_ETYPE, mproc_list_append(i, item));
+  ASSERT_EQ(0, mproc_value_none(&item));
   EXPECT_EQ(MPROC_ETYPE, mproc_dict_set(l, "a", item));
-  mproc_value_free(item);  // every failure left it with us
   EXPECT_EQ(0u, mproc_value_len(i));  // scalars have no length
 }
 
@@ -265,8 +267,7 @@ TEST(Value, NullArgumentsAreEinval) {
   ASSERT_EQ(0, mproc_value_dict(d.out()));
   mproc_value_t *item;
   ASSERT_EQ(0, mproc_value_none(&item));
-  EXPECT_EQ(MPROC_EINVAL, mproc_dict_set(d, nullptr, item));
-  mproc_value_free(item);
+  EXPECT_EQ(MPROC_EINVAL, mproc_dict_set(d, nullptr, item));  // takes item
   EXPECT_EQ(MPROC_NONE, mproc_value_kind(nullptr));
   EXPECT_EQ(0u, mproc_value_len(nullptr));
   mproc_value_free(nullptr);  // ignored
@@ -291,6 +292,8 @@ TEST(Ownership, AppendingAnOwnedValueIsEowned) {
   EXPECT_EQ(0u, mproc_value_len(b));
   EXPECT_EQ(1u, mproc_value_len(a));
   EXPECT_EQ(0u, mproc_value_len(d));
+  // Not the caller's to give, so not freed: it stays where it was.
+  EXPECT_EQ("[7]", Repr(a));
 }
 
 TEST(Ownership, AppendingAContainerIntoItselfIsEowned) {
@@ -304,6 +307,57 @@ TEST(Ownership, AppendingAContainerIntoItselfIsEowned) {
   EXPECT_EQ(0u, mproc_value_len(l));
   EXPECT_EQ(0u, mproc_value_len(t));
   EXPECT_EQ(0u, mproc_value_len(d));
+  // Refused, not freed: each container is still the caller's and usable.
+  mproc_value_t *x;
+  ASSERT_EQ(0, mproc_value_int(&x, 1));
+  ASSERT_EQ(0, mproc_list_append(l, x));
+  ASSERT_EQ(0, mproc_value_int(&x, 2));
+  ASSERT_EQ(0, mproc_dict_set(d, "k", x));
+  EXPECT_EQ("[1]", Repr(l));
+  EXPECT_EQ("{'k': 2}", Repr(d));
+}
+
+// value.h's rule: an insertion takes its item whatever happens. The checks
+// here are return codes; the ASan run (--config=asan) proves that every
+// refused item is freed once (a leak or a double free fails it).
+static int Nest(int levels, mproc_value_t **out);  // under Depth, below
+
+TEST(Ownership, EveryFailedInsertionFreesTheItem) {
+  ValuePtr l, d, i, outer;
+  ASSERT_EQ(0, mproc_value_list(l.out()));
+  ASSERT_EQ(0, mproc_value_dict(d.out()));
+  ASSERT_EQ(0, mproc_value_int(i.out(), 3));
+  ASSERT_EQ(0, mproc_pack(outer.out(), "[[] {}]"));
+  const mproc_value_t *inner_list, *inner_dict;
+  ASSERT_EQ(0, mproc_list_get(outer, 0, &inner_list));
+  ASSERT_EQ(0, mproc_list_get(outer, 1, &inner_dict));
+  mproc_value_t *frozen_l = const_cast<mproc_value_t *>(inner_list);
+  mproc_value_t *frozen_d = const_cast<mproc_value_t *>(inner_dict);
+  auto str = [] {
+    mproc_value_t *v = nullptr;
+    EXPECT_EQ(0, mproc_value_str(&v, "a heap block ASan would see leak"));
+    return v;
+  };
+  auto deep = [] {
+    mproc_value_t *v = nullptr;
+    EXPECT_EQ(0, Nest(MPROC_MAX_DEPTH, &v));
+    return v;
+  };
+  EXPECT_EQ(MPROC_EINVAL, mproc_list_append(nullptr, str()));
+  EXPECT_EQ(MPROC_ETYPE, mproc_list_append(i, str()));
+  EXPECT_EQ(MPROC_ETYPE, mproc_list_append(d, str()));
+  EXPECT_EQ(MPROC_EOWNED, mproc_list_append(frozen_l, str()));
+  EXPECT_EQ(MPROC_EDEPTH, mproc_list_append(l, deep()));
+  EXPECT_EQ(MPROC_EINVAL, mproc_dict_set(nullptr, "k", str()));
+  EXPECT_EQ(MPROC_EINVAL, mproc_dict_set(d, nullptr, str()));
+  EXPECT_EQ(MPROC_ETYPE, mproc_dict_set(l, "k", str()));
+  EXPECT_EQ(MPROC_EOWNED, mproc_dict_set(frozen_d, "k", str()));
+  EXPECT_EQ(MPROC_EUTF8, mproc_dict_set(d, "\xFF", str()));
+  EXPECT_EQ(MPROC_EDEPTH, mproc_dict_set(d, "k", deep()));
+  // Nothing was inserted anywhere.
+  EXPECT_EQ("[]", Repr(l));
+  EXPECT_EQ("{}", Repr(d));
+  EXPECT_EQ("[[], {}]", Repr(outer));
 }
 
 TEST(Ownership, MutatingAValueAfterInsertionIsEowned) {
@@ -316,10 +370,11 @@ TEST(Ownership, MutatingAValueAfterInsertionIsEowned) {
   ASSERT_EQ(0, mproc_list_append(outer, inner_dict));
   std::string before = Repr(outer);
   size_t size_before = mproc_value_encoded_size(outer);
+  // x was ours to give: each refusal frees it (value.h's rule).
   ASSERT_EQ(0, mproc_value_int(&x, 1));
   EXPECT_EQ(MPROC_EOWNED, mproc_list_append(inner_list, x));
+  ASSERT_EQ(0, mproc_value_int(&x, 1));
   EXPECT_EQ(MPROC_EOWNED, mproc_dict_set(inner_dict, "k", x));
-  mproc_value_free(x);  // still ours after the failures
   EXPECT_EQ(before, Repr(outer));
   EXPECT_EQ("[[], {}]", before);
   EXPECT_EQ(size_before, mproc_value_encoded_size(outer));
@@ -462,7 +517,9 @@ static int Nest(int levels, mproc_value_t **out) {
         break;
     }
     if (rc < 0) {
-      mproc_value_free(v);
+      // A refused v was freed by the insertion (value.h's rule); v is
+      // still ours only when c could not be made.
+      if (c == nullptr) mproc_value_free(v);
       mproc_value_free(c);
       return rc;
     }
@@ -483,18 +540,21 @@ TEST(Depth, SixtyFourNestedContainersAreAllowed) {
 }
 
 TEST(Depth, SixtyFifthLevelIsEdepthForEveryContainerKind) {
-  ValuePtr deep;
-  ASSERT_EQ(0, Nest(MPROC_MAX_DEPTH, deep.out()));
   ValuePtr l, t, d;
   ASSERT_EQ(0, mproc_value_list(l.out()));
   ASSERT_EQ(0, mproc_value_tuple(t.out()));
   ASSERT_EQ(0, mproc_value_dict(d.out()));
-  EXPECT_EQ(MPROC_EDEPTH, mproc_list_append(l, deep));
-  EXPECT_EQ(MPROC_EDEPTH, mproc_list_append(t, deep));
-  EXPECT_EQ(MPROC_EDEPTH, mproc_dict_set(d, "k", deep));
+  // Each refused value is taken and freed (value.h's rule).
+  ValuePtr deep;
+  ASSERT_EQ(0, Nest(MPROC_MAX_DEPTH, deep.out()));
+  EXPECT_EQ(MPROC_EDEPTH, mproc_list_append(l, deep.release()));
+  ASSERT_EQ(0, Nest(MPROC_MAX_DEPTH, deep.out()));
+  EXPECT_EQ(MPROC_EDEPTH, mproc_list_append(t, deep.release()));
+  ASSERT_EQ(0, Nest(MPROC_MAX_DEPTH, deep.out()));
+  EXPECT_EQ(MPROC_EDEPTH, mproc_dict_set(d, "k", deep.release()));
   EXPECT_EQ(0u, mproc_value_len(l));
   EXPECT_EQ(0u, mproc_value_len(d));
-  // deep is still ours and intact; one level less fits.
+  // One level less fits.
   ValuePtr ok;
   ASSERT_EQ(0, Nest(MPROC_MAX_DEPTH - 1, ok.out()));
   EXPECT_EQ(0, mproc_list_append(l, ok.release()));
@@ -536,8 +596,7 @@ TEST(Utf8, InvalidStrIsEutf8) {
     mproc_value_t *item;
     ASSERT_EQ(0, mproc_value_none(&item));
     EXPECT_EQ(MPROC_EUTF8, mproc_dict_set(d, c.bytes.c_str(), item))
-        << c.what;
-    mproc_value_free(item);
+        << c.what;  // and item is freed (value.h's rule)
   }
 }
 

@@ -59,6 +59,23 @@ MPROC_TARGET(add) {
 
 MPROC_TARGET(my_pid) { return mproc_call_return(call, "i", (int)getpid()); }
 
+// Sets 42 twice as the very same value, then offers an item of a list:
+// the call keeps 42, refuses the item (not its to take) and leaves it be.
+MPROC_TARGET(result_set_twice) {
+  mproc_value_t *v = nullptr, *list = nullptr;
+  if (mproc_value_int(&v, 42) < 0) return -1;
+  if (mproc_call_set_result(call, v) < 0) return -1;
+  if (mproc_call_set_result(call, v) < 0) return -1;
+  if (mproc_pack(&list, "[i]", 7) < 0) return -1;
+  const mproc_value_t *item = nullptr;
+  int rc = mproc_list_get(list, 0, &item);
+  if (rc == 0)
+    rc = mproc_call_set_result(call, const_cast<mproc_value_t *>(item));
+  bool kept = mproc_value_len(list) == 1;
+  mproc_value_free(list);
+  return rc == MPROC_EOWNED && kept ? 0 : -1;
+}
+
 MPROC_TARGET(sleep_then_pid) {
   double s;
   if (mproc_unpack(call, "d", &s) < 0) return -1;
@@ -235,6 +252,25 @@ TEST_F(Pool, ApplyGivesNoneWhenTheTargetSetsNoResult) {
   ASSERT_EQ(0, mproc_future_result(f.get(), &r));
   ASSERT_NE(nullptr, r);
   EXPECT_EQ(MPROC_NONE, mproc_value_kind(r));
+}
+
+TEST_F(Pool, SettingTheSameResultTwiceKeepsIt) {
+  PoolPtr pool = NewPool(1);
+  mproc_value_t* res = nullptr;
+  mproc_task_error_t err;
+  ASSERT_EQ(0, mproc_pool_apply(pool.get(), "result_set_twice", nullptr,
+                                nullptr, &res, &err))
+      << err.message;
+  Value owned(res);
+  EXPECT_EQ(42, AsInt(res));
+}
+
+// value.h's rule: set_result takes its value even when it fails (the ASan
+// run sees a leak otherwise).
+TEST(CallResult, SetResultTakesTheValueEvenWhenItFails) {
+  mproc_value_t* v = nullptr;
+  ASSERT_EQ(0, mproc_value_str(&v, "taken"));
+  EXPECT_EQ(MPROC_EINVAL, mproc_call_set_result(nullptr, v));
 }
 
 TEST_F(Pool, SizeIsTheWorkerCountOrTheCpusAvailable) {

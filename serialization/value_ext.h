@@ -1,0 +1,22 @@
+/* multiproc internal — value plumbing for the pool (workers/), which may
+ * not see values' insides (value_internal.h is serialization's own). */
+#ifndef MPROC_SERIALIZATION_VALUE_EXT_H
+#define MPROC_SERIALIZATION_VALUE_EXT_H
+
+#include "serialization/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A tuple that borrows its one item: mproc__tuple1_set points it at any
+ * value without taking ownership; freeing it frees only the tuple. Lets a
+ * chunk's items be passed as one-argument calls without copying them. */
+int mproc__tuple1_new(mproc_value_t **out);
+void mproc__tuple1_set(mproc_value_t *tuple, const mproc_value_t *item);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPROC_SERIALIZATION_VALUE_EXT_H */
