@@ -14,6 +14,9 @@ PACKAGES=(
   python3-protobuf   # the generator runs on /usr/bin/python3
   python3            # the benchmarks compare with Python's multiprocessing
   libssl-dev         # libcrypto for the sha256 example
+  clang-14           # clang sanitizer builds and fuzzing (.bazelrc, tools/fuzz.sh)
+  libclang-rt-14-dev # clang's ASan/UBSan/TSan runtimes and libFuzzer
+  llvm-14            # llvm-symbolizer, for readable sanitizer stacks
 )
 
 missing=()
