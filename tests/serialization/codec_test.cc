@@ -767,6 +767,30 @@ TEST(Wire, ReportCodeExtremesAndEmptyMessage) {
   }
 }
 
+// DISABLED: found by //tests/fuzz:report_fuzz. mproc__report_encode_frame
+// writes utime_us, stime_us and maxrss_kb only when maxrss_kb != 0
+// (serialization/message.c), so a Report with CPU times and no peak RSS loses
+// its times: decode -> encode -> decode is not the identity on such input.
+// Harmless for what multiproc sends (a live worker's peak RSS is never 0),
+// but the wire format can carry it. Enable once the encoder writes the times
+// whenever one of the three is set (or wire.h declares the rule), and drop
+// the matching exception in tests/fuzz/report_fuzz.c.
+TEST(Wire, DISABLED_ReportKeepsCpuTimesWithoutMaxrss) {
+  mproc__report_t rep = {};
+  rep.kind = MPROC__REPORT_RETURNED;
+  rep.utime_us = 5;
+  rep.stime_us = 7;
+  mproc__buf_t buf = {};
+  ASSERT_EQ(0, mproc__report_encode_frame(&buf, &rep));
+  Bytes p = OnlyFrame(buf);
+  mproc__report_t r;
+  ASSERT_EQ(0, mproc__report_decode(&r, p.data(), p.size()));
+  EXPECT_EQ(5u, r.utime_us);
+  EXPECT_EQ(7u, r.stime_us);
+  mproc__report_clear(&r);
+  mproc__buf_free(&buf);
+}
+
 TEST(Wire, ReportDecodeRefusesBadInput) {
   mproc__report_t r;
   Bytes no_kind = VarintField(2, 5);
