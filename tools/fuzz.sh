@@ -99,6 +99,11 @@ for t in "${targets[@]}"; do
     "$(stat new_units_added "$log") new inputs"
 done
 
-echo "fuzz: $((${#targets[@]} - failed)) of ${#targets[@]} targets ok; logs in $work"
-if [ "$failed" -eq 0 ] && [ -z "${FUZZ_WORK:-}" ]; then rm -rf "$work"; fi
+summary="fuzz: $((${#targets[@]} - failed)) of ${#targets[@]} targets ok"
+if [ "$failed" -eq 0 ] && [ -z "${FUZZ_WORK:-}" ]; then
+  rm -rf "$work"
+  echo "$summary"
+else
+  echo "$summary; logs and inputs kept in $work"
+fi
 [ "$failed" -eq 0 ]
