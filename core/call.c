@@ -44,7 +44,8 @@ const char *mproc_call_target(const mproc_call_t *call) {
   return call ? call->target : "";
 }
 
-static void set_message(mproc_call_t *call, const char *fmt, va_list ap) {
+__attribute__((format(printf, 2, 0))) static void set_message(
+    mproc_call_t *call, const char *fmt, va_list ap) {
   call->failed = true;
   if (call->message == NULL) call->message = malloc(MPROC_CALL_MESSAGE_MAX);
   if (call->message == NULL) return; /* failed, without words */

@@ -16,8 +16,8 @@
 #include "core/registry.h"
 #include "core/relay.h"
 #include "serialization/frame.h"
-#include "serialization/frame_internal.h"
 #include "serialization/message.h"
+#include "serialization/reader.h"
 
 static int send_signal(mproc_process_t *p, int sig) {
   int pidfd = p->node.fds[MPROC__FD_PIDFD];
@@ -45,36 +45,32 @@ static void apply_report(mproc_process_t *p, mproc__report_t *r) {
  * read it without blocking and apply each whole frame. A frame cut short by
  * a kill is ignored. Two small reports fit the stack buffer. */
 static void drain_reports(mproc_process_t *p) {
+  int sock = p->node.fds[MPROC__FD_SOCK];
+  /* Never wait: a grandchild may hold the write end open. The socket is
+   * closed right after, so its mode no longer matters. */
+  if (sock < 0 || mproc__set_nonblock(sock, 1) < 0) return;
   uint8_t mem[512];
-  mproc__buf_t in;
-  mproc__buf_lend(&in, mem, sizeof mem);
-  for (;;) {
-    if (in.cap - in.len < 256 && mproc__buf_reserve(&in, in.cap) < 0) break;
-    ssize_t r = recv(p->node.fds[MPROC__FD_SOCK], in.p + in.len,
-                     in.cap - in.len, MSG_DONTWAIT);
-    if (r > 0) {
-      in.len += (size_t)r;
-      continue;
-    }
-    if (r < 0 && errno == EINTR) continue;
-    break; /* EOF, EAGAIN (a grandchild holds the write end) or error */
-  }
-  size_t off = 0;
+  mproc__reader_t reader;
+  mproc__reader_init(&reader, sock, MPROC_CALL_MESSAGE_MAX * 4, mem,
+                     sizeof mem);
   for (;;) {
     const uint8_t *payload;
     size_t len;
-    ptrdiff_t used = mproc__frame_next(in.p + off, in.len - off,
-                                       MPROC_CALL_MESSAGE_MAX * 4, &payload,
-                                       &len);
-    if (used <= 0) break;
+    int got = mproc__reader_peek(&reader, &payload, &len);
+    if (got < 0) break; /* a frame larger than a report can be */
+    if (got == 0) {
+      /* Out of whole frames: read more, until EAGAIN or EOF. A frame cut
+       * short by a kill is ignored. */
+      if (mproc__reader_fill(&reader) <= 0) break;
+      continue;
+    }
     mproc__report_t rep;
     if (mproc__report_decode(&rep, payload, len) == 0) {
       apply_report(p, &rep);
       mproc__report_clear(&rep);
     }
-    off += (size_t)used;
   }
-  mproc__buf_free(&in);
+  mproc__reader_free(&reader);
 }
 
 static double seconds(uint64_t from, uint64_t to) {

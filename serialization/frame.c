@@ -7,9 +7,7 @@
 
 #include "core/io.h"
 #include "serialization/frame_internal.h"
-
-/* The first allocation for a frame's payload; it doubles as bytes arrive. */
-#define FIRST_CHUNK ((size_t)64 << 10)
+#include "serialization/reader.h"
 
 int mproc_frame_write(int fd, const void *payload, size_t len) {
   if (fd < 0 || (payload == NULL && len > 0)) return MPROC_EINVAL;
@@ -29,49 +27,26 @@ int mproc_frame_read(int fd, size_t max, void **payload, size_t *len) {
   *payload = NULL;
   *len = 0;
   if (fd < 0) return MPROC_EINVAL;
-  if (max == 0) max = MPROC_FRAME_MAX_DEFAULT;
-
-  uint8_t hdr[MPROC_FRAME_HEADER];
-  ssize_t got = mproc__read_full(fd, hdr, sizeof hdr);
-  if (got < 0) return (int)got;
-  if (got == 0) return MPROC_EOF;
-  if ((size_t)got < sizeof hdr) return MPROC_ETRUNCATED;
-  size_t want = mproc__frame_get_header(hdr);
-  if (want > max) return MPROC_ETOOBIG;
-
-  size_t cap = want < FIRST_CHUNK ? want : FIRST_CHUNK;
-  uint8_t *buf = malloc(cap + 1);
-  if (buf == NULL) return MPROC_ENOMEM;
-  size_t have = 0;
-  int rc = 0;
-  while (have < want) {
-    if (have == cap) {
-      cap = cap > want / 2 ? want : cap * 2;
-      uint8_t *grown = realloc(buf, cap + 1);
-      if (grown == NULL) {
-        rc = MPROC_ENOMEM;
-        break;
-      }
-      buf = grown;
-    }
-    ssize_t r = mproc__read_some(fd, buf + have, cap - have);
-    if (r < 0) {
-      rc = (int)r;
-      break;
-    }
-    if (r == 0) {
-      rc = MPROC_ETRUNCATED;
-      break;
-    }
-    have += (size_t)r;
-  }
+  /* The library's own reader (reader.h), in exact mode: it never reads past
+   * this frame, so the caller can go on reading the descriptor. */
+  mproc__reader_t r;
+  mproc__reader_init(&r, fd, max, NULL, 0);
+  r.exact = true;
+  const uint8_t *p;
+  size_t n;
+  int rc = mproc__reader_next(&r, &p, &n);
+  /* The payload moves to the front of the reader's buffer, which becomes
+   * the caller's: a big frame is never copied into a second allocation. */
+  if (rc == 0) rc = mproc__buf_reserve(&r.buf, 1);
   if (rc < 0) {
-    free(buf);
+    mproc__reader_free(&r);
     return rc;
   }
-  buf[want] = '\0';
+  uint8_t *buf = r.buf.p;
+  memmove(buf, buf + MPROC_FRAME_HEADER, n);
+  buf[n] = '\0';
   *payload = buf;
-  *len = want;
+  *len = n;
   return 0;
 }
 

@@ -253,7 +253,11 @@ int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r) {
   w.t_enter_ns = r->t_enter_ns;
   w.has_error = r->error != 0;
   w.error = r->error;
-  w.has_utime_us = w.has_stime_us = w.has_maxrss_kb = r->maxrss_kb != 0;
+  /* Each written when set: absent means 0, so a decode-encode round trip
+   * keeps all three whatever they are. */
+  w.has_utime_us = r->utime_us != 0;
+  w.has_stime_us = r->stime_us != 0;
+  w.has_maxrss_kb = r->maxrss_kb != 0;
   w.utime_us = r->utime_us;
   w.stime_us = r->stime_us;
   w.maxrss_kb = r->maxrss_kb;

@@ -17,6 +17,7 @@ void mproc__reader_init(mproc__reader_t *r, int fd, size_t max, void *mem,
   r->fd = fd;
   r->max = max ? max : MPROC_FRAME_MAX_DEFAULT;
   r->off = 0;
+  r->exact = false;
   if (mem != NULL) {
     mproc__buf_lend(&r->buf, mem, cap);
   } else {
@@ -60,11 +61,24 @@ static int make_room(mproc__reader_t *r) {
   return mproc__buf_reserve(&r->buf, want);
 }
 
+/* How many bytes the next read may take: all the room there is, or in
+ * exact mode no more than the rest of the frame being read. */
+static size_t read_size(const mproc__reader_t *r) {
+  size_t room = r->buf.cap - r->buf.len;
+  if (!r->exact) return room;
+  size_t have = r->buf.len - r->off;
+  size_t need = MPROC_FRAME_HEADER - have;
+  if (have >= MPROC_FRAME_HEADER)
+    need = MPROC_FRAME_HEADER +
+           mproc__frame_get_header(r->buf.p + r->off) - have;
+  return need < room ? need : room;
+}
+
 int mproc__reader_fill(mproc__reader_t *r) {
   int rc = make_room(r);
   if (rc < 0) return rc;
   for (;;) {
-    ssize_t n = read(r->fd, r->buf.p + r->buf.len, r->buf.cap - r->buf.len);
+    ssize_t n = read(r->fd, r->buf.p + r->buf.len, read_size(r));
     if (n > 0) {
       r->buf.len += (size_t)n;
       return (int)n;
@@ -82,8 +96,7 @@ int mproc__reader_next(mproc__reader_t *r, const uint8_t **payload,
     if (rc != 0) return rc < 0 ? rc : 0;
     rc = make_room(r);
     if (rc < 0) return rc;
-    ssize_t n = mproc__read_some(r->fd, r->buf.p + r->buf.len,
-                                 r->buf.cap - r->buf.len);
+    ssize_t n = mproc__read_some(r->fd, r->buf.p + r->buf.len, read_size(r));
     if (n < 0) return (int)n;
     if (n == 0) return r->buf.len == r->off ? MPROC_EOF : MPROC_ETRUNCATED;
     r->buf.len += (size_t)n;

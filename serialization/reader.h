@@ -5,6 +5,7 @@
 #ifndef MPROC_SERIALIZATION_READER_H
 #define MPROC_SERIALIZATION_READER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,9 +20,14 @@ typedef struct {
   size_t max; /* largest payload accepted */
   mproc__buf_t buf;
   size_t off; /* bytes of buf already handed out */
+  /* Reads never go past the frame being read: what follows stays in the
+   * descriptor (mproc_frame_read, whose caller may read on by other means).
+   * Off (the default): as much as the kernel has, several frames a read. */
+  bool exact;
 } mproc__reader_t;
 
-/* Starts a reader on fd; mem/cap may lend a first buffer (NULL, 0: heap). */
+/* Starts a reader on fd (not exact); mem/cap may lend a first buffer (NULL,
+ * 0: heap); max 0 means MPROC_FRAME_MAX_DEFAULT. */
 void mproc__reader_init(mproc__reader_t *r, int fd, size_t max, void *mem,
                         size_t cap);
 

@@ -15,6 +15,9 @@ PACKAGES=(
   python3            # the benchmarks compare with Python's multiprocessing
   libssl-dev         # libcrypto for the sha256 example
   valgrind           # memcheck on the examples (tools/valgrind_examples.sh)
+  clang-14           # clang sanitizer builds and fuzzing (.bazelrc, tools/fuzz.sh)
+  libclang-rt-14-dev # clang's ASan/UBSan/TSan runtimes and libFuzzer
+  llvm-14            # llvm-symbolizer, for readable sanitizer stacks
 )
 
 missing=()

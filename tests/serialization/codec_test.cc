@@ -771,6 +771,25 @@ TEST(Wire, ReportCodeExtremesAndEmptyMessage) {
   }
 }
 
+// Found by //tests/fuzz:report_fuzz: the encoder wrote the CPU times only
+// along with a non-zero maxrss_kb, so a Report with times and no peak RSS
+// lost them in a decode-encode round trip.
+TEST(Wire, ReportKeepsCpuTimesWithoutMaxrss) {
+  mproc__report_t rep = {};
+  rep.kind = MPROC__REPORT_RETURNED;
+  rep.utime_us = 5;
+  rep.stime_us = 7;
+  mproc__buf_t buf = {};
+  ASSERT_EQ(0, mproc__report_encode_frame(&buf, &rep));
+  Bytes p = OnlyFrame(buf);
+  mproc__report_t r;
+  ASSERT_EQ(0, mproc__report_decode(&r, p.data(), p.size()));
+  EXPECT_EQ(5u, r.utime_us);
+  EXPECT_EQ(7u, r.stime_us);
+  mproc__report_clear(&r);
+  mproc__buf_free(&buf);
+}
+
 TEST(Wire, ReportDecodeRefusesBadInput) {
   mproc__report_t r;
   Bytes no_kind = VarintField(2, 5);

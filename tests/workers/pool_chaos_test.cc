@@ -856,10 +856,11 @@ Tally Check(TaskRun& run, const Rules& rules) {
     }
     t.Bad(std::string("failed with ") + mproc_err_name(r.code), d);
   }
-  // At most 2% of the killed tasks (or chunks), and a handful: far from
-  // the quarter the old defect gave.
-  size_t allowed = eworker_chunks.size() / 50;
-  if (allowed < 3) allowed = 3;
+  // At most 5% of the killed tasks (or chunks), or a handful: far from the
+  // quarter the old defect gave. (Sanitizer builds widen that instant
+  // along with everything else.)
+  size_t allowed = eworker_chunks.size() / 20;
+  if (allowed < 5) allowed = 5;
   printf("[chaos] EWORKER tasks or chunks: %zu, of which killed in the "
          "instant before their target's first instruction: %zu\n",
          eworker_chunks.size(), unentered_chunks.size());

@@ -30,8 +30,15 @@ namespace {
 using mproc_test::Now;
 using namespace pool_test;
 
+// gcc says __SANITIZE_ADDRESS__, clang __has_feature(address_sanitizer).
 #if defined(__SANITIZE_ADDRESS__)
 constexpr bool kAsan = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAsan = true;
+#else
+constexpr bool kAsan = false;
+#endif
 #else
 constexpr bool kAsan = false;
 #endif
