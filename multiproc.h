@@ -1,23 +1,25 @@
 /* multiproc — Python's multiprocessing for C.
  *
- * The umbrella header: everything public, module by module.
- *   core/error.h            error codes, mproc_strerror
- *   serialization/value.h   values, pack/unpack, repr, protobuf encoding
- *   serialization/frame.h   length-prefixed frames over a descriptor
- *   core/call.h             what a target receives
- *   core/target.h           named targets (MPROC_TARGET)
- *   core/process.h          Process
- *   workers/pool.h          Pool of pre-forked workers
+ * The umbrella header: everything public, module by module. Each header can
+ * also be included alone ("multiproc/process.h"); they live in
+ * <module>/include/multiproc/ in the source tree.
+ *   multiproc/error.h   error codes, mproc_strerror, mproc_last_error
+ *   multiproc/value.h   values, pack/unpack, repr, protobuf encoding
+ *   multiproc/frame.h   length-prefixed frames over a descriptor
+ *   multiproc/call.h    what a target receives
+ *   multiproc/target.h  named targets (MPROC_TARGET)
+ *   multiproc/process.h Process
+ *   multiproc/pool.h    Pool of pre-forked workers
  */
 #ifndef MULTIPROC_H
 #define MULTIPROC_H
 
-#include "core/call.h"
-#include "core/error.h"
-#include "core/process.h"
-#include "core/target.h"
-#include "serialization/frame.h"
-#include "serialization/value.h"
-#include "workers/pool.h"
+#include "multiproc/call.h"
+#include "multiproc/error.h"
+#include "multiproc/frame.h"
+#include "multiproc/pool.h"
+#include "multiproc/process.h"
+#include "multiproc/target.h"
+#include "multiproc/value.h"
 
 #endif /* MULTIPROC_H */

@@ -25,7 +25,7 @@
 
 #include "bench/bench_util.h"
 #include "multiproc.h"
-#include "workers/pool.h"
+#include "multiproc/pool.h"
 
 MPROC_TARGET(ident) {
   const mproc_value_t *x;

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/call.h"
+#include "multiproc/call.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -13,9 +13,9 @@
 
 #include "core/boundary.h"
 #include "core/call_internal.h"
-#include "core/clock.h"
+#include "core/base/clock.h"
 #include "core/fork.h"
-#include "core/io.h"
+#include "core/base/io.h"
 #include "core/process_internal.h"
 #include "core/registry.h"
 #include "serialization/reader.h"

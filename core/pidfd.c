@@ -6,8 +6,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "core/error.h"
-#include "core/io.h"
+#include "multiproc/error.h"
+#include "core/base/io.h"
 
 static int pidfd_state; /* 0 unknown, 1 usable, -1 not (or forced off) */
 

@@ -8,15 +8,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/clock.h"
+#include "core/base/clock.h"
 #include "core/fork.h"
-#include "core/io.h"
+#include "core/base/io.h"
 #include "core/pidfd.h"
 #include "core/process_internal.h"
 #include "core/registry.h"
 #include "core/relay.h"
 #include "core/target_internal.h"
-#include "serialization/frame.h"
+#include "multiproc/frame.h"
 #include "serialization/message.h"
 
 /* Python's exit-time cleanup for one Process (registry.h): daemonic

@@ -7,9 +7,9 @@
 #include <signal.h>
 #include <stdbool.h>
 
-#include "core/process.h"
+#include "multiproc/process.h"
 #include "core/registry.h"
-#include "serialization/buf.h"
+#include "core/base/buf.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -9,13 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/clock.h"
-#include "core/io.h"
+#include "core/base/clock.h"
+#include "core/base/io.h"
 #include "core/pidfd.h"
 #include "core/process_internal.h"
 #include "core/registry.h"
 #include "core/relay.h"
-#include "serialization/frame.h"
+#include "multiproc/frame.h"
 #include "serialization/message.h"
 #include "serialization/reader.h"
 

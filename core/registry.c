@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "core/io.h"
+#include "core/base/io.h"
 
 /* All of it in one struct, aligned so it cannot straddle two pages: a
  * child, which writes most of it right after fork, copies one page. */

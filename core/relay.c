@@ -9,13 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/call.h"
-#include "core/clock.h"
-#include "core/error.h"
-#include "core/io.h"
+#include "multiproc/call.h"
+#include "core/base/clock.h"
+#include "multiproc/error.h"
+#include "core/base/io.h"
 #include "core/pidfd.h"
 #include "core/registry.h"
-#include "serialization/frame.h"
+#include "multiproc/frame.h"
 #include "serialization/reader.h"
 #include "serialization/frame_internal.h"
 #include "serialization/message.h"

@@ -1,7 +1,7 @@
 /* The target registry: an open-addressing hash table from name to function,
  * grown as needed. Lookups happen per task in workers, so they hash once and
  * compare one string in the common case. */
-#include "core/target.h"
+#include "multiproc/target.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error_detail.h"
+#include "core/base/error_detail.h"
 #include "core/target_internal.h"
 
 typedef struct {

@@ -3,7 +3,7 @@
 #ifndef MPROC_CORE_TARGET_INTERNAL_H
 #define MPROC_CORE_TARGET_INTERNAL_H
 
-#include "core/target.h"
+#include "multiproc/target.h"
 
 #ifdef __cplusplus
 extern "C" {

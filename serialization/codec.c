@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error_detail.h"
+#include "core/base/error_detail.h"
 #include "serialization/codec.h"
 #include "serialization/wire.pb.h"
 

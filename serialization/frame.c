@@ -1,11 +1,11 @@
 /* Length-prefixed frames: see frame.h. */
-#include "serialization/frame.h"
+#include "multiproc/frame.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 
-#include "core/io.h"
+#include "core/base/io.h"
 #include "serialization/frame_internal.h"
 #include "serialization/reader.h"
 

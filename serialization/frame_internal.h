@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "serialization/frame.h"
+#include "multiproc/frame.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "serialization/codec.h"
-#include "serialization/frame.h"
+#include "multiproc/frame.h"
 #include "serialization/frame_internal.h"
 #include "serialization/message.h"
 #include "serialization/wire.pb.h"

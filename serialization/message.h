@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "serialization/buf.h"
-#include "serialization/value.h"
+#include "core/base/buf.h"
+#include "multiproc/value.h"
 
 #ifdef __cplusplus
 extern "C" {

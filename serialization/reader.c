@@ -4,9 +4,9 @@
 #include <errno.h>
 #include <unistd.h>
 
-#include "core/error.h"
-#include "core/io.h"
-#include "serialization/frame.h"
+#include "multiproc/error.h"
+#include "core/base/io.h"
+#include "multiproc/frame.h"
 #include "serialization/frame_internal.h"
 
 /* The most the buffer grows by before more bytes have actually arrived. */

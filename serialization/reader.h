@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "serialization/buf.h"
+#include "core/base/buf.h"
 
 #ifdef __cplusplus
 extern "C" {

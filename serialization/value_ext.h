@@ -3,7 +3,7 @@
 #ifndef MPROC_SERIALIZATION_VALUE_EXT_H
 #define MPROC_SERIALIZATION_VALUE_EXT_H
 
-#include "serialization/value.h"
+#include "multiproc/value.h"
 
 #ifdef __cplusplus
 extern "C" {

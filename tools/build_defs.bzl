@@ -15,6 +15,9 @@ MPROC_COPTS = [
     "-Wformat=2",
     "-Wvla",
     "-Wno-missing-field-initializers",
+    # Only MPROC_API declarations (multiproc/error.h) are exported; the
+    # internal mproc__ functions stay inside the library.
+    "-fvisibility=hidden",
 ]
 
 MPROC_TEST_COPTS = [

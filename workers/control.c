@@ -12,8 +12,8 @@
 #include <pb_encode.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/error_detail.h"
+#include "multiproc/error.h"
+#include "core/base/error_detail.h"
 #include "serialization/wire.pb.h"
 
 int mproc__control_encode(const mproc__control_t *c, void *buf, size_t cap) {

@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "core/fork.h"
-#include "core/io.h"
+#include "core/base/io.h"
 #include "core/pidfd.h"
 #include "core/registry.h"
 #include "workers/forkserver.h"

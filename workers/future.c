@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/clock.h"
+#include "core/base/clock.h"
 #include "workers/sched.h"
 #include "core/target_internal.h"
 #include "workers/pool_internal.h"

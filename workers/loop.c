@@ -20,8 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/clock.h"
-#include "core/io.h"
+#include "core/base/clock.h"
+#include "core/base/io.h"
 #include "core/pidfd.h"
 #include "workers/forkserver.h"
 #include "workers/pool_internal.h"

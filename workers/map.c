@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/clock.h"
+#include "core/base/clock.h"
 #include "core/target_internal.h"
 #include "workers/pool_internal.h"
 #include "workers/sched.h"

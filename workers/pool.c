@@ -7,8 +7,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "core/clock.h"
-#include "core/io.h"
+#include "core/base/clock.h"
+#include "core/base/io.h"
 #include "core/target_internal.h"
 #include "workers/pool_internal.h"
 #include "workers/sched.h"

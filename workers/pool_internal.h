@@ -17,13 +17,13 @@
 #include <stdint.h>
 
 #include "core/registry.h"
-#include "serialization/buf.h"
-#include "serialization/frame.h"
+#include "core/base/buf.h"
+#include "multiproc/frame.h"
 #include "serialization/message.h"
 #include "serialization/reader.h"
 #include "workers/board.h"
 #include "workers/control.h"
-#include "workers/pool.h"
+#include "multiproc/pool.h"
 #include "workers/worker.h"
 
 #ifdef __cplusplus

@@ -16,8 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/clock.h"
-#include "core/io.h"
+#include "core/base/clock.h"
+#include "core/base/io.h"
 #include "core/pidfd.h"
 #include "core/registry.h"
 #include "workers/forkserver.h"

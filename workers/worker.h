@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/call.h"
-#include "serialization/value.h"
+#include "multiproc/call.h"
+#include "multiproc/value.h"
 #include "workers/board.h"
 
 #ifdef __cplusplus

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "serialization/value.h"
+#include "multiproc/value.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "serialization/frame.h"
-#include "serialization/value.h"
+#include "multiproc/frame.h"
+#include "multiproc/value.h"
 #include "serialization/frame_internal.h"
 #include "serialization/message.h"
 #include "workers/control.h"

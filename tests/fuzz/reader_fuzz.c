@@ -20,8 +20,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "core/io.h"
-#include "serialization/frame.h"
+#include "core/base/io.h"
+#include "multiproc/frame.h"
 #include "serialization/reader.h"
 #include "serialization/frame_internal.h"
 #include "tests/fuzz/fuzz_util.h"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serialization/frame.h"
+#include "multiproc/frame.h"
 #include "serialization/frame_internal.h"
 #include "serialization/message.h"
 #include "tests/fuzz/fuzz_util.h"

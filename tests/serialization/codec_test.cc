@@ -17,8 +17,8 @@
 #include <pb_decode.h>
 #include <pb_encode.h>
 
-#include "serialization/frame.h"
-#include "serialization/value.h"
+#include "multiproc/frame.h"
+#include "multiproc/value.h"
 #include "serialization/frame_internal.h"
 #include "serialization/message.h"
 #include "tests/serialization/test_util.h"

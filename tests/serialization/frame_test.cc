@@ -22,8 +22,8 @@
 #include <thread>
 #include <vector>
 
-#include "core/io.h"
-#include "serialization/frame.h"
+#include "core/base/io.h"
+#include "multiproc/frame.h"
 #include "tests/serialization/test_util.h"
 
 using mproc_test::ScopedDeadline;

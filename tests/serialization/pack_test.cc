@@ -8,7 +8,7 @@
 #include <cstring>
 #include <string>
 
-#include "serialization/value.h"
+#include "multiproc/value.h"
 #include "tests/serialization/test_util.h"
 
 using mproc_test::Repr;

@@ -16,8 +16,8 @@
 
 #include <gtest/gtest.h>
 
-#include "core/io.h"
-#include "serialization/frame.h"
+#include "core/base/io.h"
+#include "multiproc/frame.h"
 #include "serialization/frame_internal.h"
 #include "serialization/reader.h"
 

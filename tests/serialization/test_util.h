@@ -12,7 +12,7 @@
 #include <string>
 #include <thread>
 
-#include "serialization/value.h"
+#include "multiproc/value.h"
 
 namespace mproc_test {
 

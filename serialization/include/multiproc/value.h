@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/error.h"
+#include "multiproc/error.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -57,84 +57,84 @@ typedef enum {
 #define MPROC_MAX_DEPTH 64
 
 /* ---- Construction. Each stores a new value in *out (NULL on failure). */
-int mproc_value_none(mproc_value_t **out);
-int mproc_value_bool(mproc_value_t **out, bool b);
-int mproc_value_int(mproc_value_t **out, int64_t i);
-int mproc_value_float(mproc_value_t **out, double d);
+MPROC_API int mproc_value_none(mproc_value_t **out);
+MPROC_API int mproc_value_bool(mproc_value_t **out, bool b);
+MPROC_API int mproc_value_int(mproc_value_t **out, int64_t i);
+MPROC_API int mproc_value_float(mproc_value_t **out, double d);
 /* s must be valid UTF-8 (MPROC_EUTF8); it is copied. A NUL-terminated str
  * and a counted one (which may contain NUL characters). */
-int mproc_value_str(mproc_value_t **out, const char *s);
-int mproc_value_strn(mproc_value_t **out, const char *s, size_t n);
+MPROC_API int mproc_value_str(mproc_value_t **out, const char *s);
+MPROC_API int mproc_value_strn(mproc_value_t **out, const char *s, size_t n);
 /* Any bytes; copied. p may be NULL when n is 0. */
-int mproc_value_bytes(mproc_value_t **out, const void *p, size_t n);
+MPROC_API int mproc_value_bytes(mproc_value_t **out, const void *p, size_t n);
 /* Empty containers. */
-int mproc_value_list(mproc_value_t **out);
-int mproc_value_tuple(mproc_value_t **out);
-int mproc_value_dict(mproc_value_t **out);
+MPROC_API int mproc_value_list(mproc_value_t **out);
+MPROC_API int mproc_value_tuple(mproc_value_t **out);
+MPROC_API int mproc_value_dict(mproc_value_t **out);
 
 /* Appends item to a list or tuple; takes item (value.h's rule).
  * Errors: MPROC_ETYPE (seq is not a list or tuple), MPROC_EOWNED (seq or item
  * already inside a container, or item == seq), MPROC_EDEPTH. */
-int mproc_list_append(mproc_value_t *seq, mproc_value_t *item);
+MPROC_API int mproc_list_append(mproc_value_t *seq, mproc_value_t *item);
 
 /* Sets dict[key] = item; takes item (value.h's rule). A new key goes
  * last; an existing key keeps its place and its old value is freed, as
  * in Python. key must be valid UTF-8; it is copied.
  * Errors: MPROC_ETYPE, MPROC_EOWNED, MPROC_EDEPTH, MPROC_EUTF8. */
-int mproc_dict_set(mproc_value_t *dict, const char *key, mproc_value_t *item);
+MPROC_API int mproc_dict_set(mproc_value_t *dict, const char *key, mproc_value_t *item);
 
 /* Frees v and everything in it. NULL is ignored, and so is a value that
  * belongs to a container (its container frees it). */
-void mproc_value_free(mproc_value_t *v);
+MPROC_API void mproc_value_free(mproc_value_t *v);
 
 /* A deep copy, owned by the caller. */
-int mproc_value_copy(mproc_value_t **out, const mproc_value_t *v);
+MPROC_API int mproc_value_copy(mproc_value_t **out, const mproc_value_t *v);
 
 /* ---- Inspection. */
 /* True when v belongs to a list, tuple or dict (and so is frozen). */
-bool mproc_value_is_owned(const mproc_value_t *v);
+MPROC_API bool mproc_value_is_owned(const mproc_value_t *v);
 
 /* The kind of v; MPROC_NONE for NULL. */
-mproc_kind_t mproc_value_kind(const mproc_value_t *v);
+MPROC_API mproc_kind_t mproc_value_kind(const mproc_value_t *v);
 /* Python's type name: "NoneType", "bool", "int", "float", "str", "bytes",
  * "list", "tuple", "dict". */
-const char *mproc_kind_name(mproc_kind_t kind);
+MPROC_API const char *mproc_kind_name(mproc_kind_t kind);
 
 /* Typed accessors. Errors: MPROC_ETYPE when v is of another kind. */
-int mproc_value_get_bool(const mproc_value_t *v, bool *out);
-int mproc_value_get_int(const mproc_value_t *v, int64_t *out);
+MPROC_API int mproc_value_get_bool(const mproc_value_t *v, bool *out);
+MPROC_API int mproc_value_get_int(const mproc_value_t *v, int64_t *out);
 /* An int is accepted too and converted, as Python's float() would. */
-int mproc_value_get_float(const mproc_value_t *v, double *out);
+MPROC_API int mproc_value_get_float(const mproc_value_t *v, double *out);
 /* The pointers stay valid as long as v; strings are NUL-terminated (the
  * length counts any embedded NUL), bytes too, for convenience. */
-int mproc_value_get_str(const mproc_value_t *v, const char **s, size_t *n);
-int mproc_value_get_bytes(const mproc_value_t *v, const void **p, size_t *n);
+MPROC_API int mproc_value_get_str(const mproc_value_t *v, const char **s, size_t *n);
+MPROC_API int mproc_value_get_bytes(const mproc_value_t *v, const void **p, size_t *n);
 
 /* Number of items of a list, tuple or dict, or bytes of a str or bytes;
  * 0 for other kinds. */
-size_t mproc_value_len(const mproc_value_t *v);
+MPROC_API size_t mproc_value_len(const mproc_value_t *v);
 
 /* seq[i] for a list or tuple. Errors: MPROC_ETYPE, MPROC_ERANGE. */
-int mproc_list_get(const mproc_value_t *seq, size_t i,
+MPROC_API int mproc_list_get(const mproc_value_t *seq, size_t i,
                    const mproc_value_t **out);
 /* dict[key]. Errors: MPROC_ETYPE, MPROC_EKEY (no such key). */
-int mproc_dict_get(const mproc_value_t *dict, const char *key,
+MPROC_API int mproc_dict_get(const mproc_value_t *dict, const char *key,
                    const mproc_value_t **out);
 /* The i-th entry of a dict in insertion order. key may be NULL.
  * Errors: MPROC_ETYPE, MPROC_ERANGE. */
-int mproc_dict_item(const mproc_value_t *dict, size_t i, const char **key,
+MPROC_API int mproc_dict_item(const mproc_value_t *dict, size_t i, const char **key,
                     const mproc_value_t **val);
 
 /* Deep equality with Python's rules for these kinds (1 == 1.0, True == 1,
  * list != tuple, dict order ignored). NaN is unequal to itself. */
-bool mproc_value_equal(const mproc_value_t *a, const mproc_value_t *b);
+MPROC_API bool mproc_value_equal(const mproc_value_t *a, const mproc_value_t *b);
 
 /* ---- repr. Writes Python's repr of v into buf with snprintf's contract: at
  * most size bytes including the NUL, and returns the length the whole repr
  * has (so a return >= size means it was cut). Examples: ('test', 18)
  * {'m': 20} b'\x00' None True 1.5 [] (1,). buf may be NULL when size is 0.
  * Errors: MPROC_EOVERFLOW (repr longer than INT_MAX). */
-int mproc_repr(const mproc_value_t *v, char *buf, size_t size);
+MPROC_API int mproc_repr(const mproc_value_t *v, char *buf, size_t size);
 
 /* ---- Building from a format, like CPython's Py_BuildValue.
  *
@@ -162,8 +162,8 @@ int mproc_repr(const mproc_value_t *v, char *buf, size_t size);
  * is read (out or fmt NULL, a format refused as a whole) takes no N value.
  * Errors: MPROC_EFORMAT (unknown letter, unbalanced brackets, non-str key),
  * MPROC_EUTF8, MPROC_ERANGE, MPROC_EDEPTH. */
-int mproc_pack(mproc_value_t **out, const char *fmt, ...);
-int mproc_vpack(mproc_value_t **out, const char *fmt, va_list ap);
+MPROC_API int mproc_pack(mproc_value_t **out, const char *fmt, ...);
+MPROC_API int mproc_vpack(mproc_value_t **out, const char *fmt, va_list ap);
 
 /* ---- Parsing args and kwargs, like PyArg_ParseTupleAndKeywords.
  *
@@ -196,9 +196,9 @@ int mproc_vpack(mproc_value_t **out, const char *fmt, va_list ap);
  * argument 'age' (pos 2)") is written into it on failure.
  * Errors: MPROC_EARITY (too many or too few), MPROC_EKEY (unknown or repeated
  * keyword), MPROC_ETYPE, MPROC_ERANGE, MPROC_EFORMAT. */
-int mproc_unpack_values(const mproc_value_t *args, const mproc_value_t *kwargs,
+MPROC_API int mproc_unpack_values(const mproc_value_t *args, const mproc_value_t *kwargs,
                         char *err, size_t err_size, const char *fmt, ...);
-int mproc_vunpack_values(const mproc_value_t *args,
+MPROC_API int mproc_vunpack_values(const mproc_value_t *args,
                          const mproc_value_t *kwargs, char *err,
                          size_t err_size, const char *fmt, va_list ap);
 
@@ -209,9 +209,9 @@ int mproc_vunpack_values(const mproc_value_t *args,
  * that many bytes (MPROC_E2BIG otherwise), and returns the size. Decoding
  * checks everything: MPROC_EMALFORMED (mproc_last_error() says why:
  * "malformed Value: varint overflow"), MPROC_EDEPTH, MPROC_EUTF8. */
-size_t mproc_value_encoded_size(const mproc_value_t *v);
-int mproc_value_encode(const mproc_value_t *v, void *buf, size_t size);
-int mproc_value_decode(mproc_value_t **out, const void *buf, size_t size);
+MPROC_API size_t mproc_value_encoded_size(const mproc_value_t *v);
+MPROC_API int mproc_value_encode(const mproc_value_t *v, void *buf, size_t size);
+MPROC_API int mproc_value_decode(mproc_value_t **out, const void *buf, size_t size);
 
 #ifdef __cplusplus
 }

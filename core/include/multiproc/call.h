@@ -30,8 +30,8 @@
 #include <stdarg.h>
 #include <stdint.h>
 
-#include "core/error.h"
-#include "serialization/value.h"
+#include "multiproc/error.h"
+#include "multiproc/value.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -45,34 +45,34 @@ typedef int (*mproc_target_fn)(mproc_call_t *call);
 #define MPROC_CALL_MESSAGE_MAX 1024
 
 /* The positional arguments, a tuple (empty when none were given). */
-const mproc_value_t *mproc_call_args(const mproc_call_t *call);
+MPROC_API const mproc_value_t *mproc_call_args(const mproc_call_t *call);
 /* The keyword arguments, a dict in the caller's order (maybe empty). */
-const mproc_value_t *mproc_call_kwargs(const mproc_call_t *call);
+MPROC_API const mproc_value_t *mproc_call_kwargs(const mproc_call_t *call);
 /* The ctx pointer from the caller's options (in a Process: the child's copy
  * of the parent's memory at start). */
-void *mproc_call_ctx(const mproc_call_t *call);
+MPROC_API void *mproc_call_ctx(const mproc_call_t *call);
 /* The target's name as carried by the call ("" when it has none). */
-const char *mproc_call_target(const mproc_call_t *call);
+MPROC_API const char *mproc_call_target(const mproc_call_t *call);
 
 /* Records a failure message (printf-style) for the caller and returns
  * MPROC_EFAILED, so a target can `return mproc_call_fail(call, ...)`. A
  * later call replaces the message. */
-int mproc_call_fail(mproc_call_t *call, const char *fmt, ...)
+MPROC_API int mproc_call_fail(mproc_call_t *call, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* mproc_unpack_values (serialization/value.h) on this call's args and
+/* mproc_unpack_values (multiproc/value.h) on this call's args and
  * kwargs; on failure the Python-style message ("run_proc() missing required
  * argument 'age' (pos 2)") is recorded as by mproc_call_fail and the error
  * code returned. */
-int mproc_unpack(mproc_call_t *call, const char *fmt, ...);
+MPROC_API int mproc_unpack(mproc_call_t *call, const char *fmt, ...);
 
 /* Sets the call's result (pools return it to the caller; a Process has no
  * one to return it to and drops it). Takes v (value.h's rule); a later call
  * replaces the result. Errors: MPROC_EINVAL, MPROC_EOWNED. */
-int mproc_call_set_result(mproc_call_t *call, mproc_value_t *v);
+MPROC_API int mproc_call_set_result(mproc_call_t *call, mproc_value_t *v);
 
 /* mproc_pack, then mproc_call_set_result. */
-int mproc_call_return(mproc_call_t *call, const char *fmt, ...);
+MPROC_API int mproc_call_return(mproc_call_t *call, const char *fmt, ...);
 
 #ifdef __cplusplus
 }

@@ -62,10 +62,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "core/call.h"
-#include "core/error.h"
-#include "core/target.h"
-#include "serialization/value.h"
+#include "multiproc/call.h"
+#include "multiproc/error.h"
+#include "multiproc/target.h"
+#include "multiproc/value.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -76,7 +76,7 @@ typedef struct mproc_process mproc_process_t;
 /* Zero-initialise, then set what you need. */
 typedef struct {
   mproc_target_fn target;      /* required, unless target_name is given */
-  /* A registered target's name (core/target.h), used when target is NULL.
+  /* A registered target's name (multiproc/target.h), used when target is NULL.
    * A target that is registered travels with its name either way, and
    * failure messages use it ("run_proc() missing required argument"). */
   const char *target_name;
@@ -116,7 +116,7 @@ typedef struct {
  * (two functions registered under target_name; mproc_last_error() names
  * where), MPROC_ETOOBIG (call
  * larger than max_frame), MPROC_ENOMEM. */
-int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts);
+MPROC_API int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts);
 
 /* Forks and starts the target in the child. Returns once the call has been
  * handed over (a call larger than the pipe buffer is streamed while the
@@ -124,67 +124,67 @@ int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts);
  * Errors: MPROC_ESTATE (started already), MPROC_ENOTCHILD,
  * MPROC_EDAEMONIC (called inside a daemonic process), MPROC_EAGAIN and
  * MPROC_ENOMEM (fork failed: process or memory limits), MPROC_EMFILE. */
-int mproc_process_start(mproc_process_t *p);
+MPROC_API int mproc_process_start(mproc_process_t *p);
 
 /* Waits for the process to end, at most timeout_s seconds (negative: no
  * limit; 0: just check). Returns 0 once it has ended (its exit code is then
  * known), MPROC_ETIMEDOUT if it is still running.
  * Errors: MPROC_ESTATE (not started), MPROC_ENOTCHILD, MPROC_EINVAL (NaN),
  * MPROC_ECHILD (someone else reaped it: SIGCHLD ignored, or waitpid(-1)). */
-int mproc_process_join(mproc_process_t *p, double timeout_s);
+MPROC_API int mproc_process_join(mproc_process_t *p, double timeout_s);
 
 /* 1 while the process runs, 0 before start and after it ended (reaping it
  * if it just did), or a negative error (MPROC_ENOTCHILD, MPROC_ECHILD). */
-int mproc_process_is_alive(mproc_process_t *p);
+MPROC_API int mproc_process_is_alive(mproc_process_t *p);
 
 /* Sends SIGTERM / SIGKILL. Nothing happens, successfully, when the process
  * has ended. Errors: MPROC_ESTATE (not started), MPROC_ENOTCHILD. */
-int mproc_process_terminate(mproc_process_t *p);
-int mproc_process_kill(mproc_process_t *p);
+MPROC_API int mproc_process_terminate(mproc_process_t *p);
+MPROC_API int mproc_process_kill(mproc_process_t *p);
 
 /* The child's pid once started, 0 before. */
-pid_t mproc_process_pid(const mproc_process_t *p);
+MPROC_API pid_t mproc_process_pid(const mproc_process_t *p);
 
 /* The name ("Process-1", or the name given). Never NULL for a valid p. */
-const char *mproc_process_name(const mproc_process_t *p);
+MPROC_API const char *mproc_process_name(const mproc_process_t *p);
 
-bool mproc_process_daemon(const mproc_process_t *p);
+MPROC_API bool mproc_process_daemon(const mproc_process_t *p);
 
 /* Python's exitcode. Returns 1 and sets *code once the process has ended
  * (checking without blocking): the target's return value, 1 for a failed
  * target, or -N when signal N ended it. Returns 0 while unknown (not started
  * or running), or a negative error. */
-int mproc_process_exitcode(mproc_process_t *p, int *code);
+MPROC_API int mproc_process_exitcode(mproc_process_t *p, int *code);
 
 /* The failure message the target reported (mproc_call_fail, a failed
  * mproc_unpack, or a return value outside 0..255), once it has ended;
  * NULL when there is none. Valid until mproc_process_close. */
-const char *mproc_process_error(const mproc_process_t *p);
+MPROC_API const char *mproc_process_error(const mproc_process_t *p);
 
 /* A descriptor that becomes readable when the process ends, for your own
  * poll/epoll loop; owned by the handle (do not close it). Returns the fd,
  * or MPROC_ESTATE before start. After it fires, call join/is_alive/exitcode
  * to collect the exit status. */
-int mproc_process_sentinel(const mproc_process_t *p);
+MPROC_API int mproc_process_sentinel(const mproc_process_t *p);
 
 /* Copies the timing so far into *t (fields still unknown are 0). */
-int mproc_process_timing(const mproc_process_t *p, mproc_timing_t *t);
+MPROC_API int mproc_process_timing(const mproc_process_t *p, mproc_timing_t *t);
 
 /* Releases the handle. Refuses (MPROC_EBUSY) while the process runs: join,
  * terminate or kill it first. NULL is accepted. In a child that inherited a
  * copy of the handle, only the copy is released. */
-int mproc_process_close(mproc_process_t *p);
+MPROC_API int mproc_process_close(mproc_process_t *p);
 
 /* Waits until one of the n processes ends, like
  * multiprocessing.connection.wait, at most timeout_s seconds (negative: no
  * limit). Sets *index to the first one found ended (reaped) and returns 0,
  * or returns MPROC_ETIMEDOUT. Processes that ended before the call count.
  * Errors: MPROC_EINVAL, MPROC_ESTATE (one not started), MPROC_ENOTCHILD. */
-int mproc_wait(mproc_process_t *const *procs, size_t n, double timeout_s,
+MPROC_API int mproc_wait(mproc_process_t *const *procs, size_t n, double timeout_s,
                size_t *index);
 
 /* This process's name: "MainProcess", or in a child its Process name. */
-const char *mproc_current_process_name(void);
+MPROC_API const char *mproc_current_process_name(void);
 
 #ifdef __cplusplus
 }

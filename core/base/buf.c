@@ -1,9 +1,9 @@
-#include "serialization/buf.h"
+#include "core/base/buf.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
+#include "multiproc/error.h"
 
 int mproc__buf_reserve(mproc__buf_t *b, size_t extra) {
   if (extra > SIZE_MAX - b->len) return MPROC_ENOMEM;

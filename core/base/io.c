@@ -1,5 +1,5 @@
 /* Robust fd I/O: see io.h for the contract. */
-#include "core/io.h"
+#include "core/base/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/clock.h"
+#include "core/base/clock.h"
 
 static int wait_ready(int fd, short events) {
   struct pollfd pfd;

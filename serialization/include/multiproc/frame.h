@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/error.h"
+#include "multiproc/error.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,15 +35,15 @@ extern "C" {
 /* Writes one frame holding len bytes of payload, header and payload in one
  * writev where the kernel allows. Errors: MPROC_ETOOBIG (len > 4 GiB - 1),
  * MPROC_EPIPE (no reader), other -errno. */
-int mproc_frame_write(int fd, const void *payload, size_t len);
+MPROC_API int mproc_frame_write(int fd, const void *payload, size_t len);
 
 /* Reads one frame of at most max payload bytes (0: the default). On success
  * *payload is a new buffer of *len bytes plus a NUL after them (so text can
  * be used directly), to be released with mproc_frame_free.
  * Errors: MPROC_EOF, MPROC_ETRUNCATED, MPROC_ETOOBIG, MPROC_ENOMEM, -errno. */
-int mproc_frame_read(int fd, size_t max, void **payload, size_t *len);
+MPROC_API int mproc_frame_read(int fd, size_t max, void **payload, size_t *len);
 
-void mproc_frame_free(void *payload);
+MPROC_API void mproc_frame_free(void *payload);
 
 #ifdef __cplusplus
 }

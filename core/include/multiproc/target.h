@@ -27,8 +27,8 @@
 #ifndef MPROC_TARGET_H
 #define MPROC_TARGET_H
 
-#include "core/call.h"
-#include "core/error.h"
+#include "multiproc/call.h"
+#include "multiproc/error.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,20 +42,20 @@ extern "C" {
  * Errors: MPROC_EINVAL (NULL, empty or longer than MPROC_TARGET_NAME_MAX),
  * MPROC_EDUPTARGET (name taken by another function: from now on the name
  * is refused everywhere; mproc_last_error() names both), MPROC_ENOMEM. */
-int mproc_target_register(const char *name, mproc_target_fn fn);
+MPROC_API int mproc_target_register(const char *name, mproc_target_fn fn);
 
 /* As mproc_target_register, saying where the registration is made (e.g.
  * "square.c:12", kept as given: a string that lives as long as the
  * program), for the message when two collide. MPROC_TARGET uses it. */
-int mproc_target_register_at(const char *name, mproc_target_fn fn,
+MPROC_API int mproc_target_register_at(const char *name, mproc_target_fn fn,
                              const char *where);
 
 /* The function registered under name, or NULL (none, or two functions
  * registered under it). */
-mproc_target_fn mproc_target_find(const char *name);
+MPROC_API mproc_target_fn mproc_target_find(const char *name);
 
 /* The name fn was registered under, or NULL. */
-const char *mproc_target_name(mproc_target_fn fn);
+MPROC_API const char *mproc_target_name(mproc_target_fn fn);
 
 #define MPROC__STR2(x) #x
 #define MPROC__STR(x) MPROC__STR2(x)

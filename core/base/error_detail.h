@@ -1,5 +1,5 @@
 /* multiproc internal — recording the details of a failure for
- * mproc_last_error() (core/error.h). */
+ * mproc_last_error() (multiproc/error.h). */
 #ifndef MPROC_CORE_ERROR_DETAIL_H
 #define MPROC_CORE_ERROR_DETAIL_H
 

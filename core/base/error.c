@@ -1,11 +1,11 @@
 /* Error descriptions, generated from the one table in error.h. */
-#include "core/error.h"
+#include "multiproc/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "core/error_detail.h"
+#include "core/base/error_detail.h"
 
 static _Thread_local char detail[MPROC__DETAIL_MAX];
 

@@ -2,7 +2,7 @@
  * after Python's multiprocessing.Pool and concurrent.futures'
  * ProcessPoolExecutor, without their failure modes.
  *
- *     MPROC_TARGET(square) {                  // core/target.h
+ *     MPROC_TARGET(square) {                  // multiproc/target.h
  *       int64_t x;
  *       if (mproc_unpack(call, "x=L", &x) < 0) return -1;
  *       return mproc_call_return(call, "L", x * x);
@@ -65,10 +65,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "core/call.h"
-#include "core/error.h"
-#include "core/target.h"
-#include "serialization/value.h"
+#include "multiproc/call.h"
+#include "multiproc/error.h"
+#include "multiproc/target.h"
+#include "multiproc/value.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -153,10 +153,10 @@ typedef struct {
  * MPROC_ENOMEM, MPROC_EMFILE (descriptor limit), MPROC_EDAEMONIC (inside a
  * daemonic process), MPROC_EDUPTARGET (two functions registered under one
  * target name anywhere in the program; mproc_last_error() says which). */
-int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts);
+MPROC_API int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts);
 
 /* The number of worker slots. */
-unsigned mproc_pool_size(const mproc_pool_t *pool);
+MPROC_API unsigned mproc_pool_size(const mproc_pool_t *pool);
 
 /* Queues target(*args, **kwargs) and returns its future (free it with
  * mproc_future_free; the task runs either way). args (tuple or list) and
@@ -167,14 +167,14 @@ unsigned mproc_pool_size(const mproc_pool_t *pool);
  * terminated pool), MPROC_EBROKEN (no worker can
  * start; apply and map then fill err with the reason), MPROC_EINVAL,
  * MPROC_ETOOBIG, MPROC_ENOMEM. */
-int mproc_pool_submit(mproc_pool_t *pool, const char *target,
+MPROC_API int mproc_pool_submit(mproc_pool_t *pool, const char *target,
                       const mproc_value_t *args, const mproc_value_t *kwargs,
                       mproc_future_t **out);
 
 /* submit, then wait for it. On success *result is the target's result (None
  * when it set none), owned by the caller. On a task failure returns its
  * code and fills err (when not NULL); the submit errors above come as is. */
-int mproc_pool_apply(mproc_pool_t *pool, const char *target,
+MPROC_API int mproc_pool_apply(mproc_pool_t *pool, const char *target,
                      const mproc_value_t *args, const mproc_value_t *kwargs,
                      mproc_value_t **result, mproc_task_error_t *err);
 
@@ -183,11 +183,11 @@ int mproc_pool_apply(mproc_pool_t *pool, const char *target,
  * 0 picks it like Python (len / (4 * workers), rounded up). If a task fails,
  * returns the first failure in input order (err filled) and no results,
  * after every task has ended. */
-int mproc_pool_map(mproc_pool_t *pool, const char *target,
+MPROC_API int mproc_pool_map(mproc_pool_t *pool, const char *target,
                    const mproc_value_t *items, size_t chunksize,
                    mproc_value_t **results, mproc_task_error_t *err);
 /* As map, with each item a tuple (or list) of positional args. */
-int mproc_pool_starmap(mproc_pool_t *pool, const char *target,
+MPROC_API int mproc_pool_starmap(mproc_pool_t *pool, const char *target,
                        const mproc_value_t *items, size_t chunksize,
                        mproc_value_t **results, mproc_task_error_t *err);
 
@@ -195,20 +195,20 @@ int mproc_pool_starmap(mproc_pool_t *pool, const char *target,
 
 /* Waits until the task has ended, at most timeout_s (negative: no limit).
  * Returns 0 once it has, MPROC_ETIMEDOUT otherwise. */
-int mproc_future_wait(mproc_future_t *f, double timeout_s);
+MPROC_API int mproc_future_wait(mproc_future_t *f, double timeout_s);
 /* 1 once the task has ended, else 0. */
-int mproc_future_ready(mproc_future_t *f);
+MPROC_API int mproc_future_ready(mproc_future_t *f);
 /* 1 if it ended well, 0 if it failed, MPROC_ESTATE while running. */
-int mproc_future_successful(mproc_future_t *f);
+MPROC_API int mproc_future_successful(mproc_future_t *f);
 /* The result (valid as long as f), or the task's error code; MPROC_ESTATE
  * while running. */
-int mproc_future_result(mproc_future_t *f, const mproc_value_t **result);
+MPROC_API int mproc_future_result(mproc_future_t *f, const mproc_value_t **result);
 /* Fills err (code 0 on success); returns err->code, or MPROC_ESTATE while
  * running. */
-int mproc_future_error(mproc_future_t *f, mproc_task_error_t *err);
-int mproc_future_timing(mproc_future_t *f, mproc_task_timing_t *t);
+MPROC_API int mproc_future_error(mproc_future_t *f, mproc_task_error_t *err);
+MPROC_API int mproc_future_timing(mproc_future_t *f, mproc_task_timing_t *t);
 /* Releases the caller's hold; a running task still runs. NULL is ignored. */
-void mproc_future_free(mproc_future_t *f);
+MPROC_API void mproc_future_free(mproc_future_t *f);
 
 /* ---- Lazy maps: imap and imap_unordered. */
 
@@ -242,33 +242,33 @@ typedef struct {
   mproc_task_error_t error;    /* error.code 0 on success */
 } mproc_item_t;
 
-int mproc_pool_imap(mproc_pool_t *pool, const mproc_imap_opts_t *opts,
+MPROC_API int mproc_pool_imap(mproc_pool_t *pool, const mproc_imap_opts_t *opts,
                     mproc_iter_t **out);
 /* The next result: returns 1 with *item filled (a failed task is an item
  * too, with item->error set; iteration continues after it), 0 at the end,
  * MPROC_ETIMEDOUT, or a negative error (submit errors, producer errors). */
-int mproc_iter_next(mproc_iter_t *it, double timeout_s, mproc_item_t *item);
+MPROC_API int mproc_iter_next(mproc_iter_t *it, double timeout_s, mproc_item_t *item);
 /* Frees the iterator; tasks still in flight run to the end unobserved. */
-void mproc_iter_free(mproc_iter_t *it);
+MPROC_API void mproc_iter_free(mproc_iter_t *it);
 
 /* ---- Lifecycle. */
 
 /* No more tasks (MPROC_ECLOSED); queued ones still run, iterators started
  * before keep feeding their input to the end (as Python's imap does), then
  * the workers leave. */
-int mproc_pool_close(mproc_pool_t *pool);
+MPROC_API int mproc_pool_close(mproc_pool_t *pool);
 /* Fails every task not yet finished with MPROC_ETERMINATED, kills the
  * workers and returns once they are gone. */
-int mproc_pool_terminate(mproc_pool_t *pool);
+MPROC_API int mproc_pool_terminate(mproc_pool_t *pool);
 /* After close or terminate: waits for every task and worker to end.
  * Returns 0, MPROC_ETIMEDOUT, or MPROC_ESTATE if the pool is still open. */
-int mproc_pool_join(mproc_pool_t *pool, double timeout_s);
+MPROC_API int mproc_pool_join(mproc_pool_t *pool, double timeout_s);
 /* Terminates the pool if it is still running and frees it. Futures and
  * iterators the caller holds stay valid (their tasks have ended). */
-void mproc_pool_free(mproc_pool_t *pool);
+MPROC_API void mproc_pool_free(mproc_pool_t *pool);
 
 /* Copies up to cap slots' statistics; *n is the number of slots. */
-int mproc_pool_stats(mproc_pool_t *pool, mproc_worker_stats_t *stats,
+MPROC_API int mproc_pool_stats(mproc_pool_t *pool, mproc_worker_stats_t *stats,
                      size_t cap, size_t *n);
 
 #ifdef __cplusplus

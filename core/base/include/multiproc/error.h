@@ -12,6 +12,15 @@
 
 #include <errno.h>
 
+/* What multiproc exports: the library is built with -fvisibility=hidden, and
+ * only declarations marked MPROC_API are visible to programs that link it
+ * (its internal mproc__ functions never are). */
+#if defined(__GNUC__)
+#define MPROC_API __attribute__((visibility("default")))
+#else
+#define MPROC_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -78,10 +87,10 @@ typedef enum {
 
 /* A short English description of err; never NULL. Any negative errno value is
  * described, as are codes this version does not know ("unknown error"). */
-const char *mproc_strerror(int err);
+MPROC_API const char *mproc_strerror(int err);
 
 /* The symbolic name of err ("MPROC_ETIMEDOUT"), or "MPROC_UNKNOWN". */
-const char *mproc_err_name(int err);
+MPROC_API const char *mproc_err_name(int err);
 
 /* The details of the calling thread's latest failure that had any, in the
  * spirit of dlerror(): "target 'square' is registered twice: a.c:12 and
@@ -89,7 +98,7 @@ const char *mproc_err_name(int err);
  * the text stays until the thread's next failure that records one. Never
  * NULL ("" when there is none); valid until that thread's next multiproc
  * call. */
-const char *mproc_last_error(void);
+MPROC_API const char *mproc_last_error(void);
 
 #ifdef __cplusplus
 }
