@@ -95,6 +95,48 @@ double bench_py(const bench_opts_t *o, const char *mode, unsigned workers,
   return s;
 }
 
+/* A group runs in a fresh process of its own (this program again, with
+ * --group): what one group leaves behind (a heap grown by 100,000 futures
+ * makes every later fork slower) must not weigh on the next, and Python
+ * starts fresh for each of its runs too. The group prints its rows as
+ * tab-separated lines; this process collects them. */
+static void run_group(const bench_opts_t *o, const char *name) {
+  char rounds[16];
+  snprintf(rounds, sizeof rounds, "%zu", o->rounds);
+  char *argv[12];
+  int n = 0;
+  argv[n++] = (char *)"/proc/self/exe";
+  argv[n++] = (char *)"--group";
+  argv[n++] = (char *)name;
+  argv[n++] = (char *)"--rounds";
+  argv[n++] = rounds;
+  if (o->quick) argv[n++] = (char *)"--quick";
+  if (o->py == NULL) argv[n++] = (char *)"--no-python";
+  argv[n] = NULL;
+  char *text = bench_run_capture(argv);
+  for (char *save, *line = strtok_r(text, "\n", &save); line != NULL;
+       line = strtok_r(NULL, "\n", &save)) {
+    char *f[8];
+    int k = 0;
+    for (char *s2, *t = strtok_r(line, "\t", &s2); t != NULL && k < 8;
+         t = strtok_r(NULL, "\t", &s2))
+      f[k++] = t;
+    if (k == 7 && strcmp(f[0], "ROW") == 0) {
+      row_t *r = nrows < sizeof rows / sizeof rows[0] ? &rows[nrows++] : NULL;
+      if (r == NULL) continue;
+      snprintf(r->workload, sizeof r->workload, "%s", f[1]);
+      snprintf(r->figure, sizeof r->figure, "%s", f[2]);
+      snprintf(r->reference, sizeof r->reference, "%s", f[3]);
+      r->ratio = strcmp(f[4], "-") == 0 ? NAN : atof(f[4]);
+      snprintf(r->goal, sizeof r->goal, "%s", f[5]);
+      r->met = atoi(f[6]);
+    } else if (k == 2 && strcmp(f[0], "NOTE") == 0) {
+      bench_note("%s", f[1]);
+    }
+  }
+  free(text);
+}
+
 static size_t parse_count(const char *flag, const char *s) {
   char *end;
   errno = 0;
@@ -117,20 +159,22 @@ int main(int argc, char **argv) {
   o.argv0 = argv[0];
   o.rounds = 3;
   bool no_python = false;
-  const char *only = NULL;
+  const char *only = NULL, *group = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
       o.rounds = parse_count(argv[i], argv[i + 1]);
       i++;
-    }
-    else if (strcmp(argv[i], "--quick") == 0)
+    } else if (strcmp(argv[i], "--quick") == 0) {
       o.quick = true;
-    else if (strcmp(argv[i], "--no-python") == 0)
+    } else if (strcmp(argv[i], "--no-python") == 0) {
       no_python = true;
-    else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+    } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
       only = argv[++i];
-    else
+    } else if (strcmp(argv[i], "--group") == 0 && i + 1 < argc) {
+      group = argv[++i];
+    } else {
       usage();
+    }
   }
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   o.workers = ncpu > 0 ? (unsigned)ncpu : 1;
@@ -141,11 +185,34 @@ int main(int argc, char **argv) {
   else if ((o.py = bench_runfile(argv[0], "bench/all.py")) == NULL)
     o.py_why = "bench/all.py not found";
 
-  /* 1,000 children hold two descriptors each. */
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
+  struct {
+    const char *name;
+    void (*run)(const bench_opts_t *);
+  } groups[] = {{"pool", bench_group_pool},
+                {"process", bench_group_process},
+                {"payload", bench_group_payload},
+                {"skew", bench_group_skew},
+                {"psha", bench_group_psha}};
+  size_t ngroups = sizeof groups / sizeof groups[0];
+
+  if (group != NULL) {
+    /* 1,000 children hold two descriptors each. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    size_t g = 0;
+    while (g < ngroups && strcmp(groups[g].name, group) != 0) g++;
+    if (g == ngroups) usage();
+    groups[g].run(&o);
+    for (size_t i = 0; i < nrows; i++) {
+      const row_t *r = &rows[i];
+      printf("ROW\t%s\t%s\t%s\t%s\t%s\t%d\n", r->workload, r->figure,
+             r->reference, bench_fmt("%.4f", r->ratio), r->goal, r->met);
+    }
+    for (size_t i = 0; i < nnotes; i++) printf("NOTE\t%s\n", notes[i]);
+    return 0;
   }
 
   struct utsname u;
@@ -156,7 +223,8 @@ int main(int argc, char **argv) {
   printf("command : bazel run -c opt //bench:all --");
   for (int i = 1; i < argc; i++) printf(" %s", argv[i]);
   printf("\nsettings: rounds=%zu%s, pool workers=%u (2 for the skewed "
-         "batches), medians of interleaved rounds\n",
+         "batches), medians of interleaved rounds; each group of rows in a "
+         "fresh process\n",
          o.rounds, o.quick ? " (--quick: small sizes, figures are not "
                              "comparable)" : "",
          o.workers);
@@ -167,16 +235,8 @@ int main(int argc, char **argv) {
     printf("python  : skipped (%s): Python columns are empty\n", o.py_why);
   fflush(stdout);
 
-  struct {
-    const char *name;
-    void (*run)(const bench_opts_t *);
-  } groups[] = {{"pool", bench_group_pool},
-                {"process", bench_group_process},
-                {"payload", bench_group_payload},
-                {"skew", bench_group_skew},
-                {"psha", bench_group_psha}};
   uint64_t t0 = bench_now_ns();
-  for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+  for (size_t g = 0; g < ngroups; g++) {
     if (only != NULL) {
       char list[256];
       snprintf(list, sizeof list, ",%s,", only);
@@ -185,7 +245,7 @@ int main(int argc, char **argv) {
       if (strstr(list, want) == NULL) continue;
     }
     fprintf(stderr, "[%s]\n", groups[g].name);
-    groups[g].run(&o);
+    run_group(&o, groups[g].name);
   }
   double total = (double)(bench_now_ns() - t0) / 1e9;
 
