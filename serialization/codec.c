@@ -1,4 +1,6 @@
-/* Values <-> mproc.wire.Value with nanopb's stream coding primitives.
+/* Values <-> mproc.wire.Value with nanopb's stream coding primitives: the
+ * generic implementation (codec.h), the entry points that choose between
+ * it and the fast one, and a lone value's encode and decode.
  *
  * The Value, List, Dict and Entry messages are written and read field by
  * field with pb_encode_tag/varint/string/fixed64 and pb_decode_tag/...
@@ -20,24 +22,30 @@
 
 #include "core/base/error_detail.h"
 #include "serialization/codec.h"
+#include "serialization/codec_testing.h"
 #include "serialization/wire.pb.h"
 
-/* Field numbers of wire.proto. */
 enum {
-  F_NONE = 1,
-  F_BOOL = 2,
-  F_INT = 3,
-  F_FLOAT = 4,
-  F_STR = 5,
-  F_BYTES = 6,
-  F_LIST = 7,
-  F_DICT = 8,
-  F_LIST_ITEMS = 1,
-  F_LIST_TUPLE = 2,
-  F_DICT_ENTRIES = 1,
-  F_ENTRY_KEY = 1,
-  F_ENTRY_VALUE = 2
+  F_NONE = MPROC__F_NONE,
+  F_BOOL = MPROC__F_BOOL,
+  F_INT = MPROC__F_INT,
+  F_FLOAT = MPROC__F_FLOAT,
+  F_STR = MPROC__F_STR,
+  F_BYTES = MPROC__F_BYTES,
+  F_LIST = MPROC__F_LIST,
+  F_DICT = MPROC__F_DICT,
+  F_LIST_ITEMS = MPROC__F_LIST_ITEMS,
+  F_LIST_TUPLE = MPROC__F_LIST_TUPLE,
+  F_LIST_INTS = MPROC__F_LIST_INTS,
+  F_LIST_FLOATS = MPROC__F_LIST_FLOATS,
+  F_DICT_ENTRIES = MPROC__F_DICT_ENTRIES,
+  F_ENTRY_KEY = MPROC__F_ENTRY_KEY,
+  F_ENTRY_VALUE = MPROC__F_ENTRY_VALUE
 };
+
+int mproc__codec_generic;
+
+void mproc__codec_use_generic(int on) { mproc__codec_generic = on != 0; }
 
 /* The hand-written coding must follow wire.proto: the generated tags say
  * so at compile time. */
@@ -51,6 +59,8 @@ _Static_assert(F_NONE == mproc_wire_Value_none_tag &&
                    F_DICT == mproc_wire_Value_dict_value_tag &&
                    F_LIST_ITEMS == mproc_wire_List_items_tag &&
                    F_LIST_TUPLE == mproc_wire_List_tuple_tag &&
+                   F_LIST_INTS == mproc_wire_List_ints_tag &&
+                   F_LIST_FLOATS == mproc_wire_List_floats_tag &&
                    F_DICT_ENTRIES == mproc_wire_Dict_entries_tag &&
                    F_ENTRY_KEY == mproc_wire_Entry_key_tag &&
                    F_ENTRY_VALUE == mproc_wire_Entry_value_tag,
@@ -61,7 +71,7 @@ static bool counting(const pb_ostream_t *s) { return s->callback == NULL; }
 /* A length-delimited field holding a value: tag, its kept size, its body. */
 static bool enc_sub(pb_ostream_t *s, uint32_t field, const mproc_value_t *v) {
   return pb_encode_tag(s, PB_WT_STRING, field) &&
-         pb_encode_varint(s, v->wsize) && mproc__enc_value(s, v);
+         pb_encode_varint(s, v->wsize) && mproc__genc_value(s, v);
 }
 
 static bool enc_entry(pb_ostream_t *s, const mproc__entry_t *e) {
@@ -70,6 +80,17 @@ static bool enc_entry(pb_ostream_t *s, const mproc__entry_t *e) {
          pb_encode_tag(s, PB_WT_STRING, F_ENTRY_KEY) &&
          pb_encode_string(s, (const pb_byte_t *)e->key, e->klen) &&
          enc_sub(s, F_ENTRY_VALUE, e->val);
+}
+
+/* A packed field's payload: zigzag varints, or doubles. */
+static bool enc_packed_payload(pb_ostream_t *s, const mproc_value_t *const *v,
+                               size_t n, int homog) {
+  for (size_t i = 0; i < n; i++) {
+    bool ok = homog == MPROC__HOMOG_INTS ? pb_encode_svarint(s, v[i]->u.i)
+                                         : pb_encode_fixed64(s, &v[i]->u.d);
+    if (!ok) return false;
+  }
+  return true;
 }
 
 static bool enc_body(pb_ostream_t *s, const mproc_value_t *v) {
@@ -91,15 +112,30 @@ static bool enc_body(pb_ostream_t *s, const mproc_value_t *v) {
                            v->kind == MPROC_STR ? F_STR : F_BYTES) &&
              pb_encode_string(s, (const pb_byte_t *)v->u.s.p, v->u.s.n);
     case MPROC_LIST:
-    case MPROC_TUPLE:
+    case MPROC_TUPLE: {
       if (!pb_encode_tag(s, PB_WT_STRING, F_LIST) ||
           !pb_encode_varint(s, v->inner))
         return false;
-      for (size_t i = 0; i < v->u.seq.n; i++)
-        if (!enc_sub(s, F_LIST_ITEMS, v->u.seq.v[i])) return false;
-      return v->kind != MPROC_TUPLE ||
-             (pb_encode_tag(s, PB_WT_VARINT, F_LIST_TUPLE) &&
-              pb_encode_varint(s, 1));
+      bool tuple = v->kind == MPROC_TUPLE;
+      const mproc_value_t *const *items =
+          (const mproc_value_t *const *)v->u.seq.v;
+      size_t n = v->u.seq.n;
+      if (v->homog == MPROC__HOMOG_INTS || v->homog == MPROC__HOMOG_FLOATS) {
+        /* Fields in number order, as protoc writes them: tuple, then the
+         * packed items. */
+        bool ints = v->homog == MPROC__HOMOG_INTS;
+        return (!tuple || (pb_encode_tag(s, PB_WT_VARINT, F_LIST_TUPLE) &&
+                           pb_encode_varint(s, 1))) &&
+               pb_encode_tag(s, PB_WT_STRING,
+                             ints ? F_LIST_INTS : F_LIST_FLOATS) &&
+               pb_encode_varint(s, ints ? v->u.seq.ibytes : 8 * n) &&
+               enc_packed_payload(s, items, n, v->homog);
+      }
+      for (size_t i = 0; i < n; i++)
+        if (!enc_sub(s, F_LIST_ITEMS, items[i])) return false;
+      return !tuple || (pb_encode_tag(s, PB_WT_VARINT, F_LIST_TUPLE) &&
+                        pb_encode_varint(s, 1));
+    }
     case MPROC_DICT:
       if (!pb_encode_tag(s, PB_WT_STRING, F_DICT) ||
           !pb_encode_varint(s, v->inner))
@@ -111,7 +147,7 @@ static bool enc_body(pb_ostream_t *s, const mproc_value_t *v) {
   return false;
 }
 
-bool mproc__enc_value(pb_ostream_t *s, const mproc_value_t *v) {
+bool mproc__genc_value(pb_ostream_t *s, const mproc_value_t *v) {
   if (counting(s)) return pb_write(s, NULL, v->wsize);
   size_t before = s->bytes_written;
   if (!enc_body(s, v)) return false;
@@ -126,22 +162,14 @@ bool mproc__enc_value(pb_ostream_t *s, const mproc_value_t *v) {
   return true;
 }
 
-bool mproc__enc_value_field(pb_ostream_t *s, const pb_field_t *f,
-                            const mproc_value_t *v) {
+bool mproc__genc_value_field(pb_ostream_t *s, const pb_field_t *f,
+                             const mproc_value_t *v) {
   return pb_encode_tag_for_field(s, f) && pb_encode_varint(s, v->wsize) &&
-         mproc__enc_value(s, v);
+         mproc__genc_value(s, v);
 }
 
-bool mproc__enc_items(pb_ostream_t *s, const pb_field_t *f,
-                      const mproc_value_t *seq) {
-  if (seq == NULL) return true;
-  for (size_t i = 0; i < seq->u.seq.n; i++)
-    if (!mproc__enc_value_field(s, f, seq->u.seq.v[i])) return false;
-  return true;
-}
-
-bool mproc__enc_entries(pb_ostream_t *s, const pb_field_t *f,
-                        const mproc_value_t *dict) {
+bool mproc__genc_entries(pb_ostream_t *s, const pb_field_t *f,
+                         const mproc_value_t *dict) {
   if (dict == NULL) return true;
   for (size_t i = 0; i < dict->u.dict.n; i++) {
     const mproc__entry_t *e = &dict->u.dict.e[i];
@@ -158,6 +186,65 @@ bool mproc__enc_entries(pb_ostream_t *s, const pb_field_t *f,
       return false;
   }
   return true;
+}
+
+bool mproc__genc_packed(pb_ostream_t *s, const pb_field_t *f,
+                        const mproc_value_t *const *v, size_t n, int homog,
+                        size_t payload) {
+  if (!pb_encode_tag(s, PB_WT_STRING, f->tag) ||
+      !pb_encode_varint(s, payload))
+    return false;
+  if (counting(s)) return pb_write(s, NULL, payload);
+  return enc_packed_payload(s, v, n, homog);
+}
+
+int mproc__homog_of(const mproc_value_t *const *v, size_t n) {
+  if (n == 0) return MPROC__HOMOG_EMPTY;
+  uint8_t kind = v[0]->kind;
+  if (kind != MPROC_INT && kind != MPROC_FLOAT) return MPROC__HOMOG_MIXED;
+  for (size_t i = 1; i < n; i++)
+    if (v[i]->kind != kind) return MPROC__HOMOG_MIXED;
+  return kind == MPROC_INT ? MPROC__HOMOG_INTS : MPROC__HOMOG_FLOATS;
+}
+
+size_t mproc__packed_size(const mproc_value_t *const *v, size_t n,
+                          int homog) {
+  if (homog == MPROC__HOMOG_FLOATS) return 8 * n;
+  size_t size = 0;
+  for (size_t i = 0; i < n; i++) size += v[i]->wsize - 1; /* minus the tag */
+  return size;
+}
+
+/* ---- The entry points: the fast implementation whenever it applies. */
+
+bool mproc__enc_value_field(pb_ostream_t *s, const pb_field_t *f,
+                            const mproc_value_t *v) {
+  bool ok;
+  if (!mproc__codec_generic && mproc__fenc_value_field(s, f, v, &ok))
+    return ok;
+  return mproc__genc_value_field(s, f, v);
+}
+
+bool mproc__enc_value(pb_ostream_t *s, const mproc_value_t *v) {
+  return mproc__genc_value(s, v);
+}
+
+bool mproc__enc_entries(pb_ostream_t *s, const pb_field_t *f,
+                        const mproc_value_t *dict) {
+  bool ok;
+  if (!mproc__codec_generic && mproc__fenc_entries(s, f, dict, &ok))
+    return ok;
+  return mproc__genc_entries(s, f, dict);
+}
+
+bool mproc__enc_packed(pb_ostream_t *s, const pb_field_t *f,
+                       const mproc_value_t *const *v, size_t n, int homog,
+                       size_t payload) {
+  bool ok;
+  if (!mproc__codec_generic &&
+      mproc__fenc_packed(s, f, v, n, homog, payload, &ok))
+    return ok;
+  return mproc__genc_packed(s, f, v, n, homog, payload);
 }
 
 /* ---- Decoding. */
@@ -193,18 +280,84 @@ typedef struct {
   mproc__dctx_t *ctx;
   int depth; /* of the container being filled */
   mproc_value_t *target;
+  uint32_t source; /* the List field its items came from; 0: none yet */
 } fill_t;
+
+/* A List takes its items from one field only (wire.proto). */
+static bool same_source(fill_t *f, uint32_t field) {
+  if (f->source != 0 && f->source != field)
+    return mproc__dfail(f->ctx, MPROC_EMALFORMED,
+                        "a List mixing items, ints and floats");
+  f->source = field;
+  return true;
+}
 
 static bool dec_item(pb_istream_t *sub, void *arg) {
   fill_t *f = arg;
   mproc_value_t *item = NULL;
-  if (!mproc__dec_value(sub, f->ctx, f->depth, &item)) return false;
+  if (!mproc__gdec_value(sub, f->ctx, f->depth, &item)) return false;
+  if (!same_source(f, F_LIST_ITEMS)) {
+    mproc__value_free_owned(item);
+    return false;
+  }
   int rc = mproc__seq_push(f->target, item);
   if (rc < 0) {
     mproc__value_free_owned(item);
     return mproc__dfail(f->ctx, rc, NULL);
   }
   return true;
+}
+
+/* One element of a packed field (or the lone element of an unpacked one)
+ * as a new int or float value. */
+static bool dec_scalar(pb_istream_t *s, mproc__dctx_t *ctx, mproc_kind_t kind,
+                       mproc_value_t **out) {
+  int64_t i = 0;
+  double d = 0;
+  if (kind == MPROC_INT ? !pb_decode_svarint(s, &i)
+                        : !pb_decode_fixed64(s, &d))
+    return false;
+  mproc_value_t *v = mproc__value_alloc(kind);
+  if (v == NULL) return mproc__dfail(ctx, MPROC_ENOMEM, NULL);
+  if (kind == MPROC_INT) {
+    v->u.i = i;
+    mproc__scalar_resize(v);
+  } else {
+    v->u.d = d;
+  }
+  *out = v;
+  return true;
+}
+
+/* Elements to seq: every one filling s (a packed field), or just one (an
+ * unpacked element, inside the enclosing message). */
+static bool dec_packed_into_list(pb_istream_t *s, fill_t *f,
+                                 mproc_kind_t kind, bool all) {
+  uint32_t field = kind == MPROC_INT ? F_LIST_INTS : F_LIST_FLOATS;
+  do {
+    mproc_value_t *v;
+    if (!dec_scalar(s, f->ctx, kind, &v)) return false;
+    if (!same_source(f, field)) {
+      mproc__value_free_owned(v);
+      return false;
+    }
+    int rc = mproc__seq_push(f->target, v);
+    if (rc < 0) {
+      mproc__value_free_owned(v);
+      return mproc__dfail(f->ctx, rc, NULL);
+    }
+  } while (all && s->bytes_left > 0);
+  return true;
+}
+
+static bool dec_ints_cb(pb_istream_t *sub, void *arg) {
+  return sub->bytes_left == 0 ||
+         dec_packed_into_list(sub, arg, MPROC_INT, true);
+}
+
+static bool dec_floats_cb(pb_istream_t *sub, void *arg) {
+  return sub->bytes_left == 0 ||
+         dec_packed_into_list(sub, arg, MPROC_FLOAT, true);
 }
 
 static bool dec_list(pb_istream_t *s, void *arg) {
@@ -224,7 +377,15 @@ static bool dec_list(pb_istream_t *s, void *arg) {
         f->target->inner += tuple ? 2 : (size_t)-2;
         mproc__container_resize(f->target);
       }
-    } else if (tag == F_LIST_ITEMS || tag == F_LIST_TUPLE) {
+    } else if (tag == F_LIST_INTS && wt == PB_WT_STRING) {
+      if (!in_sub(s, dec_ints_cb, f)) return false;
+    } else if (tag == F_LIST_INTS && wt == PB_WT_VARINT) {
+      if (!dec_packed_into_list(s, f, MPROC_INT, false)) return false;
+    } else if (tag == F_LIST_FLOATS && wt == PB_WT_STRING) {
+      if (!in_sub(s, dec_floats_cb, f)) return false;
+    } else if (tag == F_LIST_FLOATS && wt == PB_WT_64BIT) {
+      if (!dec_packed_into_list(s, f, MPROC_FLOAT, false)) return false;
+    } else if (tag >= F_LIST_ITEMS && tag <= F_LIST_FLOATS) {
       return mproc__dfail(f->ctx, MPROC_EMALFORMED,
                           "a List field with the wrong wire type");
     } else if (!pb_skip_field(s, wt)) {
@@ -236,7 +397,7 @@ static bool dec_list(pb_istream_t *s, void *arg) {
 
 static bool dec_entry_cb(pb_istream_t *sub, void *arg) {
   fill_t *f = arg;
-  return mproc__dec_entry(sub, f->ctx, f->depth, f->target);
+  return mproc__gdec_entry(sub, f->ctx, f->depth, f->target);
 }
 
 static bool dec_dict(pb_istream_t *s, void *arg) {
@@ -283,8 +444,8 @@ static pb_wire_type_t value_wire_type(uint32_t tag) {
   }
 }
 
-bool mproc__dec_value(pb_istream_t *s, mproc__dctx_t *ctx, int depth,
-                      mproc_value_t **out) {
+bool mproc__gdec_value(pb_istream_t *s, mproc__dctx_t *ctx, int depth,
+                       mproc_value_t **out) {
   mproc_value_t *v = NULL;
   *out = NULL;
   while (s->bytes_left > 0) {
@@ -351,6 +512,7 @@ bool mproc__dec_value(pb_istream_t *s, mproc__dctx_t *ctx, int depth,
         }
         v->u.s.p = b.p;
         v->u.s.n = b.n;
+        v->u.s.own = b.p;
         mproc__scalar_resize(v);
         if (tag == F_STR && !mproc__utf8_valid(b.p, b.n)) {
           mproc__dfail(ctx, MPROC_EUTF8, NULL);
@@ -365,7 +527,7 @@ bool mproc__dec_value(pb_istream_t *s, mproc__dctx_t *ctx, int depth,
         }
         v = mproc__value_alloc(tag == F_LIST ? MPROC_LIST : MPROC_DICT);
         if (v == NULL) break;
-        fill_t f = {ctx, depth + 1, v};
+        fill_t f = {ctx, depth + 1, v, 0};
         if (!in_sub(s, tag == F_LIST ? dec_list : dec_dict, &f)) goto fail;
         break;
       }
@@ -396,11 +558,11 @@ typedef struct {
 
 static bool dec_entry_value(pb_istream_t *sub, void *arg) {
   entry_t *e = arg;
-  return mproc__dec_value(sub, e->ctx, e->depth, &e->val);
+  return mproc__gdec_value(sub, e->ctx, e->depth, &e->val);
 }
 
-bool mproc__dec_entry(pb_istream_t *s, mproc__dctx_t *ctx, int depth,
-                      mproc_value_t *dict) {
+bool mproc__gdec_entry(pb_istream_t *s, mproc__dctx_t *ctx, int depth,
+                       mproc_value_t *dict) {
   entry_t e = {ctx, depth, NULL, 0, NULL};
   bool ok = true;
   while (ok && s->bytes_left > 0) {
@@ -450,6 +612,73 @@ bool mproc__dec_entry(pb_istream_t *s, mproc__dctx_t *ctx, int depth,
   return ok;
 }
 
+bool mproc__gdec_packed(pb_istream_t *s, mproc__dctx_t *ctx,
+                        mproc_kind_t kind, mproc_value_t *seq) {
+  fill_t f = {ctx, 1, seq, 0};
+  return s->bytes_left == 0 || dec_packed_into_list(s, &f, kind, true);
+}
+
+bool mproc__gdec_packed_array(pb_istream_t *s, mproc__dctx_t *ctx,
+                              mproc_kind_t kind, mproc_value_t ***v,
+                              size_t *n, size_t *cap) {
+  while (s->bytes_left > 0) {
+    if (*n == *cap) {
+      size_t grown = *cap ? *cap * 2 : 8;
+      mproc_value_t **p = realloc(*v, grown * sizeof *p);
+      if (p == NULL) return mproc__dfail(ctx, MPROC_ENOMEM, NULL);
+      *v = p;
+      *cap = grown;
+    }
+    if (!dec_scalar(s, ctx, kind, &(*v)[*n])) return false;
+    (*n)++;
+  }
+  return true;
+}
+
+/* ---- The entry points. */
+
+bool mproc__dec_value(pb_istream_t *s, mproc__dctx_t *ctx, int depth,
+                      mproc_value_t **out) {
+  bool ok;
+  if (!mproc__codec_generic && mproc__fdec_value_try(s, ctx, depth, out, &ok))
+    return ok;
+  return mproc__gdec_value(s, ctx, depth, out);
+}
+
+bool mproc__dec_entry(pb_istream_t *s, mproc__dctx_t *ctx, int depth,
+                      mproc_value_t *dict) {
+  bool ok;
+  if (!mproc__codec_generic &&
+      mproc__fdec_entry_try(s, ctx, depth, dict, &ok))
+    return ok;
+  return mproc__gdec_entry(s, ctx, depth, dict);
+}
+
+bool mproc__dec_packed(pb_istream_t *s, mproc__dctx_t *ctx, mproc_kind_t kind,
+                       mproc_value_t *seq) {
+  bool ok;
+  if (!mproc__codec_generic &&
+      mproc__fdec_packed_try(s, ctx, kind, seq, NULL, NULL, NULL, &ok))
+    return ok;
+  return mproc__gdec_packed(s, ctx, kind, seq);
+}
+
+bool mproc__dec_packed_array(pb_istream_t *s, mproc__dctx_t *ctx,
+                             mproc_kind_t kind, mproc_value_t ***v, size_t *n,
+                             size_t *cap) {
+  bool ok;
+  if (!mproc__codec_generic &&
+      mproc__fdec_packed_try(s, ctx, kind, NULL, v, n, cap, &ok))
+    return ok;
+  return mproc__gdec_packed_array(s, ctx, kind, v, n, cap);
+}
+
+void mproc__inplace_finish(mproc__inplace_t *ip) {
+  if (ip == NULL) return;
+  for (unsigned i = 0; i < ip->nuls; i++) *ip->nul_at[i] = '\0';
+  ip->nuls = 0;
+}
+
 int mproc__dresult(const mproc__dctx_t *ctx, const pb_istream_t *s,
                    const char *what) {
   if (ctx->err != 0 && ctx->err != MPROC_EMALFORMED) return ctx->err;
@@ -467,8 +696,12 @@ int mproc_value_encode(const mproc_value_t *v, void *buf, size_t size) {
   if (v == NULL || (buf == NULL && size > 0)) return MPROC_EINVAL;
   if (v->wsize > (size_t)INT32_MAX) return MPROC_E2BIG;
   if (size < v->wsize) return MPROC_E2BIG;
+  if (!mproc__codec_generic) {
+    uint8_t *end = mproc__fenc_body(buf, v);
+    return (int)(end - (uint8_t *)buf);
+  }
   pb_ostream_t s = pb_ostream_from_buffer(buf, v->wsize);
-  if (!mproc__enc_value(&s, v)) return MPROC_EMALFORMED;
+  if (!mproc__genc_value(&s, v)) return MPROC_EMALFORMED;
   return (int)s.bytes_written;
 }
 
@@ -478,7 +711,16 @@ int mproc_value_decode(mproc_value_t **out, const void *buf, size_t size) {
   if (buf == NULL && size > 0) return MPROC_EINVAL;
   pb_istream_t s = pb_istream_from_buffer(buf, size);
   mproc__dctx_t ctx = {0};
-  if (!mproc__dec_value(&s, &ctx, 0, out))
-    return mproc__dresult(&ctx, &s, "Value");
+  bool ok;
+  if (mproc__codec_generic) {
+    ok = mproc__gdec_value(&s, &ctx, 0, out);
+  } else {
+    const char *nwhy = NULL;
+    ok = mproc__fdec_value_buf(buf, size, &ctx, out, &nwhy);
+#ifndef PB_NO_ERRMSG
+    s.errmsg = nwhy;
+#endif
+  }
+  if (!ok) return mproc__dresult(&ctx, &s, "Value");
   return 0;
 }

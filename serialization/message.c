@@ -24,13 +24,57 @@ static bool enc_span_cb(pb_ostream_t *s, const pb_field_t *f,
          pb_encode_string(s, (const pb_byte_t *)sp->p, sp->n);
 }
 
-static bool enc_args_cb(pb_ostream_t *s, const pb_field_t *f,
-                        void *const *arg) {
-  const mproc__call_out_t *c = *arg;
-  if (c->args != NULL) return mproc__enc_items(s, f, c->args);
-  for (size_t i = 0; i < c->argc; i++)
-    if (!mproc__enc_value_field(s, f, c->argv[i])) return false;
+/* Positional args or a chunk's results as they go out: item by item, or
+ * packed when all ints or all floats (wire.proto). */
+typedef struct {
+  const mproc_value_t *const *v;
+  size_t n;
+  int homog;
+  size_t payload; /* packed: the packed field's payload size */
+} items_t;
+
+static bool packed(const items_t *it);
+
+static items_t items_of(const mproc_value_t *const *v, size_t n, int homog) {
+  items_t it = {v, n, homog, 0};
+  if (packed(&it)) it.payload = mproc__packed_size(v, n, homog);
+  return it;
+}
+
+static bool packed(const items_t *it) {
+  return it->homog == MPROC__HOMOG_INTS || it->homog == MPROC__HOMOG_FLOATS;
+}
+
+static size_t items_hint(const items_t *it) {
+  if (packed(it)) return 8 + it->payload;
+  size_t hint = 0;
+  for (size_t i = 0; i < it->n; i++) hint += it->v[i]->wsize + 6;
+  return hint;
+}
+
+static bool enc_items_cb(pb_ostream_t *s, const pb_field_t *f,
+                         void *const *arg) {
+  const items_t *it = *arg;
+  for (size_t i = 0; i < it->n; i++)
+    if (!mproc__enc_value_field(s, f, it->v[i])) return false;
   return true;
+}
+
+static bool enc_packed_cb(pb_ostream_t *s, const pb_field_t *f,
+                          void *const *arg) {
+  const items_t *it = *arg;
+  return mproc__enc_packed(s, f, it->v, it->n, it->homog, it->payload);
+}
+
+/* Sets the callback of whichever of the three fields carries them. */
+static void set_items(const items_t *it, pb_callback_t *values,
+                      pb_callback_t *ints, pb_callback_t *floats) {
+  if (it->n == 0) return;
+  pb_callback_t *cb = it->homog == MPROC__HOMOG_INTS     ? ints
+                      : it->homog == MPROC__HOMOG_FLOATS ? floats
+                                                         : values;
+  cb->funcs.encode = packed(it) ? enc_packed_cb : enc_items_cb;
+  cb->arg = (void *)it;
 }
 
 static bool enc_kwargs_cb(pb_ostream_t *s, const pb_field_t *f,
@@ -87,12 +131,16 @@ int mproc__call_encode_frame(mproc__buf_t *out, const mproc__call_out_t *c) {
   for (size_t i = 0; c->args == NULL && i < c->argc; i++)
     if (c->argv[i] == NULL) return MPROC_EINVAL;
   span_t target = {c->target, c->target ? strlen(c->target) : 0};
+  items_t args =
+      c->args != NULL
+          ? items_of((const mproc_value_t *const *)c->args->u.seq.v,
+                     c->args->u.seq.n, c->args->homog)
+          : items_of(c->argv, c->argc, mproc__homog_of(c->argv, c->argc));
   mproc_wire_Call w;
   memset(&w, 0, sizeof w);
   w.target.funcs.encode = enc_span_cb;
   w.target.arg = &target;
-  w.args.funcs.encode = enc_args_cb;
-  w.args.arg = (void *)c;
+  set_items(&args, &w.args, &w.int_args, &w.float_args);
   w.kwargs.funcs.encode = enc_kwargs_cb;
   w.kwargs.arg = (void *)c->kwargs;
   if (c->id != 0) {
@@ -107,10 +155,7 @@ int mproc__call_encode_frame(mproc__buf_t *out, const mproc__call_out_t *c) {
     w.has_first = true;
     w.first = c->first;
   }
-  size_t hint = target.n;
-  if (c->args != NULL) hint += c->args->wsize;
-  for (size_t i = 0; c->args == NULL && i < c->argc; i++)
-    hint += c->argv[i]->wsize + 6;
+  size_t hint = target.n + items_hint(&args);
   if (c->kwargs != NULL) hint += c->kwargs->wsize;
   return encode_frame(out, mproc_wire_Call_fields, &w, hint);
 }
@@ -132,11 +177,21 @@ static bool dec_span_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
 typedef struct {
   mproc__dctx_t *ctx;
   mproc_value_t *target;
+  uint32_t source; /* the field args came from (0: none yet) */
+  const char *mixed; /* the reason when they come from two */
 } args_dec_t;
 
+/* Args (or results) come from one of their three fields only. */
+static bool one_source(args_dec_t *a, uint32_t field) {
+  if (a->source != 0 && a->source != field)
+    return mproc__dfail(a->ctx, MPROC_EMALFORMED, a->mixed);
+  a->source = field;
+  return true;
+}
+
 static bool dec_arg_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
-  (void)f;
   args_dec_t *a = *arg;
+  if (!one_source(a, f->tag)) return false;
   mproc_value_t *item = NULL;
   /* Arguments sit inside the args tuple, at depth 1. */
   if (!mproc__dec_value(s, a->ctx, 1, &item)) return false;
@@ -146,6 +201,17 @@ static bool dec_arg_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
     return mproc__dfail(a->ctx, rc, NULL);
   }
   return true;
+}
+
+static bool dec_packed_args_cb(pb_istream_t *s, const pb_field_t *f,
+                               void **arg) {
+  args_dec_t *a = *arg;
+  if (s->bytes_left == 0) return true; /* an empty packed field */
+  if (!one_source(a, f->tag)) return false;
+  return mproc__dec_packed(s, a->ctx,
+                           f->tag == mproc_wire_Call_int_args_tag ? MPROC_INT
+                                                                  : MPROC_FLOAT,
+                           a->target);
 }
 
 static bool dec_kwarg_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
@@ -163,9 +229,15 @@ void mproc__call_in_clear(mproc__call_in_t *c) {
 }
 
 int mproc__call_decode(mproc__call_in_t *c, const void *buf, size_t n) {
+  return mproc__call_decode_inplace(c, buf, n, NULL);
+}
+
+int mproc__call_decode_inplace(mproc__call_in_t *c, const void *buf, size_t n,
+                               mproc__inplace_t *inplace) {
   if (c == NULL || (buf == NULL && n > 0)) return MPROC_EINVAL;
   memset(c, 0, sizeof *c);
   mproc__dctx_t ctx = {0};
+  ctx.inplace = inplace;
   size_t target_len = 0;
   c->args = mproc__value_alloc(MPROC_TUPLE);
   c->kwargs = mproc__value_alloc(MPROC_DICT);
@@ -174,14 +246,20 @@ int mproc__call_decode(mproc__call_in_t *c, const void *buf, size_t n) {
     return MPROC_ENOMEM;
   }
   blob_dec_t tb = {&ctx, &c->target, &target_len, "Call.target given twice"};
-  args_dec_t ad = {&ctx, c->args};
-  args_dec_t kd = {&ctx, c->kwargs};
+  args_dec_t ad = {&ctx, c->args, 0,
+                   "Call args in more than one of args, int_args and "
+                   "float_args"};
+  args_dec_t kd = {&ctx, c->kwargs, 0, NULL};
   mproc_wire_Call w;
   memset(&w, 0, sizeof w);
   w.target.funcs.decode = dec_span_cb;
   w.target.arg = &tb;
   w.args.funcs.decode = dec_arg_cb;
   w.args.arg = &ad;
+  w.int_args.funcs.decode = dec_packed_args_cb;
+  w.int_args.arg = &ad;
+  w.float_args.funcs.decode = dec_packed_args_cb;
+  w.float_args.arg = &ad;
   w.kwargs.funcs.decode = dec_kwarg_cb;
   w.kwargs.arg = &kd;
   pb_istream_t s = pb_istream_from_buffer(buf, n);
@@ -196,6 +274,7 @@ int mproc__call_decode(mproc__call_in_t *c, const void *buf, size_t n) {
     mproc__call_in_clear(c);
     return mproc__dresult(&ctx, &s, "Call");
   }
+  mproc__inplace_finish(inplace);
   c->id = w.id;
   c->mode = w.mode;
   c->first = w.first;
@@ -221,14 +300,6 @@ static bool enc_item_errors_cb(pb_ostream_t *s, const pb_field_t *f,
         !pb_encode_submessage(s, mproc_wire_ItemError_fields, &w))
       return false;
   }
-  return true;
-}
-
-static bool enc_results_cb(pb_ostream_t *s, const pb_field_t *f,
-                           void *const *arg) {
-  const mproc__report_t *r = *arg;
-  for (size_t i = 0; i < r->n_results; i++)
-    if (!mproc__enc_value_field(s, f, r->results[i])) return false;
   return true;
 }
 
@@ -271,13 +342,12 @@ int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r) {
   }
   for (size_t i = 0; i < r->n_results; i++)
     if (r->results[i] == NULL) return MPROC_EINVAL;
-  if (r->n_results > 0) {
-    w.results.funcs.encode = enc_results_cb;
-    w.results.arg = (void *)r;
-  }
-  size_t hint = r->message_len + (r->result ? r->result->wsize : 0);
-  for (size_t i = 0; i < r->n_results; i++)
-    hint += r->results[i]->wsize + 6;
+  const mproc_value_t *const *rv = (const mproc_value_t *const *)r->results;
+  items_t results = items_of(rv, r->n_results,
+                             mproc__homog_of(rv, r->n_results));
+  set_items(&results, &w.results, &w.int_results, &w.float_results);
+  size_t hint = r->message_len + (r->result ? r->result->wsize : 0) +
+                items_hint(&results);
   for (size_t i = 0; i < r->n_item_errors; i++)
     hint += 16 + (r->item_errors[i].message
                       ? strlen(r->item_errors[i].message)
@@ -304,12 +374,28 @@ typedef struct {
   size_t cap;
 } item_errors_dec_t;
 
-typedef item_errors_dec_t results_dec_t;
+typedef struct {
+  mproc__dctx_t *ctx;
+  mproc__report_t *r;
+  size_t cap;
+  args_dec_t src; /* which of the three fields results come from */
+} results_dec_t;
+
+static bool dec_packed_results_cb(pb_istream_t *s, const pb_field_t *f,
+                                  void **arg) {
+  results_dec_t *d = *arg;
+  if (s->bytes_left == 0) return true;
+  if (!one_source(&d->src, f->tag)) return false;
+  return mproc__dec_packed_array(
+      s, d->ctx,
+      f->tag == mproc_wire_Report_int_results_tag ? MPROC_INT : MPROC_FLOAT,
+      &d->r->results, &d->r->n_results, &d->cap);
+}
 
 /* One more chunk result, decoded at depth 0 like a lone result. */
 static bool dec_results_cb(pb_istream_t *s, const pb_field_t *f, void **arg) {
-  (void)f;
   results_dec_t *d = *arg;
+  if (!one_source(&d->src, f->tag)) return false;
   mproc__report_t *r = d->r;
   if (r->n_results == d->cap) {
     size_t cap = d->cap ? d->cap * 2 : 8;
@@ -367,9 +453,15 @@ void mproc__report_clear(mproc__report_t *r) {
 }
 
 int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n) {
+  return mproc__report_decode_inplace(r, buf, n, NULL);
+}
+
+int mproc__report_decode_inplace(mproc__report_t *r, const void *buf,
+                                 size_t n, mproc__inplace_t *inplace) {
   if (r == NULL || (buf == NULL && n > 0)) return MPROC_EINVAL;
   memset(r, 0, sizeof *r);
   mproc__dctx_t ctx = {0};
+  ctx.inplace = inplace;
   blob_dec_t mb = {&ctx, &r->message, &r->message_len,
                    "Report.message given twice"};
   value_dec_t rb = {&ctx, &r->result};
@@ -382,9 +474,16 @@ int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n) {
   item_errors_dec_t ied = {&ctx, r, 0};
   w.item_errors.funcs.decode = dec_item_error_cb;
   w.item_errors.arg = &ied;
-  results_dec_t rd = {&ctx, r, 0};
+  results_dec_t rd = {&ctx, r, 0,
+                      {&ctx, NULL, 0,
+                       "Report results in more than one of results, "
+                       "int_results and float_results"}};
   w.results.funcs.decode = dec_results_cb;
   w.results.arg = &rd;
+  w.int_results.funcs.decode = dec_packed_results_cb;
+  w.int_results.arg = &rd;
+  w.float_results.funcs.decode = dec_packed_results_cb;
+  w.float_results.arg = &rd;
   pb_istream_t s = pb_istream_from_buffer(buf, n);
   bool ok = pb_decode_ex(&s, mproc_wire_Report_fields, &w, PB_DECODE_NOINIT);
   if (ok && (!w.has_kind || w.kind < mproc_wire_Report_Kind_ENTERED ||
@@ -394,6 +493,7 @@ int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n) {
     mproc__report_clear(r);
     return mproc__dresult(&ctx, &s, "Report");
   }
+  mproc__inplace_finish(inplace);
   r->kind = (int)w.kind;
   r->id = w.id;
   r->t_ns = w.t_ns;

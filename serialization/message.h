@@ -45,6 +45,33 @@ typedef struct {
 /* Appends one frame (header + Call payload) to out. */
 int mproc__call_encode_frame(mproc__buf_t *out, const mproc__call_out_t *c);
 int mproc__call_decode(mproc__call_in_t *c, const void *buf, size_t n);
+
+/* Strings decoded in place: a string of at least MPROC__INPLACE_MIN bytes
+ * points into the input instead of being copied (the copy of a 64 MiB
+ * argument is a pass over 64 MiB of fresh memory). The input must stay
+ * where it is as long as such a value lives: either borrowed (the caller
+ * keeps the buffer until the values are gone) or adopted (adopt is the
+ * malloc'd block holding the input: the first in-place string takes it
+ * and frees it with itself; the caller must then not free it). Each
+ * in-place string is NUL-terminated by writing over the byte after it (a
+ * tag already read) once the whole message has decoded; spare says
+ * whether the byte after the input may be written too. */
+#define MPROC__INPLACE_MIN ((size_t)64 << 10)
+typedef struct mproc__inplace {
+  void *adopt; /* NULL: borrowed; cleared once a string takes it */
+  const uint8_t *end; /* the end of the whole input */
+  bool spare;
+  /* Filled by the decoder: where to write NULs once it has succeeded. */
+  uint8_t *nul_at[8];
+  unsigned nuls;
+} mproc__inplace_t;
+
+/* Decoding that may leave big strings in buf, as inplace says; buf is
+ * written to (the NULs after the strings left in it). With adopt set, the
+ * caller checks afterwards whether it was taken — even on failure, when
+ * the values that took it are already freed, and buf with them. */
+int mproc__call_decode_inplace(mproc__call_in_t *c, const void *buf, size_t n,
+                               mproc__inplace_t *inplace);
 void mproc__call_in_clear(mproc__call_in_t *c);
 
 enum {
@@ -89,6 +116,8 @@ typedef struct {
 
 int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r);
 int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n);
+int mproc__report_decode_inplace(mproc__report_t *r, const void *buf,
+                                 size_t n, mproc__inplace_t *inplace);
 void mproc__report_clear(mproc__report_t *r);
 
 #ifdef __cplusplus

@@ -3,17 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "serialization/slab.h"
 #include "serialization/value_internal.h"
 #include "serialization/value_ext.h"
-
-size_t mproc__varint_size(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    n++;
-  }
-  return n;
-}
 
 static size_t scalar_wsize(const mproc_value_t *v) {
   switch ((mproc_kind_t)v->kind) {
@@ -40,8 +32,10 @@ void mproc__container_resize(mproc_value_t *c) {
   c->wsize = mproc__ld_size(c->inner);
 }
 
+/* Nodes come from the slab (slab.h): a value costs a pointer bump, not a
+ * malloc, whoever makes it. */
 mproc_value_t *mproc__value_alloc(mproc_kind_t kind) {
-  mproc_value_t *v = calloc(1, sizeof *v);
+  mproc_value_t *v = mproc__slab_node();
   if (v == NULL) return NULL;
   v->kind = (uint8_t)kind;
   if (kind == MPROC_LIST || kind == MPROC_TUPLE || kind == MPROC_DICT) {
@@ -57,12 +51,18 @@ mproc_value_t *mproc__value_alloc(mproc_kind_t kind) {
 
 mproc_value_t *mproc__value_blob(mproc_kind_t kind, const void *p, size_t n) {
   if (n == SIZE_MAX) return NULL;
-  mproc_value_t *v = calloc(1, sizeof *v);
+  mproc_value_t *v = mproc__slab_node();
   if (v == NULL) return NULL;
   v->kind = (uint8_t)kind;
-  v->u.s.p = malloc(n + 1);
+  /* A short string sits next to its node; a longer one on the heap. */
+  v->u.s.p = mproc__slab_bytes(n + 1);
+  v->u.s.own = NULL;
   if (v->u.s.p == NULL) {
-    free(v);
+    v->u.s.p = malloc(n + 1);
+    v->u.s.own = v->u.s.p;
+  }
+  if (v->u.s.p == NULL) {
+    mproc__slab_release(v);
     return NULL;
   }
   if (n > 0 && p != NULL) memcpy(v->u.s.p, p, n);
@@ -150,6 +150,39 @@ static bool is_seq(const mproc_value_t *v) {
   return v != NULL && (v->kind == MPROC_LIST || v->kind == MPROC_TUPLE);
 }
 
+int mproc__seq_reserve(mproc_value_t *seq, size_t extra) {
+  if (extra > SIZE_MAX / sizeof(mproc_value_t *) - seq->u.seq.n)
+    return MPROC_ENOMEM;
+  size_t want = seq->u.seq.n + extra;
+  if (want <= seq->u.seq.cap) return 0;
+  /* Geometric, so that reserving chunk after chunk stays linear. */
+  if (want < seq->u.seq.cap * 2 &&
+      seq->u.seq.cap <= SIZE_MAX / sizeof(mproc_value_t *) / 2)
+    want = seq->u.seq.cap * 2;
+  mproc_value_t **v = realloc(seq->u.seq.v, want * sizeof *v);
+  if (v == NULL) return MPROC_ENOMEM;
+  seq->u.seq.v = v;
+  seq->u.seq.cap = want;
+  return 0;
+}
+
+/* The size of the List message body of seq, items as they are now: packed
+ * when every item is an int or every one a float (List.ints, List.floats),
+ * else item by item; List.tuple costs two bytes. */
+static size_t list_inner(const mproc_value_t *seq, size_t mixed) {
+  size_t tuple = seq->kind == MPROC_TUPLE ? 2 : 0;
+  switch (seq->homog) {
+    case MPROC__HOMOG_INTS:
+      return tuple + mproc__ld_size(seq->u.seq.ibytes);
+    case MPROC__HOMOG_FLOATS:
+      return tuple + mproc__ld_size(8 * seq->u.seq.n);
+    case MPROC__HOMOG_MIXED:
+      return mixed;
+    default:
+      return tuple;
+  }
+}
+
 int mproc__seq_push(mproc_value_t *seq, mproc_value_t *item) {
   if (item->depth + 1 > MPROC_MAX_DEPTH) return MPROC_EDEPTH;
   if (seq->u.seq.n == seq->u.seq.cap) {
@@ -159,10 +192,39 @@ int mproc__seq_push(mproc_value_t *seq, mproc_value_t *item) {
     seq->u.seq.v = v;
     seq->u.seq.cap = cap;
   }
+  size_t before = seq->u.seq.n;
   seq->u.seq.v[seq->u.seq.n++] = item;
   item->owned = 1;
   if (item->depth + 1 > seq->depth) seq->depth = (uint8_t)(item->depth + 1);
-  seq->inner += mproc__ld_size(item->wsize);
+  uint8_t kind = item->kind;
+  switch (seq->homog) {
+    case MPROC__HOMOG_EMPTY:
+      seq->homog = kind == MPROC_INT     ? MPROC__HOMOG_INTS
+                   : kind == MPROC_FLOAT ? MPROC__HOMOG_FLOATS
+                                         : MPROC__HOMOG_MIXED;
+      seq->u.seq.ibytes = 0;
+      break;
+    case MPROC__HOMOG_INTS:
+    case MPROC__HOMOG_FLOATS:
+      if (kind == (seq->homog == MPROC__HOMOG_INTS ? MPROC_INT : MPROC_FLOAT))
+        break;
+      /* The first item of another kind: from now on item by item. Each
+       * int so far costs its Value (tag + varint) inside an items field
+       * (tag + one-byte length): 3 + its varint; each float 11. */
+      seq->inner = (seq->kind == MPROC_TUPLE ? 2 : 0) +
+                   (seq->homog == MPROC__HOMOG_INTS
+                        ? 3 * before + seq->u.seq.ibytes
+                        : 11 * before);
+      seq->homog = MPROC__HOMOG_MIXED;
+      break;
+    default:
+      break;
+  }
+  if (seq->homog == MPROC__HOMOG_INTS) seq->u.seq.ibytes += item->wsize - 1;
+  size_t mixed = seq->homog == MPROC__HOMOG_MIXED
+                     ? seq->inner + mproc__ld_size(item->wsize)
+                     : 0;
+  seq->inner = list_inner(seq, mixed);
   mproc__container_resize(seq);
   return 0;
 }
@@ -207,7 +269,7 @@ static void value_free(mproc_value_t *v) {
   switch ((mproc_kind_t)v->kind) {
     case MPROC_STR:
     case MPROC_BYTES:
-      free(v->u.s.p);
+      free(v->u.s.own);
       break;
     case MPROC_LIST:
     case MPROC_TUPLE:
@@ -222,7 +284,10 @@ static void value_free(mproc_value_t *v) {
     default:
       break;
   }
-  free(v);
+  if (v->slab)
+    mproc__slab_release(v);
+  else
+    free(v);
 }
 
 void mproc__value_free_owned(mproc_value_t *v) {
@@ -495,12 +560,34 @@ bool mproc__utf8_valid(const char *str, size_t n) {
   return true;
 }
 
+int mproc__list_extend(mproc_value_t *list, mproc_value_t **items, size_t n,
+                       size_t *done) {
+  *done = 0;
+  if (list == NULL || !is_seq(list) || list->owned) return MPROC_EINVAL;
+  int rc = mproc__seq_reserve(list, n);
+  for (size_t i = 0; i < n; i++) {
+    mproc_value_t *item = items[i];
+    if (rc == 0 && (item == NULL || item->owned || item == list))
+      rc = MPROC_EINVAL;
+    if (rc == 0) rc = mproc__seq_push(list, item);
+    if (rc < 0) {
+      *done = i;
+      if (item != list) mproc_value_free(item);
+      items[i] = NULL;
+      return rc;
+    }
+    items[i] = NULL;
+  }
+  *done = n;
+  return 0;
+}
+
 int mproc__tuple1_new(mproc_value_t **out) {
   mproc_value_t *t = mproc__value_alloc(MPROC_TUPLE);
   if (t == NULL) return MPROC_ENOMEM;
   t->u.seq.v = calloc(1, sizeof *t->u.seq.v);
   if (t->u.seq.v == NULL) {
-    free(t);
+    mproc__value_free_owned(t);
     return MPROC_ENOMEM;
   }
   t->u.seq.cap = 1;

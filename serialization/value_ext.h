@@ -15,6 +15,13 @@ extern "C" {
 int mproc__tuple1_new(mproc_value_t **out);
 void mproc__tuple1_set(mproc_value_t *tuple, const mproc_value_t *item);
 
+/* Appends items[0..n) to list in order, taking each (its slot set to
+ * NULL), as mproc_list_append would one by one — with room made once. At
+ * the first item refused (MPROC_EDEPTH, MPROC_ENOMEM) it stops: that item
+ * is freed (value.h's rule), *done says which it was, the rest are left. */
+int mproc__list_extend(mproc_value_t *list, mproc_value_t **items, size_t n,
+                       size_t *done);
+
 #ifdef __cplusplus
 }
 #endif

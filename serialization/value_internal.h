@@ -19,11 +19,23 @@ typedef struct {
   mproc_value_t *val;
 } mproc__entry_t;
 
+/* What every item of a list or tuple has in common, which decides how it
+ * is encoded: all ints or all floats go packed (wire.proto's List.ints and
+ * List.floats), anything else item by item. */
+enum {
+  MPROC__HOMOG_EMPTY = 0,
+  MPROC__HOMOG_INTS,
+  MPROC__HOMOG_FLOATS,
+  MPROC__HOMOG_MIXED
+};
+
 struct mproc_value {
   uint8_t kind;   /* mproc_kind_t */
   uint8_t depth;  /* 0 for scalars; containers 1 + deepest child */
   uint8_t owned;  /* inside a container: frozen, freed by it */
   uint8_t borrows; /* a mproc__tuple1 view: its item is not its own */
+  uint8_t slab;   /* the node sits in a slab chunk (slab.h), not malloc'd */
+  uint8_t homog;  /* list or tuple: MPROC__HOMOG_* */
   /* Encoded size of the mproc.wire.Value message for this value, and for
    * containers the size of the inner List/Dict message. Kept exact on every
    * change, so encoding never needs nanopb's two-pass submessage sizing. */
@@ -36,10 +48,18 @@ struct mproc_value {
     struct {
       char *p; /* always NUL-terminated */
       size_t n;
+      /* What freeing the value frees: p's own block, a whole frame buffer
+       * p points into (a decoder's in-place string), or NULL when the
+       * bytes are not the value's to free (in a slab chunk, or borrowed
+       * from a frame that outlives the value). */
+      void *own;
     } s;
     struct {
       mproc_value_t **v;
       size_t n, cap;
+      /* MPROC__HOMOG_INTS: the varint bytes of the items' zigzag values,
+       * List.ints' payload size. */
+      size_t ibytes;
     } seq;
     struct {
       mproc__entry_t *e;
@@ -51,7 +71,10 @@ struct mproc_value {
 };
 
 /* Protobuf sizes. */
-size_t mproc__varint_size(uint64_t v);
+static inline size_t mproc__varint_size(uint64_t v) {
+  /* Bits needed, 7 a byte: (bit index * 9 + 73) / 64 is 1 + index / 7. */
+  return (size_t)((63 - __builtin_clzll(v | 1)) * 9 + 73) / 64;
+}
 /* Size of a length-delimited field with a one-byte tag holding n bytes. */
 static inline size_t mproc__ld_size(size_t n) {
   return 1 + mproc__varint_size(n) + n;
@@ -62,6 +85,13 @@ mproc_value_t *mproc__value_alloc(mproc_kind_t kind);
 
 /* Appends without the ownership checks (decoder, pack: items are fresh). */
 int mproc__seq_push(mproc_value_t *seq, mproc_value_t *item);
+/* Room for extra more items, so that pushing them allocates nothing. */
+int mproc__seq_reserve(mproc_value_t *seq, size_t extra);
+/* The encoded size of one zigzag varint, and of an int's payload in a
+ * packed List.ints. */
+static inline size_t mproc__zigzag_size(int64_t i) {
+  return mproc__varint_size(((uint64_t)i << 1) ^ (uint64_t)(i >> 63));
+}
 
 /* Dict internals (dict.c). */
 int mproc__dict_find(const mproc_value_t *dict, const char *key, size_t klen,

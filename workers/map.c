@@ -12,6 +12,7 @@
 
 #include "core/base/clock.h"
 #include "core/target_internal.h"
+#include "serialization/value_ext.h"
 #include "workers/pool_internal.h"
 #include "workers/sched.h"
 
@@ -64,6 +65,18 @@ static size_t auto_chunksize(const mproc_pool_t *pool, size_t n) {
   return c ? c : 1;
 }
 
+/* err for a result that could not become an item of map's list. */
+static void result_refused(mproc_task_error_t *err, int rc, size_t index) {
+  if (err == NULL) return;
+  err->code = rc;
+  snprintf(err->message, sizeof err->message,
+           rc == MPROC_EDEPTH
+               ? "the result of item %zu nests too deep to be an item of the "
+                 "list of results (at most %d levels); imap returns it alone"
+               : "the result of item %zu cannot be stored (%d)",
+           index, rc == MPROC_EDEPTH ? MPROC_MAX_DEPTH - 1 : rc);
+}
+
 static int map_impl(mproc_pool_t *pool, const char *target,
                     const mproc_value_t *items, size_t chunksize, bool star,
                     mproc_value_t **results, mproc_task_error_t *err) {
@@ -109,6 +122,16 @@ static int map_impl(mproc_pool_t *pool, const char *target,
   for (size_t c = 0; rc == 0 && c < nchunks; c++) {
     struct mproc_future *f = fs[c];
     if (f->code == 0 && f->n_results != f->nitems) rc = MPROC_EMALFORMED;
+    /* No item failed: the results move into the list all at once. */
+    size_t taken = 0;
+    if (rc == 0 && f->code == 0 && f->n_item_errors == 0) {
+      rc = mproc__list_extend(list, f->results, f->nitems, &taken);
+      if (rc < 0) {
+        result_refused(err, rc, f->first + taken);
+        break;
+      }
+      continue;
+    }
     for (size_t i = 0; rc == 0 && i < f->nitems; i++) {
       mproc_task_error_t e;
       const mproc_value_t *ignored;
@@ -121,19 +144,7 @@ static int map_impl(mproc_pool_t *pool, const char *target,
       mproc_value_t *v = f->results[i];
       f->results[i] = NULL; /* taken */
       rc = mproc_list_append(list, v); /* takes v, also on failure */
-      if (rc < 0) {
-        if (err != NULL) {
-          err->code = rc;
-          snprintf(err->message, sizeof err->message,
-                   rc == MPROC_EDEPTH
-                       ? "the result of item %zu nests too deep to be an "
-                         "item of the list of results (at most %d levels); "
-                         "imap returns it alone"
-                       : "the result of item %zu cannot be stored (%d)",
-                   f->first + i,
-                   rc == MPROC_EDEPTH ? MPROC_MAX_DEPTH - 1 : rc);
-        }
-      }
+      if (rc < 0) result_refused(err, rc, f->first + i);
     }
   }
   for (size_t c = 0; c < nchunks && fs[c] != NULL; c++)

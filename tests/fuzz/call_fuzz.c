@@ -4,12 +4,15 @@
  * Decoding never crashes or leaks. A Call that decodes re-encodes into a
  * frame (mproc__call_encode_frame) that decodes to the same Call and, encoded
  * again, gives the same bytes; sending its args as a tuple or as an argv
- * array gives the same frame. */
+ * array gives the same frame. The codec's generic implementation decodes
+ * and encodes it alike (serialization/codec.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "multiproc/frame.h"
 #include "serialization/frame_internal.h"
+#include "serialization/codec_testing.h"
 #include "serialization/message.h"
 #include "tests/fuzz/fuzz_util.h"
 
@@ -40,9 +43,34 @@ static void encode(mproc__buf_t *out, const mproc__call_in_t *c,
              out->len - MPROC_FRAME_HEADER);
 }
 
+/* The generic implementation: the same outcome, the same frame. */
+static void check_generic_alike(const uint8_t *data, size_t size, int rc,
+                                const mproc__call_in_t *c,
+                                const mproc__buf_t *frame) {
+  char why[256];
+  snprintf(why, sizeof why, "%s", rc < 0 ? mproc_last_error() : "");
+  mproc__codec_use_generic(1);
+  mproc__call_in_t g;
+  int grc = mproc__call_decode(&g, data, size);
+  FUZZ_CHECK_RC(grc == rc, grc);
+  if (rc == MPROC_EMALFORMED) FUZZ_CHECK(strcmp(why, mproc_last_error()) == 0);
+  if (rc == 0) {
+    FUZZ_CHECK(strcmp(c->target, g.target) == 0 && c->id == g.id);
+    mproc_fuzz_check_same(c->args, g.args);
+    mproc_fuzz_check_same(c->kwargs, g.kwargs);
+    mproc__buf_t f;
+    encode(&f, &g, NULL);
+    FUZZ_CHECK(f.len == frame->len && memcmp(f.p, frame->p, f.len) == 0);
+    mproc__buf_free(&f);
+    mproc__call_in_clear(&g);
+  }
+  mproc__codec_use_generic(0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   mproc__call_in_t c;
   int rc = mproc__call_decode(&c, data, size);
+  if (rc < 0) check_generic_alike(data, size, rc, NULL, NULL);
   if (rc < 0) {
     FUZZ_CHECK_RC(mproc_fuzz_decode_error_ok(rc), rc);
     FUZZ_CHECK(c.target == NULL && c.args == NULL && c.kwargs == NULL);
@@ -65,6 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   mproc_fuzz_check_same(c.kwargs, d.kwargs);
   encode(&f2, &d, NULL);
   FUZZ_CHECK(f1.len == f2.len && memcmp(f1.p, f2.p, f1.len) == 0);
+  check_generic_alike(data, size, rc, &c, &f1);
 
   size_t argc = mproc_value_len(c.args);
   const mproc_value_t **argv = calloc(argc ? argc : 1, sizeof *argv);

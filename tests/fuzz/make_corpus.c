@@ -141,6 +141,29 @@ static void value_seeds(void) {
   put("value_fuzz", "dict-repeated-key", dup_key, sizeof dup_key);
   static const uint8_t unknown[] = {0x48, 0x05, 0x08, 0x01};
   put("value_fuzz", "unknown-field", unknown, sizeof unknown);
+
+  /* Packed lists (wire.proto's List.ints and List.floats) and what a List
+   * may also hold: the same ints item by item, unpacked, in two packed
+   * runs; and what it may not: items from two of its fields. */
+  value_seed("list-ints", pack("[iiii]", 0, -1, 300, 1 << 30));
+  value_seed("tuple-ints", pack("(LL)", INT64_MIN, INT64_MAX));
+  value_seed("list-floats", pack("[ddd]", 0.5, -0.0, 1e300));
+  value_seed("list-ints-then-str", pack("[iis]", 1, 2, "x"));
+  static const uint8_t ints_item_by_item[] = {0x3a, 0x08, 0x0a, 0x02, 0x18,
+                                              0x02, 0x0a, 0x02, 0x18, 0x04};
+  put("value_fuzz", "list-ints-item-by-item", ints_item_by_item,
+      sizeof ints_item_by_item);
+  static const uint8_t ints_unpacked[] = {0x3a, 0x04, 0x18, 0x02, 0x18, 0x04};
+  put("value_fuzz", "list-ints-unpacked", ints_unpacked,
+      sizeof ints_unpacked);
+  static const uint8_t ints_split[] = {0x3a, 0x06, 0x1a, 0x01, 0x02,
+                                       0x1a, 0x01, 0x04};
+  put("value_fuzz", "list-ints-split", ints_split, sizeof ints_split);
+  static const uint8_t mixed_fields[] = {0x3a, 0x07, 0x0a, 0x02, 0x18,
+                                         0x02, 0x1a, 0x01, 0x04};
+  put("value_fuzz", "list-mixed-fields", mixed_fields, sizeof mixed_fields);
+  static const uint8_t packed_cut[] = {0x3a, 0x04, 0x1a, 0x02, 0x80, 0x80};
+  put("value_fuzz", "list-ints-cut", packed_cut, sizeof packed_cut);
 }
 
 /* ---- Calls, Reports and Control messages. */
@@ -186,6 +209,18 @@ static void call_seeds(void) {
   c.first = 100;
   call_seed("map-chunk", &c);
   for (int i = 0; i < 3; i++) mproc_value_free(items[i]);
+
+  /* Chunks of ints and of floats: their args go packed (Call.int_args,
+   * Call.float_args). */
+  mproc_value_t *nums[3] = {pack("i", 1), pack("i", -2), pack("L", INT64_MAX)};
+  c.argv = (const mproc_value_t *const *)nums;
+  call_seed("map-chunk-ints", &c);
+  for (int i = 0; i < 3; i++) mproc_value_free(nums[i]);
+  mproc_value_t *reals[2] = {pack("d", 0.5), pack("d", -1e-300)};
+  c.argv = (const mproc_value_t *const *)reals;
+  c.argc = 2;
+  call_seed("map-chunk-floats", &c);
+  for (int i = 0; i < 2; i++) mproc_value_free(reals[i]);
 
   mproc_value_t *pairs = pack("[(ii)(ii)]", 1, 2, 3, 4);
   memset(&c, 0, sizeof c);
@@ -261,6 +296,21 @@ static void report_seeds(void) {
   r.n_item_errors = 2;
   report_seed("chunk-item-errors", &r);
   mproc_value_free(list);
+
+  /* A chunk's results packed (Report.int_results, Report.float_results). */
+  mproc_value_t *ints[3] = {pack("i", 0), pack("i", 81), pack("i", -9)};
+  memset(&r, 0, sizeof r);
+  r.kind = MPROC__REPORT_RETURNED;
+  r.id = 13;
+  r.results = ints;
+  r.n_results = 3;
+  report_seed("chunk-int-results", &r);
+  for (int i = 0; i < 3; i++) mproc_value_free(ints[i]);
+  mproc_value_t *reals[2] = {pack("d", 2.5), pack("d", 1.0 / 0.0)};
+  r.results = reals;
+  r.n_results = 2;
+  report_seed("chunk-float-results", &r);
+  for (int i = 0; i < 2; i++) mproc_value_free(reals[i]);
 
   static const uint8_t no_kind[] = {0x10, 0x07};
   put("report_fuzz", "no-kind", no_kind, sizeof no_kind);

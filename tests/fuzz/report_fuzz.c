@@ -3,12 +3,15 @@
  *
  * Decoding never crashes or leaks. A Report that decodes re-encodes into a
  * frame (mproc__report_encode_frame) that decodes to the same Report and,
- * encoded again, gives the same bytes. */
+ * encoded again, gives the same bytes. The codec's generic implementation
+ * decodes and encodes it alike (serialization/codec.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "multiproc/frame.h"
 #include "serialization/frame_internal.h"
+#include "serialization/codec_testing.h"
 #include "serialization/message.h"
 #include "tests/fuzz/fuzz_util.h"
 
@@ -46,9 +49,35 @@ static void check_same(const mproc__report_t *a, const mproc__report_t *b) {
   }
 }
 
+/* The generic implementation: the same outcome, the same frame. */
+static void check_generic_alike(const uint8_t *data, size_t size, int rc,
+                                const mproc__report_t *r,
+                                const mproc__buf_t *frame) {
+  char why[256];
+  snprintf(why, sizeof why, "%s", rc < 0 ? mproc_last_error() : "");
+  mproc__codec_use_generic(1);
+  mproc__report_t g;
+  int grc = mproc__report_decode(&g, data, size);
+  FUZZ_CHECK_RC(grc == rc, grc);
+  if (rc == MPROC_EMALFORMED) FUZZ_CHECK(strcmp(why, mproc_last_error()) == 0);
+  if (rc == 0) {
+    check_same(r, &g);
+    FUZZ_CHECK(r->n_results == g.n_results);
+    for (size_t i = 0; i < r->n_results; i++)
+      mproc_fuzz_check_same(r->results[i], g.results[i]);
+    mproc__buf_t f;
+    encode(&f, &g);
+    FUZZ_CHECK(f.len == frame->len && memcmp(f.p, frame->p, f.len) == 0);
+    mproc__buf_free(&f);
+    mproc__report_clear(&g);
+  }
+  mproc__codec_use_generic(0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   mproc__report_t r;
   int rc = mproc__report_decode(&r, data, size);
+  if (rc < 0) check_generic_alike(data, size, rc, NULL, NULL);
   if (rc < 0) {
     FUZZ_CHECK_RC(mproc_fuzz_decode_error_ok(rc), rc);
     FUZZ_CHECK(r.message == NULL && r.result == NULL &&
@@ -69,6 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   check_same(&r, &d);
   encode(&f2, &d);
   FUZZ_CHECK(f1.len == f2.len && memcmp(f1.p, f2.p, f1.len) == 0);
+  check_generic_alike(data, size, rc, &r, &f1);
 
   mproc__buf_free(&f1);
   mproc__buf_free(&f2);

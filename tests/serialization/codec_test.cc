@@ -1115,3 +1115,44 @@ TEST(Protoc, WeDecodeWhatProtocEncodes) {
   // protoc's bytes are canonical: we write the very same.
   EXPECT_EQ(bytes, Encode(back));
 }
+
+// Packed lists (List.ints, List.floats): protoc reads them as the proto
+// says, writes the very bytes we write, and we read what it writes.
+TEST(Protoc, PackedListsAsTheProtoSays) {
+  mproc_test::ScopedDeadline guard("Protoc.PackedListsAsTheProtoSays", 60);
+  if (ProtocPath().empty()) GTEST_SKIP() << "protoc not installed";
+  ASSERT_NE("", ProtoDir()) << "wire.proto missing from runfiles";
+  ValuePtr v(P("([iLi][dd])", 1, INT64_MIN, 300, 1.5, -0.0));
+  std::string text, err;
+  ASSERT_EQ(0, RunProtoc("--decode", Encode(v), &text, &err)) << err;
+  EXPECT_EQ(
+      "list_value {\n"
+      "  items {\n"
+      "    list_value {\n"
+      "      ints: 1\n      ints: -9223372036854775808\n      ints: 300\n"
+      "    }\n"
+      "  }\n"
+      "  items {\n"
+      "    list_value {\n"
+      "      floats: 1.5\n      floats: -0\n"
+      "    }\n"
+      "  }\n"
+      "  tuple: true\n"
+      "}\n",
+      text);
+  std::string bytes;
+  ASSERT_EQ(0, RunProtoc("--encode",
+                         "list_value { ints: [5, -6, 70000] tuple: true }\n",
+                         &bytes, &err))
+      << err;
+  ValuePtr back;
+  ASSERT_EQ(0, Decode(bytes, back.out()));
+  EXPECT_EQ("(5, -6, 70000)", Repr(back));
+  EXPECT_EQ(bytes, Encode(back));
+  ASSERT_EQ(0, RunProtoc("--encode", "list_value { floats: [0.25] }\n", &bytes,
+                         &err))
+      << err;
+  ASSERT_EQ(0, Decode(bytes, back.out()));
+  EXPECT_EQ("[0.25]", Repr(back));
+  EXPECT_EQ(bytes, Encode(back));
+}
