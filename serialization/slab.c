@@ -23,7 +23,7 @@
 #define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-#define CHUNK ((size_t)16384)
+#define CHUNK MPROC__SLAB_CHUNK
 #define HEADER ((size_t)64)
 #define NODE sizeof(mproc_value_t)
 /* The most nodes one chunk can give. */
@@ -41,20 +41,34 @@ typedef struct {
 
 _Static_assert(sizeof(chunk_t) <= HEADER, "chunk header fits");
 
-/* The calling thread's current chunk. */
-typedef struct {
-  char *chunk;
-  size_t used;  /* bytes cut, header included */
-  size_t nodes; /* nodes cut */
-} cutter_t;
+typedef mproc__cutter_t cutter_t;
 
 /* initial-exec: a shared libmultiproc reaches it without __tls_get_addr. */
-static _Thread_local cutter_t cutter __attribute__((tls_model("initial-exec")));
+_Thread_local mproc__cutter_t mproc__cutter
+    __attribute__((tls_model("initial-exec")));
+#define cutter mproc__cutter
+
+/* Chunks whose nodes are all freed wait here for the thread that freed
+ * them to cut them again: the same few chunks, warm in the cache, serve
+ * a worker's tasks one after another (a fresh chunk is a malloc and a few
+ * page faults). Two at most, so an idle thread keeps 32 KiB. */
+#define SPARES 2
+static _Thread_local char *spares[SPARES]
+    __attribute__((tls_model("initial-exec")));
 static pthread_key_t thread_end;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
+static void watch_thread_end(void);
+
 static void chunk_unref(chunk_t *c, size_t n) {
   if (atomic_fetch_sub_explicit(&c->refs, n, memory_order_acq_rel) == n) {
+    for (int i = 0; i < SPARES; i++) {
+      if (spares[i] == NULL) {
+        spares[i] = (char *)c;
+        watch_thread_end();
+        return;
+      }
+    }
     UNPOISON(c, CHUNK);
     free(c);
   }
@@ -71,6 +85,11 @@ static void give_up(cutter_t *t) {
 static void on_thread_end(void *arg) {
   (void)arg;
   give_up(&cutter);
+  for (int i = 0; i < SPARES; i++) {
+    if (spares[i] != NULL) UNPOISON(spares[i], CHUNK);
+    free(spares[i]);
+    spares[i] = NULL;
+  }
 }
 
 static void make_key(void) {
@@ -78,23 +97,36 @@ static void make_key(void) {
     thread_end = (pthread_key_t)-1;
 }
 
+/* The thread's end gives its chunks up (a value only has to be set for the
+ * destructor to run). */
+static _Thread_local bool watched __attribute__((tls_model("initial-exec")));
+
+static void watch_thread_end(void) {
+  if (watched) return;
+  watched = true;
+  pthread_once(&key_once, make_key);
+  if (thread_end != (pthread_key_t)-1) pthread_setspecific(thread_end, &cutter);
+}
+
 static bool new_chunk(cutter_t *t) {
   give_up(t);
-  char *c = aligned_alloc(CHUNK, CHUNK);
+  char *c = NULL;
+  for (int i = 0; i < SPARES && c == NULL; i++) {
+    c = spares[i];
+    spares[i] = NULL;
+  }
+  if (c == NULL) c = aligned_alloc(CHUNK, CHUNK);
   if (c == NULL) return false;
   atomic_init(&((chunk_t *)c)->refs, SLOTS);
   POISON(c + HEADER, CHUNK - HEADER);
   t->chunk = c;
   t->used = HEADER;
   t->nodes = 0;
-  /* The thread's end gives the chunk up (a value only has to be set for
-   * the destructor to run). */
-  pthread_once(&key_once, make_key);
-  if (thread_end != (pthread_key_t)-1) pthread_setspecific(thread_end, t);
+  watch_thread_end();
   return true;
 }
 
-mproc_value_t *mproc__slab_node(void) {
+mproc_value_t *mproc__slab_node_new_chunk(void) {
   cutter_t *t = &cutter;
   if (t->chunk == NULL || t->used + NODE > CHUNK || t->nodes == SLOTS) {
     if (!new_chunk(t)) return NULL;

@@ -19,13 +19,51 @@ typedef struct {
 } param_t;
 
 typedef struct {
-  param_t p[MAX_PARAMS];
+  param_t *p; /* room for MAX_PARAMS while parsing */
   int n;
   int npos; /* parameters that can be given by position */
   bool extra_args;
   bool extra_kwargs;
   const char *fname; /* from ":name", else NULL */
 } spec_t;
+
+/* A target unpacks with the same format literal call after call, so each
+ * thread keeps the last few specs it parsed (a format with at most
+ * CACHE_PARAMS parameters and CACHE_TEXT characters), keyed by the
+ * format's address and checked against its text, since a caller may reuse
+ * a buffer. The names in a cached spec point into the caller's format,
+ * which is the same text at the same address. */
+#define CACHE_SLOTS 2
+#define CACHE_PARAMS 8
+#define CACHE_TEXT 48
+typedef struct {
+  const char *key;
+  char text[CACHE_TEXT];
+  spec_t spec;
+  param_t p[CACHE_PARAMS];
+} cached_t;
+
+static _Thread_local cached_t spec_cache[CACHE_SLOTS];
+static _Thread_local unsigned spec_cache_next;
+
+static const spec_t *cached_spec(const char *fmt) {
+  for (int i = 0; i < CACHE_SLOTS; i++) {
+    const cached_t *c = &spec_cache[i];
+    if (c->key == fmt && strcmp(c->text, fmt) == 0) return &c->spec;
+  }
+  return NULL;
+}
+
+static void cache_spec(const char *fmt, const spec_t *s) {
+  size_t len = strlen(fmt);
+  if (s->n > CACHE_PARAMS || len >= CACHE_TEXT) return;
+  cached_t *c = &spec_cache[spec_cache_next++ % CACHE_SLOTS];
+  c->key = fmt;
+  memcpy(c->text, fmt, len + 1);
+  c->spec = *s;
+  c->spec.p = c->p;
+  memcpy(c->p, s->p, (size_t)s->n * sizeof *s->p);
+}
 
 static int parse_spec(const char *f, spec_t *s) {
   /* Only the counts: the parameter table is filled as it is read (a full
@@ -255,8 +293,18 @@ int mproc_vunpack_values(const mproc_value_t *args,
   if (args != NULL && args->kind != MPROC_LIST && args->kind != MPROC_TUPLE)
     return MPROC_ETYPE;
   if (kwargs != NULL && kwargs->kind != MPROC_DICT) return MPROC_ETYPE;
-  spec_t s;
-  int rc = parse_spec(fmt, &s);
+  param_t params[MAX_PARAMS];
+  spec_t parsed, s;
+  const spec_t *hit = cached_spec(fmt);
+  int rc = 0;
+  if (hit != NULL) {
+    s = *hit;
+  } else {
+    parsed.p = params;
+    rc = parse_spec(fmt, &parsed);
+    s = parsed;
+    if (rc == 0) cache_spec(fmt, &parsed);
+  }
   errout_t e = {err, err_size, "function", 8};
   if (s.fname != NULL) {
     e.fname = s.fname;
