@@ -18,6 +18,18 @@
  * inside its target, MPROC__POST_INIT while the initializer runs, with
  * MPROC__POST_KILL set once the pool has claimed the kill. Task ids stay
  * below 2^62.
+ *
+ * A fourth question, for work stealing: which of the tasks written to a
+ * worker it has not started, so that another worker may run them. Tasks
+ * carry a sequence number per worker (1, 2, ... in the order they were
+ * written to it, which is the order it reads them). The gate word holds
+ * the last sequence number the worker admitted and a range the pool has
+ * revoked; the worker admits a task (compare-and-swap) only if it is not
+ * revoked, and the pool revokes only tasks not yet admitted — so a task
+ * runs either where it was first sent or where it was taken to, never in
+ * both. A revoked task is read and dropped by its first worker unanswered.
+ * Numbers are 21 bits, compared modulo 2^21 (a worker has far fewer tasks
+ * in flight).
  */
 #ifndef MPROC_WORKERS_BOARD_H
 #define MPROC_WORKERS_BOARD_H
@@ -48,8 +60,12 @@ extern "C" {
 typedef struct {
   MPROC__ATOMIC(uint64_t) task;
   MPROC__ATOMIC(uint64_t) entered_ns; /* CLOCK_MONOTONIC, when task started */
-  char pad[48];
+  MPROC__ATOMIC(uint64_t) gate;       /* admitted and revoked sequences */
+  char pad[40];
 } mproc__post_t;
+
+#define MPROC__SEQ_BITS 21
+#define MPROC__SEQ_MASK ((1u << MPROC__SEQ_BITS) - 1)
 
 /* Maps n posts, zeroed, shared with every process forked afterwards.
  * Returns NULL on failure (errno set). */
@@ -65,6 +81,11 @@ bool mproc__post_enter(mproc__post_t *p, uint64_t id, uint64_t now_ns);
  * the pool claimed its kill meanwhile: the worker must leave now. */
 bool mproc__post_leave(mproc__post_t *p, uint64_t id);
 
+/* Admits the task with sequence number seq (the worker's count of tasks
+ * read, modulo 2^21): true when it may run it, false when the pool took it
+ * back (the worker drops it without an answer). */
+bool mproc__post_admit(mproc__post_t *p, uint32_t seq);
+
 /* ---- The pool's side. */
 
 /* Resets a slot's post before a new worker takes it. */
@@ -73,6 +94,12 @@ void mproc__post_reset(mproc__post_t *p);
 uint64_t mproc__post_running(const mproc__post_t *p, uint64_t *entered_ns);
 /* Claims the kill of task id: true only if the worker is inside it now. */
 bool mproc__post_claim_kill(mproc__post_t *p, uint64_t id);
+
+/* Takes back the tasks with sequence numbers from..to-1 (modulo 2^21) that
+ * the worker has not admitted. Returns the first one taken back (to when
+ * none), or MPROC__SEQ_MASK + 1 when an earlier range is still pending
+ * (the worker has not gone past it): nothing is taken then. */
+uint32_t mproc__post_revoke(mproc__post_t *p, uint32_t from, uint32_t to);
 
 #ifdef __cplusplus
 }

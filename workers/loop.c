@@ -110,9 +110,12 @@ void mproc__dispatch_locked(mproc_pool_t *pool) {
     mproc__flush_worker(w);
     if (w->out.len > 0) mproc__pool_wake_locked(pool, 0); /* arm EPOLLOUT */
   }
-  /* A sleeping pool thread must wake in time to enforce a new timeout. */
+  /* A sleeping pool thread must wake in time to enforce a new timeout,
+   * and to let an idle worker take tasks waiting behind a slow one. */
   if (wrote_to_idle && pool->task_timeout_ns)
     mproc__pool_wake_locked(pool, now + pool->task_timeout_ns);
+  if (pool->steal_at_ns != UINT64_MAX)
+    mproc__pool_wake_locked(pool, pool->steal_at_ns);
 }
 
 /* ---- Answers. */
@@ -250,6 +253,7 @@ static uint64_t settle(mproc_pool_t *pool, arrivals_t *arrivals,
       uint64_t again = mproc__slots_check_timers(pool, mproc__now_ns());
       if (again < wake) wake = again;
     }
+    if (pool->steal_at_ns < wake) wake = pool->steal_at_ns;
     mproc__slots_send_eofs(pool);
     uint64_t spawn_due = mproc__slots_respawn(pool);
     if (spawn_due < wake) wake = spawn_due;

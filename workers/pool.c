@@ -113,6 +113,7 @@ int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts) {
   pool->state = POOL_OPEN;
   pool->ctl = pool->epfd = pool->wakefd = -1;
   pool->loop_wake_ns = UINT64_MAX;
+  pool->steal_at_ns = UINT64_MAX;
   mproc__node_init(&pool->node, NULL);
   pthread_mutex_init(&pool->lock, NULL);
   pthread_condattr_t ca;

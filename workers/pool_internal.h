@@ -42,6 +42,7 @@ struct mproc_future {
   bool pool_holds; /* queued or dispatched */
   uint64_t id;
   size_t nitems; /* a map chunk of this many items; 0 for one call */
+  uint32_t wseq;  /* dispatched: its sequence number at its worker (board.h) */
   size_t first;  /* a chunk's first item's index in the whole input */
   mproc__buf_t frame; /* the encoded Call frame */
   uint8_t frame_inline[160];
@@ -89,6 +90,8 @@ typedef struct {
   struct mproc_future *ohead, *otail;
   unsigned nout;
   unsigned dispatched; /* over this worker's life */
+  uint32_t seq;        /* the last task's sequence number (board.h) */
+  bool slow;           /* dispatch: inside a task for a long while */
   mproc__buf_t out;     /* bytes dispatched, not yet written */
   bool flush_now;       /* it was idle: write without waiting for a batch */
   mproc__reader_t in;   /* loop thread only */
@@ -172,6 +175,8 @@ struct mproc_pool {
   int start_error;        /* why the first fork server did not start */
   char *broken;           /* why workers cannot start; NULL while fine */
   double ema_run_ns;      /* recent task run time, for in-flight depth */
+  uint64_t steal_at_ns;   /* when a worker's queued tasks may be taken for
+                             an idle one (UINT64_MAX: no such worker) */
   uint32_t next_serial;
 };
 

@@ -10,6 +10,9 @@
 #define INFLIGHT_TARGET_NS 2000000.0
 #define INFLIGHT_MIN 2
 #define INFLIGHT_MAX 256
+/* Tasks behind one that has run this long (and twice the recent run time)
+ * go to a worker that has nothing to do. */
+#define STEAL_AFTER_NS 1000000.0
 
 void mproc__sched_enqueue_locked(mproc_pool_t *pool, struct mproc_future *t) {
   t->next = NULL;
@@ -50,19 +53,43 @@ static void push_outstanding(worker_t *w, struct mproc_future *t,
   w->otail = t;
   w->nout++;
   w->dispatched++;
+  w->seq = (w->seq + 1) & MPROC__SEQ_MASK;
+  t->wseq = w->seq;
   t->state = TASK_DISPATCHED;
   t->timing.dispatched_ns = now;
   t->timing.worker = w->slot;
   t->timing.pid = w->pid;
 }
 
-unsigned mproc__sched_dispatch_locked(mproc_pool_t *pool, uint64_t now_ns) {
+/* How long a task has run when the tasks behind it may be stolen. */
+static uint64_t slow_after(const mproc_pool_t *pool) {
+  double after = 2 * pool->ema_run_ns;
+  return (uint64_t)(after < STEAL_AFTER_NS ? STEAL_AFTER_NS : after);
+}
+
+/* Whether w is inside its first task, entered at *entered. */
+static bool inside_head(const mproc_pool_t *pool, const worker_t *w,
+                        uint64_t *entered) {
+  return pool->board != NULL && w->ohead != NULL &&
+         mproc__post_running(&pool->board[w->slot], entered) == w->ohead->id;
+}
+
+static unsigned dispatch_queue(mproc_pool_t *pool, uint64_t now_ns) {
   unsigned cap = inflight_cap(pool), moved = 0;
+  /* A worker inside a slow task gets no more: they would wait behind it
+   * (stolen back later, if another worker runs out). */
+  uint64_t after = slow_after(pool);
+  for (unsigned i = 0; i < pool->nworkers; i++) {
+    worker_t *w = &pool->workers[i];
+    uint64_t entered = 0;
+    w->slow = inside_head(pool, w, &entered) && now_ns > entered + after;
+  }
   while (pool->qhead != NULL) {
     worker_t *best = NULL;
     for (unsigned i = 0; i < pool->nworkers; i++) {
       worker_t *w = &pool->workers[i];
-      if (!mproc__sched_accepting(pool, w) || w->nout >= cap) continue;
+      if (!mproc__sched_accepting(pool, w) || w->nout >= cap || w->slow)
+        continue;
       if (pool->max_tasks_per_child &&
           w->dispatched >= pool->max_tasks_per_child)
         continue;
@@ -80,6 +107,78 @@ unsigned mproc__sched_dispatch_locked(mproc_pool_t *pool, uint64_t now_ns) {
     push_outstanding(best, t, now_ns);
     moved++;
   }
+  return moved;
+}
+
+/* Takes the tasks of v after t_prev (not yet admitted, as the board says)
+ * back to the front of the queue. Returns how many. */
+static unsigned take_back(mproc_pool_t *pool, worker_t *v,
+                          struct mproc_future *prev) {
+  mproc__post_t *post = &pool->board[v->slot];
+  uint32_t from = prev->next->wseq, to = (v->seq + 1) & MPROC__SEQ_MASK;
+  uint32_t first = mproc__post_revoke(post, from, to);
+  if (first > MPROC__SEQ_MASK || first == to) return 0;
+  /* The worker may have admitted some meanwhile: they stay. */
+  while (prev->next != NULL && prev->next->wseq != first) prev = prev->next;
+  struct mproc_future *head = prev->next, *last = v->otail;
+  if (head == NULL) return 0; /* cannot happen: first is one of them */
+  unsigned n = 0;
+  for (struct mproc_future *t = head; t != NULL; t = t->next) {
+    t->state = TASK_QUEUED;
+    t->timing.worker = -1;
+    t->timing.pid = 0;
+    t->timing.dispatched_ns = 0;
+    n++;
+  }
+  prev->next = NULL;
+  v->otail = prev;
+  v->nout -= n;
+  v->dispatched -= n;
+  last->next = pool->qhead;
+  pool->qhead = head;
+  if (pool->qtail == NULL) pool->qtail = last;
+  pool->queued += n;
+  return n;
+}
+
+/* Work stealing: when a worker is idle and nothing is queued, the tasks
+ * another worker holds behind a task that has run for a while (past
+ * STEAL_AFTER_NS and twice the recent run time) come back to the queue;
+ * its board says which it has not started (board.h), and it drops those
+ * unanswered. Sets pool->steal_at_ns to when a task that is not slow yet
+ * would be. Returns how many tasks came back. */
+static unsigned steal(mproc_pool_t *pool, uint64_t now_ns) {
+  pool->steal_at_ns = UINT64_MAX;
+  if (pool->board == NULL || pool->qhead != NULL) return 0;
+  bool idle = false;
+  for (unsigned i = 0; i < pool->nworkers && !idle; i++) {
+    const worker_t *w = &pool->workers[i];
+    idle = mproc__sched_accepting(pool, w) && w->nout == 0 &&
+           !(pool->max_tasks_per_child &&
+             w->dispatched >= pool->max_tasks_per_child);
+  }
+  if (!idle) return 0;
+  uint64_t after = slow_after(pool);
+  unsigned taken = 0;
+  for (unsigned i = 0; i < pool->nworkers; i++) {
+    worker_t *v = &pool->workers[i];
+    if (v->state != WORKER_RUNNING || v->dead || v->nout < 2) continue;
+    uint64_t entered = 0;
+    if (!inside_head(pool, v, &entered))
+      continue; /* between tasks: it is about to take the next itself */
+    uint64_t slow_at = entered + after;
+    if (now_ns < slow_at) {
+      if (slow_at < pool->steal_at_ns) pool->steal_at_ns = slow_at;
+      continue;
+    }
+    taken += take_back(pool, v, v->ohead);
+  }
+  return taken;
+}
+
+unsigned mproc__sched_dispatch_locked(mproc_pool_t *pool, uint64_t now_ns) {
+  unsigned moved = dispatch_queue(pool, now_ns);
+  if (steal(pool, now_ns) > 0) moved += dispatch_queue(pool, now_ns);
   return moved;
 }
 

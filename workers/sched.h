@@ -32,7 +32,10 @@ void mproc__sched_enqueue_locked(mproc_pool_t *pool, struct mproc_future *t);
  * fewest outstanding (at most the in-flight cap each, and never past
  * max_tasks_per_child), appending each task's frame to the worker's output
  * buffer. A worker that was idle gets flush_now set: its task should be
- * written at once. Returns how many tasks moved. */
+ * written at once. With nothing queued and a worker idle, tasks waiting
+ * behind a slow one at another worker are stolen for it (the board says
+ * which have not started); pool->steal_at_ns says when to look again.
+ * Returns how many tasks moved. */
 unsigned mproc__sched_dispatch_locked(mproc_pool_t *pool, uint64_t now_ns);
 
 /* The answer r from worker w, for its oldest outstanding task: fills the

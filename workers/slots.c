@@ -178,6 +178,7 @@ static void settle_death(mproc_pool_t *pool, worker_t *w) {
   w->timed_out_id = 0;
   w->kill_at_ns = 0;
   w->dispatched = 0;
+  w->seq = 0;
   w->tasks = w->busy_ns = 0;
   w->utime_us = w->stime_us = w->maxrss_kb = 0;
   w->born_ns = 0;

@@ -398,12 +398,16 @@ static void serve(void *arg) {
 
   mproc__reader_t reader;
   mproc__reader_init(&reader, w->tasks, cfg->max_frame, NULL, 0);
+  uint32_t seq = 0; /* tasks read: the board's sequence numbers */
   for (;;) {
     const uint8_t *payload;
     size_t len;
     int rc = mproc__reader_next(&reader, &payload, &len);
     if (rc == MPROC_EOF) mproc__child_exit(EXIT_PLANNED); /* retired, closing */
     if (rc < 0) mproc__child_exit(EXIT_PROTOCOL);
+    /* A task the pool took back for another worker: dropped unanswered. */
+    seq = (seq + 1) & MPROC__SEQ_MASK;
+    if (!mproc__post_admit(w->post, seq)) continue;
 
     mproc__call_in_t in;
     rc = mproc__call_decode(&in, payload, len);

@@ -316,3 +316,116 @@ TEST_F(Sched, FinishedTasksTheCallerReleasedAreRecycled) {
 }
 
 }  // namespace
+
+// ---- Work stealing (board.h): an idle worker gets the tasks another holds
+// behind one that has run for a while; the board's gate decides which, so
+// that a task never runs at both.
+
+class Steal : public Sched {
+ protected:
+  void SetUp() override {
+    Sched::SetUp();
+    pool_->nworkers = 2;
+    pool_->board = mproc__board_new(2);
+    ASSERT_NE(nullptr, pool_->board);
+  }
+  mproc__post_t* Post(unsigned i) { return &pool_->board[i]; }
+  // W's worker reads task t (admitted) and enters it now.
+  void Enter(unsigned i, const mproc_future_t* t) {
+    ASSERT_TRUE(mproc__post_admit(Post(i), t->wseq));
+    ASSERT_TRUE(mproc__post_enter(Post(i), t->id, pool_->now_ns));
+  }
+  void Finish(unsigned i, mproc_future_t* t) {
+    ASSERT_TRUE(mproc__post_leave(Post(i), t->id));
+    mproc__report_t r = Answer(t, 0);
+    ASSERT_EQ(0, mproc__sched_complete_locked(pool_, W(i), &r, pool_->now_ns));
+    mproc__report_clear(&r);
+  }
+};
+
+TEST_F(Steal, AnIdleWorkerTakesTasksWaitingBehindASlowOne) {
+  mproc_future_t* a = Task(1);
+  mproc_future_t* b = Task(2);
+  mproc_future_t* c = Task(3);
+  mproc_future_t* d = Task(4);
+  ASSERT_EQ(4u, mproc__sched_dispatch_locked(pool_, pool_->now_ns));
+  ASSERT_EQ((std::vector<uint64_t>{a->id, c->id}), Outstanding(W(0)));
+  ASSERT_EQ((std::vector<uint64_t>{b->id, d->id}), Outstanding(W(1)));
+  Enter(0, a);  // a is slow
+  Enter(1, b);
+  Finish(1, b);
+  Enter(1, d);
+  Finish(1, d);
+  // W1 is idle, nothing is queued; a has only just started.
+  EXPECT_EQ(0u, mproc__sched_dispatch_locked(pool_, pool_->now_ns));
+  EXPECT_EQ(pool_->now_ns + 1000000, pool_->steal_at_ns);
+  pool_->now_ns += 2000000;  // a has run 2 ms: c goes to W1
+  EXPECT_EQ(1u, mproc__sched_dispatch_locked(pool_, pool_->now_ns));
+  EXPECT_EQ((std::vector<uint64_t>{a->id}), Outstanding(W(0)));
+  EXPECT_EQ((std::vector<uint64_t>{c->id}), Outstanding(W(1)));
+  EXPECT_EQ(1, c->timing.worker);
+  EXPECT_TRUE(W(1)->flush_now) << "W1 was idle: write at once";
+  EXPECT_EQ(UINT64_MAX, pool_->steal_at_ns);
+  // While a runs on, W0 gets nothing more: it would wait behind a.
+  mproc_future_t* e = Task(5);
+  W(1)->retiring = true;  // W1 cannot take it either
+  EXPECT_EQ(0u, mproc__sched_dispatch_locked(pool_, pool_->now_ns));
+  W(1)->retiring = false;
+  W(1)->timed_out_id = 1;  // nor now: e is for W0 once a is done
+  // W0's worker, done with a, reads c (sequence 2): it drops it. A task
+  // written to it later is its own.
+  Finish(0, a);
+  EXPECT_FALSE(mproc__post_admit(Post(0), 2));
+  EXPECT_EQ(1u, mproc__sched_dispatch_locked(pool_, pool_->now_ns));
+  EXPECT_EQ(0, e->timing.worker);
+  EXPECT_EQ(3u, e->wseq);
+  EXPECT_TRUE(mproc__post_admit(Post(0), 3));
+  W(1)->timed_out_id = 0;
+}
+
+TEST_F(Steal, TasksTheWorkerAdmittedStayWithIt) {
+  pool_->nworkers = 1;
+  mproc_future_t* a = Task(1);
+  mproc_future_t* b = Task(2);
+  mproc_future_t* c = Task(3);
+  ASSERT_EQ(3u, mproc__sched_dispatch_locked(pool_, pool_->now_ns));
+  pool_->nworkers = 2;  // a second worker arrives, idle
+  Enter(0, a);
+  // The worker admits b at the very moment the pool steals (the race the
+  // gate settles): only c can go.
+  ASSERT_TRUE(mproc__post_admit(Post(0), b->wseq));
+  uint32_t c_at_w0 = c->wseq;
+  pool_->now_ns += 5000000;
+  EXPECT_EQ(1u, mproc__sched_dispatch_locked(pool_, pool_->now_ns));
+  EXPECT_EQ((std::vector<uint64_t>{a->id, b->id}), Outstanding(W(0)));
+  EXPECT_EQ((std::vector<uint64_t>{c->id}), Outstanding(W(1)));
+  EXPECT_FALSE(mproc__post_admit(Post(0), c_at_w0));
+}
+
+TEST_F(Steal, OneRangeAtATimeAndNothingBetweenTasks) {
+  pool_->nworkers = 1;
+  mproc_future_t* a = Task(1);
+  Task(2);
+  Task(3);
+  ASSERT_EQ(3u, mproc__sched_dispatch_locked(pool_, pool_->now_ns));
+  pool_->nworkers = 2;
+  pool_->now_ns += 5000000;
+  // Between tasks (admitted a, not inside it): it takes the next itself.
+  ASSERT_TRUE(mproc__post_admit(Post(0), a->wseq));
+  EXPECT_EQ(0u, mproc__sched_dispatch_locked(pool_, pool_->now_ns));
+  // Inside a for 4 ms: both behind it go, to the queue, then W1 (which
+  // takes its cap: the short tasks of this fixture, all of them).
+  ASSERT_TRUE(mproc__post_enter(Post(0), a->id, pool_->now_ns - 4000000));
+  EXPECT_EQ(2u, mproc__sched_dispatch_locked(pool_, pool_->now_ns));
+  EXPECT_EQ(1u, W(0)->nout);
+  EXPECT_EQ(2u, W(1)->nout);
+  // The range taken (sequences 2 and 3) is not yet passed by W0's
+  // worker: were W0 to hold more behind a, none could be taken until it
+  // is. Here: a task written to W0 after a leaves.
+  EXPECT_EQ(MPROC__SEQ_MASK + 1, mproc__post_revoke(Post(0), 4, 5));
+  EXPECT_FALSE(mproc__post_admit(Post(0), 2));
+  EXPECT_FALSE(mproc__post_admit(Post(0), 3));
+  EXPECT_TRUE(mproc__post_admit(Post(0), 4));  // past the range
+  EXPECT_EQ(5u, mproc__post_revoke(Post(0), 5, 6));
+  EXPECT_FALSE(mproc__post_admit(Post(0), 5));
+}
