@@ -42,6 +42,11 @@ void mproc__set_escape(mproc__escape_fn fn, void *ctx);
 void mproc__run_isolated(void (*main)(void *), void *arg)
     __attribute__((noreturn));
 
+/* Maps, once per process, the stack mproc__run_isolated switches to in the
+ * children it forks from now on (they inherit it untouched). Called by the
+ * forking process before fork, under the registry's lock. */
+void mproc__boundary_prepare(void);
+
 /* Describes the exception being handled (inside a terminate handler or a
  * catch), snprintf-style: "std::runtime_error: boom" for a std::exception
  * (its dynamic type and what()), "exception of type 'int'" otherwise, or

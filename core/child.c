@@ -51,6 +51,17 @@ static int receive_call(int sock, size_t max, mproc__call_in_t *in) {
   const uint8_t *payload;
   size_t len;
   int rc = mproc__reader_next(&reader, &payload, &len);
+  void *block = NULL;
+  if (rc == 0 && len >= MPROC__INPLACE_MIN &&
+      (block = mproc__reader_detach(&reader, &payload)) != NULL) {
+    /* A big call keeps its buffer (never freed: the child leaves through
+     * _exit): its big strings stay where they arrived. */
+    mproc__inplace_t ip;
+    memset(&ip, 0, sizeof ip);
+    ip.end = payload + len;
+    ip.spare = true;
+    return mproc__call_decode_inplace(in, payload, len, &ip);
+  }
   if (rc == 0) rc = mproc__call_decode(in, payload, len);
   mproc__reader_free(&reader); /* a big call's buffer: decoded, not needed */
   return rc;

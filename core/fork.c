@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "core/boundary.h"
 #include "core/registry.h"
 
 static void reset_signal(int sig) {
@@ -41,6 +42,7 @@ void mproc__fork_begin(void) {
 }
 
 pid_t mproc__fork(const mproc__fork_t *f) {
+  mproc__boundary_prepare(); /* the child's stack, mapped once */
   sigset_t all, old_mask;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old_mask);

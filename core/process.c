@@ -148,6 +148,14 @@ int mproc_process_start(mproc_process_t *p) {
   mproc__fork_t relay_f = {"", "ProcessRelay", false, {-1, -1}, p->daemon,
                            false, &all};
   p->timing.started_ns = mproc__now_ns();
+  /* A call that fits the socket's buffer is written before fork: the child
+   * finds it there and never waits for it. Whatever did not fit streams
+   * after fork. (Through a relay it goes after the relay's word.) */
+  size_t sent = 0;
+  if (!relay) {
+    ssize_t n = send(sp[0], p->call.p, p->call.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) sent = (size_t)n;
+  }
   pid_t pid = mproc__fork(relay ? &relay_f : &child);
   if (pid == 0) {
     if (relay) {
@@ -199,8 +207,8 @@ int mproc_process_start(mproc_process_t *p) {
    * EPIPE (never SIGPIPE) and its exit status tells the story. The buffer
    * is freed once the child is gone: freeing now would write heap pages
    * the child still shares. */
-  if (rc >= 0) {
-    rc = mproc__write_full(sp[0], p->call.p, p->call.len);
+  if (rc >= 0 && sent < p->call.len) {
+    rc = mproc__write_full(sp[0], p->call.p + sent, p->call.len - sent);
     if (rc == MPROC_EPIPE || rc == MPROC_ECONNRESET) rc = 0;
   }
   if (rc < 0) {

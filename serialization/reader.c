@@ -110,6 +110,19 @@ void mproc__reader_free(mproc__reader_t *r) {
 
 size_t mproc__reader_capacity(const mproc__reader_t *r) { return r->buf.cap; }
 
+void *mproc__reader_detach(mproc__reader_t *r, const uint8_t **payload) {
+  if (r->buf.borrowed || r->off != r->buf.len || r->buf.p == NULL)
+    return NULL;
+  size_t at = (size_t)(*payload - r->buf.p);
+  if (mproc__buf_reserve(&r->buf, 1) < 0) return NULL;
+  *payload = r->buf.p + at;
+  void *block = r->buf.p;
+  r->buf.p = NULL;
+  r->buf.len = r->buf.cap = 0;
+  r->off = 0;
+  return block;
+}
+
 void mproc__reader_shrink(mproc__reader_t *r, size_t keep) {
   if (r->buf.cap <= keep || r->buf.len != r->off) return;
   mproc__buf_free(&r->buf);

@@ -56,6 +56,14 @@ size_t mproc__reader_capacity(const mproc__reader_t *r);
  * byte (after a big frame): an idle reader should not keep its pages. */
 void mproc__reader_shrink(mproc__reader_t *r, size_t keep);
 
+/* After mproc__reader_peek or _next handed out a frame that ends the
+ * buffered bytes: hands the whole heap buffer over (*payload moved along
+ * if it had to grow by the one spare byte after the frame that in-place
+ * decoding wants) and starts the reader afresh. Returns the block to
+ * free(), or NULL when the buffer holds more bytes after the frame, is
+ * lent, or cannot grow: the frame then stays the reader's. */
+void *mproc__reader_detach(mproc__reader_t *r, const uint8_t **payload);
+
 #ifdef __cplusplus
 }
 #endif

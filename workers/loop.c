@@ -27,6 +27,9 @@
 #include "workers/pool_internal.h"
 #include "workers/sched.h"
 
+/* Answers at least this big may keep their buffer (in-place strings). */
+#define ADOPT_MIN ((size_t)1 << 20)
+
 /* Reports decoded outside the lock, applied inside it. */
 typedef struct {
   int slot;
@@ -79,18 +82,27 @@ void mproc__loop_unwatch(mproc_pool_t *pool, int fd) {
 /* ---- Dispatch: queued tasks to workers, written without blocking. */
 
 void mproc__flush_worker(worker_t *w) {
-  while (w->out.len > 0) {
-    ssize_t n = send(w->node.fds[MPROC__WFD_TASKS], w->out.p, w->out.len,
-                     MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (w->out.len > w->out_off) {
+    ssize_t n = send(w->node.fds[MPROC__WFD_TASKS], w->out.p + w->out_off,
+                     w->out.len - w->out_off, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n > 0) {
-      mproc__buf_consume(&w->out, (size_t)n);
+      w->out_off += (size_t)n;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     /* The worker is gone; the loop sees it through its pidfd or EOF. */
-    w->out.len = 0;
+    w->out.len = w->out_off = 0;
     return;
+  }
+  /* What was written goes: all of it at once, or the written half moved
+   * away (a big frame is written a socket buffer at a time, and moving
+   * the rest forward after each write would be quadratic). */
+  if (w->out_off == w->out.len) {
+    w->out.len = w->out_off = 0;
+  } else if (w->out_off > w->out.len / 2) {
+    mproc__buf_consume(&w->out, w->out_off);
+    w->out_off = 0;
   }
 }
 
@@ -159,7 +171,19 @@ static bool read_worker(worker_t *w, arrivals_t *out) {
       break;
     }
     mproc__report_t r;
-    if (mproc__report_decode(&r, payload, len) < 0) {
+    /* A big answer (a big result) keeps its buffer: its big strings stay
+     * where they arrived, and the value frees the buffer with itself. */
+    void *block = len >= ADOPT_MIN ? mproc__reader_detach(&w->in, &payload)
+                                   : NULL;
+    mproc__inplace_t ip;
+    memset(&ip, 0, sizeof ip);
+    ip.adopt = block;
+    ip.end = payload + len;
+    ip.spare = true;
+    rc = block != NULL ? mproc__report_decode_inplace(&r, payload, len, &ip)
+                       : mproc__report_decode(&r, payload, len);
+    if (block != NULL && ip.adopt != NULL) free(block); /* not taken */
+    if (rc < 0) {
       eof = true;
       break;
     }

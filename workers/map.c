@@ -290,35 +290,112 @@ static void stop_feeding(mproc_iter_t *it) {
   pthread_mutex_unlock(&it->pool->lock);
 }
 
-/* Tops the window up, a chunk at a time: memory stays bounded whatever the
- * length of the input. */
+/* Chunks submitted by one refill, at most. */
+#define REFILL_MAX 256
+
+/* Submits the k chunks whose items are argv[first[i]-base ...] (counts[i]
+ * each) as tasks: the encoding outside the lock, then one hold of the lock
+ * to queue them all and one dispatch — the workers get them in one write
+ * each. Stops at the first that cannot be encoded: out[0..*done) are the
+ * tasks submitted. */
+static int submit_chunks(mproc_pool_t *pool, const char *target,
+                         const mproc_value_t *const *argv,
+                         const size_t *counts, size_t first, size_t k,
+                         bool star, struct mproc_future **out,
+                         size_t *done) {
+  *done = 0;
+  pthread_mutex_lock(&pool->lock);
+  int rc = refuse_locked(pool, true);
+  size_t made = 0;
+  while (rc == 0 && made < k) {
+    out[made] = mproc__task_new_locked(pool);
+    if (out[made] == NULL) break;
+    made++;
+  }
+  if (rc == 0 && made == 0) rc = MPROC_ENOMEM;
+  pthread_mutex_unlock(&pool->lock);
+  if (rc < 0) return rc;
+
+  uint64_t now = mproc__now_ns();
+  size_t encoded = 0, at = 0;
+  for (; encoded < made; encoded++) {
+    struct mproc_future *t = out[encoded];
+    t->timing.submitted_ns = now;
+    rc = mproc__task_encode(pool, t, target, NULL, argv + at,
+                            counts[encoded], NULL,
+                            star ? MPROC__CALL_STARMAP : MPROC__CALL_MAP,
+                            first + at);
+    if (rc < 0) break;
+    at += counts[encoded];
+  }
+
+  pthread_mutex_lock(&pool->lock);
+  int refused = refuse_locked(pool, true);
+  if (refused < 0) {
+    rc = refused;
+    encoded = 0;
+  }
+  for (size_t i = 0; i < made; i++) {
+    if (i < encoded)
+      mproc__sched_enqueue_locked(pool, out[i]);
+    else
+      mproc__task_discard_locked(pool, out[i]);
+  }
+  if (encoded > 0) mproc__dispatch_locked(pool);
+  pthread_mutex_unlock(&pool->lock);
+  *done = encoded;
+  if (rc == 0 && made < k) rc = MPROC_ENOMEM;
+  return rc;
+}
+
+/* Tops the window up: memory stays bounded whatever the length of the
+ * input. Once anything is in flight, only when half the window is free,
+ * and then with many chunks at once: the workers get their tasks in
+ * batches (a write, a wake-up for many), not one by one. */
 static int refill(mproc_iter_t *it) {
   size_t n = it->chunksize;
-  const mproc_value_t **argv = malloc(n * sizeof *argv);
-  mproc_value_t **owned = malloc(n * sizeof *owned);
-  int rc = argv && owned ? 0 : MPROC_ENOMEM;
-  while (rc == 0 && !it->input_done && it->count < it->ring_cap &&
-         it->in_flight + n <= it->window) {
-    size_t m = take_input(it, argv, owned, n);
+  size_t room = it->window - it->in_flight;
+  if (it->input_done || (it->in_flight > 0 && room * 2 < it->window))
+    return 0;
+  size_t k = room / n, slots = it->ring_cap - it->count;
+  if (k > slots) k = slots;
+  if (k > REFILL_MAX) k = REFILL_MAX;
+  if (k == 0) return 0;
+  const mproc_value_t **argv = malloc(k * n * sizeof *argv);
+  mproc_value_t **owned = malloc(k * n * sizeof *owned);
+  size_t *counts = malloc(k * sizeof *counts);
+  struct mproc_future **fs = malloc(k * sizeof *fs);
+  int rc = argv && owned && counts && fs ? 0 : MPROC_ENOMEM;
+  size_t chunks = 0, items = 0, first = it->produced;
+  while (rc == 0 && chunks < k && !it->input_done) {
+    size_t m = take_input(it, argv + items, owned + items, n);
     if (m == 0) break;
-    struct mproc_future *f;
-    rc = submit_chunk(it->pool, it->target, argv, m, it->produced - m,
-                      it->star, true, &f);
-    for (size_t i = 0; i < m; i++) mproc_value_free(owned[i]);
-    if (rc < 0) {
-      it->input_done = true;
-      it->input_error = rc;
-      break;
-    }
+    counts[chunks++] = m;
+    items += m;
+  }
+  size_t done = 0;
+  if (rc == 0 && chunks > 0)
+    rc = submit_chunks(it->pool, it->target, argv, counts, first, chunks,
+                       it->star, fs, &done);
+  for (size_t i = 0; i < items; i++) mproc_value_free(owned[i]);
+  size_t at = first;
+  for (size_t i = 0; i < done; i++) {
     chunk_t *c = &it->ring[(it->head + it->count) % it->ring_cap];
-    c->f = f;
-    c->first = it->produced - m;
+    c->f = fs[i];
+    c->first = at;
     c->taken = 0;
     it->count++;
-    it->in_flight += m;
+    it->in_flight += counts[i];
+    at += counts[i];
+  }
+  if (rc < 0) {
+    it->input_done = true;
+    it->input_error = rc;
   }
   free(argv);
   free(owned);
+  free(counts);
+  free(fs);
   if (it->input_done) stop_feeding(it);
   return rc;
 }

@@ -92,7 +92,8 @@ typedef struct {
   unsigned dispatched; /* over this worker's life */
   uint32_t seq;        /* the last task's sequence number (board.h) */
   bool slow;           /* dispatch: inside a task for a long while */
-  mproc__buf_t out;     /* bytes dispatched, not yet written */
+  mproc__buf_t out;     /* bytes dispatched, not yet written: from out_off */
+  size_t out_off;       /* out's bytes before this are written */
   bool flush_now;       /* it was idle: write without waiting for a batch */
   mproc__reader_t in;   /* loop thread only */
   /* Timeout enforcement (the board says when a task started). */

@@ -170,7 +170,7 @@ static void settle_death(mproc_pool_t *pool, worker_t *w) {
   free(w->init_error);
   w->init_error = NULL;
   mproc__reader_free(&w->in);
-  w->out.len = 0;
+  w->out.len = w->out_off = 0;
   w->state = WORKER_NONE;
   w->pid = 0;
   w->ready = w->retiring = w->eof_sent = w->dead = w->status_known = false;

@@ -410,7 +410,12 @@ static void serve(void *arg) {
     if (!mproc__post_admit(w->post, seq)) continue;
 
     mproc__call_in_t in;
-    rc = mproc__call_decode(&in, payload, len);
+    /* Big strings stay in the reader's buffer: the call is done with them
+     * before the next frame is read. */
+    mproc__inplace_t ip;
+    memset(&ip, 0, sizeof ip);
+    ip.end = payload + len;
+    rc = mproc__call_decode_inplace(&in, payload, len, &ip);
     if (rc < 0) mproc__child_exit(EXIT_PROTOCOL); /* cannot tell which task */
     mproc__report_t *r = &w->report;
     memset(r, 0, sizeof *r);
@@ -434,8 +439,8 @@ static void serve(void *arg) {
     send_answer(w, r);
     w->in = NULL;
     bool go_on = !w->entered || mproc__post_leave(w->post, in.id);
-    answer_done(w, &reader);
     mproc__call_in_clear(&in);
+    answer_done(w, &reader);
     /* The pool claimed this task's kill (its timeout) as it finished: it
      * is stopping this worker; leave before starting another task. */
     if (!go_on) mproc__child_exit(EXIT_PLANNED);
