@@ -258,6 +258,10 @@ int main(int argc, char **argv) {
   im.target = "sha256_file";
   im.next = next_path;
   im.next_ctx = &feed;
+  /* Many files in flight: each is small work, and the workers should
+   * never wait for the next while this process prints (memory stays
+   * bounded: a path and a digest each). */
+  im.window = 1024;
   mproc_iter_t *it;
   check(mproc_pool_imap(pool, &im, &it), "mproc_pool_imap");
 

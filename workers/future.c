@@ -243,7 +243,7 @@ int mproc_pool_apply(mproc_pool_t *pool, const char *target,
     return rc;
   }
   pthread_mutex_lock(&pool->lock);
-  mproc__task_wait_locked(pool, f, UINT64_MAX);
+  mproc__apply_wait_locked(pool, f);
   rc = f->code;
   if (rc == 0) {
     if (f->result == NULL)

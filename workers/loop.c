@@ -9,6 +9,7 @@
  * tasks, respawn empty slots and wake whoever waits.
  */
 #include <errno.h>
+#include <poll.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -133,8 +134,12 @@ void mproc__dispatch_locked(mproc_pool_t *pool) {
 /* ---- Answers. */
 
 static void apply(mproc_pool_t *pool, arrival_t *a) {
-  worker_t *w = &pool->workers[a->slot];
-  mproc__report_t *r = &a->r;
+  mproc__loop_apply_locked(pool, a->slot, &a->r);
+}
+
+void mproc__loop_apply_locked(mproc_pool_t *pool, int slot,
+                              mproc__report_t *r) {
+  worker_t *w = &pool->workers[slot];
   if (r->kind == MPROC__REPORT_RETURNED) {
     if (mproc__sched_complete_locked(pool, w, r, mproc__pool_now(pool)) < 0) {
       /* Out of order: the worker is broken; stop it, and let its death
@@ -354,6 +359,14 @@ void *mproc__pool_thread(void *arg) {
     int n = epoll_wait(pool->epfd, events, 64, timeout_ms);
     if (n < 0 && errno != EINTR) n = 0;
 
+    /* No pipe is lent from now on until this round ends; those lent
+     * already are the borrowers' (mproc__apply_wait_locked). */
+    pthread_mutex_lock(&pool->lock);
+    pool->loop_reading = true;
+    for (unsigned i = 0; i < pool->nworkers; i++)
+      pool->workers[i].skip_read = pool->workers[i].lent;
+    pthread_mutex_unlock(&pool->lock);
+
     /* Read and decode without the lock (the readers and worker states are
      * only ever changed by this thread). */
     bool control = false;
@@ -379,7 +392,7 @@ void *mproc__pool_thread(void *arg) {
         case MPROC__TAG_WPIDFD: {
           int slot = MPROC__TAG_SLOT(tag);
           worker_t *w = &pool->workers[slot];
-          if (w->state != WORKER_RUNNING || w->dead) break;
+          if (w->state != WORKER_RUNNING || w->dead || w->skip_read) break;
           bool eof = read_worker(w, &arrivals);
           /* A pidfd fires once the process has ended, so everything it
            * wrote is already in the pipe and was just read; EOF is not
@@ -396,6 +409,7 @@ void *mproc__pool_thread(void *arg) {
     if (control) read_control(pool, &server_gone);
     pthread_mutex_lock(&pool->lock);
     pool->loop_sleeping = false;
+    pool->loop_reading = false;
   }
 
   /* Everything has ended: let the fork server go and reap it. */
@@ -420,4 +434,64 @@ void *mproc__pool_thread(void *arg) {
   pthread_cond_broadcast(&pool->cond);
   pthread_mutex_unlock(&pool->lock);
   return NULL;
+}
+
+/* ---- A caller reads its own answer (mproc_pool_apply). */
+
+/* Whether t's answer may be read by its caller now: the pool thread is
+ * asleep (and so not reading), t is the next answer its worker owes and
+ * is written, and no timeout needs the pool thread's watch. */
+static worker_t *lendable(mproc_pool_t *pool, const struct mproc_future *t) {
+  if (!pool->loop_sleeping || pool->loop_reading || pool->task_timeout_ns ||
+      pool->state != POOL_OPEN || t->state != TASK_DISPATCHED ||
+      t->timing.worker < 0)
+    return NULL;
+  worker_t *w = &pool->workers[t->timing.worker];
+  if (w->state != WORKER_RUNNING || w->dead || w->eof_seen || w->lent ||
+      w->ohead != t || w->out.len != 0)
+    return NULL;
+  return w;
+}
+
+void mproc__apply_wait_locked(mproc_pool_t *pool, struct mproc_future *t) {
+  worker_t *w = lendable(pool, t);
+  if (w == NULL) {
+    mproc__task_wait_locked(pool, t, UINT64_MAX);
+    return;
+  }
+  int afd = w->node.fds[MPROC__WFD_ANSWERS];
+  int pidfd = w->node.fds[MPROC__WFD_PIDFD];
+  w->lent = true;
+  mproc__loop_rewatch(pool, afd, 0, MPROC__TAG(MPROC__TAG_WANSWERS, w->slot));
+  pthread_mutex_unlock(&pool->lock);
+
+  /* As the pool thread would: read what is there, decode the frames. */
+  arrivals_t got = {NULL, 0, 0};
+  bool eof = false;
+  while (got.n == 0 && !eof) {
+    struct pollfd pfd[2] = {{afd, POLLIN, 0}, {pidfd, POLLIN, 0}};
+    int r = poll(pfd, pidfd >= 0 ? 2 : 1, -1);
+    if (r < 0 && errno != EINTR) eof = true;
+    if (r <= 0) continue;
+    eof = read_worker(w, &got);
+    /* Death, or the pipe closed: the pool thread settles it. */
+    if ((pfd[0].revents & (POLLHUP | POLLERR)) ||
+        (pidfd >= 0 && (pfd[1].revents & POLLIN)))
+      eof = true;
+  }
+
+  pthread_mutex_lock(&pool->lock);
+  for (size_t i = 0; i < got.n; i++)
+    mproc__loop_apply_locked(pool, got.v[i].slot, &got.v[i].r);
+  free(got.v);
+  w->lent = false;
+  mproc__loop_rewatch(pool, afd, EPOLLIN,
+                      MPROC__TAG(MPROC__TAG_WANSWERS, w->slot));
+  /* What the pool thread would have done next: dispatch what waits, tell
+   * the other waiters; a death or a retirement is its to settle. */
+  mproc__dispatch_locked(pool);
+  if (pool->waiters > 0 && got.n > 0) pthread_cond_broadcast(&pool->cond);
+  if (eof || w->retiring || pool->qhead != NULL)
+    mproc__pool_wake_locked(pool, 0);
+  mproc__task_wait_locked(pool, t, UINT64_MAX);
 }

@@ -92,6 +92,11 @@ typedef struct {
   unsigned dispatched; /* over this worker's life */
   uint32_t seq;        /* the last task's sequence number (board.h) */
   bool slow;           /* dispatch: inside a task for a long while */
+  /* Its answer pipe is lent to a caller waiting for its task (mproc_pool_
+   * apply): the caller reads and applies the answer itself, one wake-up
+   * fewer; meanwhile the pool thread neither reads nor watches it. */
+  bool lent;
+  bool skip_read; /* the pool thread's copy of lent for one round */
   mproc__buf_t out;     /* bytes dispatched, not yet written: from out_off */
   size_t out_off;       /* out's bytes before this are written */
   bool flush_now;       /* it was idle: write without waiting for a batch */
@@ -152,6 +157,7 @@ struct mproc_pool {
   pthread_t thread;
   bool thread_started;
   bool loop_sleeping;    /* in epoll_wait: wake it through the eventfd */
+  bool loop_reading;     /* back from epoll_wait, reading: lends nothing */
   bool in_loop;          /* dispatch runs on the pool thread: flush all */
   uint64_t now_ns;       /* the pool thread's clock for this round, or 0 */
   unsigned waiters;      /* threads waiting on cond */
@@ -241,6 +247,15 @@ void *mproc__pool_thread(void *pool);
 void mproc__dispatch_locked(mproc_pool_t *pool);
 /* Writes w's pending output without blocking. */
 void mproc__flush_worker(worker_t *w);
+/* Applies the report r that worker slot sent (and clears r). With the
+ * lock held. */
+void mproc__loop_apply_locked(mproc_pool_t *pool, int slot,
+                              mproc__report_t *r);
+/* Waits for t, reading its worker's answer pipe itself when the pool
+ * thread is asleep (then only two processes wake per round trip: the
+ * worker, then the caller); else as mproc__task_wait_locked. With the lock
+ * held (released while waiting). */
+void mproc__apply_wait_locked(mproc_pool_t *pool, struct mproc_future *t);
 /* Watches fd in the pool thread's epoll under tag (slots.c registers a
  * new worker's descriptors), changes what it is watched for, forgets it. */
 void mproc__loop_watch(mproc_pool_t *pool, int fd, uint32_t events,
