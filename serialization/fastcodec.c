@@ -236,6 +236,14 @@ typedef struct {
   const uint8_t *p, *end;
 } rd_t;
 
+/* The bytes p[0..n): p may be NULL when n is 0 (no arithmetic on it then:
+ * NULL + 0 is undefined in C). */
+static rd_t rd_of(const void *p, size_t n) {
+  const uint8_t *b = p;
+  rd_t r = {b, n ? b + n : b};
+  return r;
+}
+
 typedef struct {
   mproc__dctx_t *ctx;
   const char *nwhy; /* nanopb's word for the first failure it would see */
@@ -299,7 +307,7 @@ static inline bool rd_v64(fdec_t *d, rd_t *r, uint64_t *out) {
 }
 
 static inline bool rd_zigzag(fdec_t *d, rd_t *r, int64_t *out) {
-  uint64_t v;
+  uint64_t v = 0;
   if (!rd_v64(d, r, &v)) return false;
   *out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
   return true;
@@ -800,9 +808,11 @@ static bool fdec_entry(fdec_t *d, rd_t *r, int depth, mproc_value_t *dict) {
 
 static void finish(pb_istream_t *s, const fdec_t *d, const uint8_t *p,
                    bool ok) {
-  size_t used = (size_t)(p - (const uint8_t *)s->state);
-  s->state = (uint8_t *)p;
-  s->bytes_left -= used;
+  if (s->bytes_left > 0) { /* else nothing was read (state may be NULL) */
+    size_t used = (size_t)(p - (const uint8_t *)s->state);
+    s->state = (uint8_t *)p;
+    s->bytes_left -= used;
+  }
 #ifndef PB_NO_ERRMSG
   if (!ok && d->nwhy != NULL && s->errmsg == NULL) s->errmsg = d->nwhy;
 #else
@@ -815,7 +825,7 @@ bool mproc__fdec_value_try(pb_istream_t *s, mproc__dctx_t *ctx, int depth,
                            mproc_value_t **out, bool *ok) {
   if (!buffer_istream(s)) return false;
   fdec_t d = {ctx, NULL};
-  rd_t r = {s->state, (const uint8_t *)s->state + s->bytes_left};
+  rd_t r = rd_of(s->state, s->bytes_left);
   *ok = fdec_value(&d, &r, depth, out);
   finish(s, &d, r.p, *ok);
   return true;
@@ -825,7 +835,7 @@ bool mproc__fdec_entry_try(pb_istream_t *s, mproc__dctx_t *ctx, int depth,
                            mproc_value_t *dict, bool *ok) {
   if (!buffer_istream(s)) return false;
   fdec_t d = {ctx, NULL};
-  rd_t r = {s->state, (const uint8_t *)s->state + s->bytes_left};
+  rd_t r = rd_of(s->state, s->bytes_left);
   *ok = fdec_entry(&d, &r, depth, dict);
   finish(s, &d, r.p, *ok);
   return true;
@@ -837,7 +847,7 @@ bool mproc__fdec_packed_try(pb_istream_t *s, mproc__dctx_t *ctx,
                             bool *ok) {
   if (!buffer_istream(s)) return false;
   fdec_t d = {ctx, NULL};
-  rd_t r = {s->state, (const uint8_t *)s->state + s->bytes_left};
+  rd_t r = rd_of(s->state, s->bytes_left);
   uint32_t source = 0;
   *ok = r.p == r.end ||
         fdec_scalars(&d, &r, kind, true, seq, &source, 1, v, n, cap);
@@ -848,7 +858,7 @@ bool mproc__fdec_packed_try(pb_istream_t *s, mproc__dctx_t *ctx,
 bool mproc__fdec_value_buf(const uint8_t *p, size_t n, mproc__dctx_t *ctx,
                            mproc_value_t **out, const char **nwhy) {
   fdec_t d = {ctx, NULL};
-  rd_t r = {p, p + n};
+  rd_t r = rd_of(p, n);
   bool ok = fdec_value(&d, &r, 0, out);
   *nwhy = d.nwhy;
   return ok;
