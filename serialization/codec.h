@@ -67,6 +67,16 @@ typedef struct {
 
 /* ---- Encoding. */
 
+/* Where the fast encoder leaves big strings out (message.h's holes): set
+ * by the encoding thread around one encode; base is where the payload
+ * starts in the output buffer. */
+typedef struct {
+  mproc__holes_t *holes;
+  const uint8_t *base;
+} mproc__hole_sink_t;
+extern _Thread_local mproc__hole_sink_t *mproc__holes_sink
+    __attribute__((tls_model("initial-exec")));
+
 /* Writes field f (tag, length, then the Value message of v). */
 bool mproc__enc_value_field(pb_ostream_t *s, const pb_field_t *f,
                             const mproc_value_t *v);

@@ -68,6 +68,9 @@ static uint8_t *put_packed(uint8_t *p, const mproc_value_t *const *v, size_t n,
   return p;
 }
 
+_Thread_local mproc__hole_sink_t *mproc__holes_sink
+    __attribute__((tls_model("initial-exec")));
+
 static uint8_t *put_entry(uint8_t *p, const mproc__entry_t *e) {
   p = put_tag(p, MPROC__F_ENTRY_KEY, PB_WT_STRING);
   p = put_varint(p, e->klen);
@@ -100,6 +103,17 @@ uint8_t *mproc__fenc_body(uint8_t *p, const mproc_value_t *v) {
                            << 3 |
                        PB_WT_STRING);
       p = put_varint(p, v->u.s.n);
+      if (v->u.s.n >= MPROC__HOLE_MIN && mproc__holes_sink != NULL &&
+          mproc__holes_sink->holes->n < MPROC__HOLES_MAX) {
+        /* Left out: written from where it lies (message.h's holes). */
+        mproc__holes_t *h = mproc__holes_sink->holes;
+        mproc__hole_t *hole = &h->v[h->n++];
+        hole->at = (size_t)(p - mproc__holes_sink->base) + h->bytes;
+        hole->src = v->u.s.p;
+        hole->n = v->u.s.n;
+        h->bytes += v->u.s.n;
+        return p;
+      }
       if (v->u.s.n > 0) memcpy(p, v->u.s.p, v->u.s.n);
       return p + v->u.s.n;
     case MPROC_LIST:

@@ -115,6 +115,31 @@ typedef struct {
 } mproc__report_t;
 
 int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r);
+
+/* A string left out of an encoded frame: n bytes from src belong at
+ * offset `at` of the frame's payload. Writing such a frame is a writev of
+ * the buffer's pieces and the strings where they lie — a big result is
+ * not copied into the output first (a pass over as much fresh memory). */
+typedef struct {
+  size_t at;
+  const void *src;
+  size_t n;
+} mproc__hole_t;
+#define MPROC__HOLES_MAX 4
+#define MPROC__HOLE_MIN ((size_t)64 << 10)
+typedef struct {
+  mproc__hole_t v[MPROC__HOLES_MAX];
+  unsigned n;
+  size_t bytes; /* their total */
+} mproc__holes_t;
+
+/* As mproc__report_encode_frame, but strings of MPROC__HOLE_MIN bytes or
+ * more (the first MPROC__HOLES_MAX) are left out of out, as holes says:
+ * the frame is out's new bytes with each hole's bytes put in its place
+ * (its header counts them). The strings must stay until it is written. */
+int mproc__report_encode_frame_holes(mproc__buf_t *out,
+                                     const mproc__report_t *r,
+                                     mproc__holes_t *holes);
 int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n);
 int mproc__report_decode_inplace(mproc__report_t *r, const void *buf,
                                  size_t n, mproc__inplace_t *inplace);

@@ -635,3 +635,50 @@ TEST(Slab, DecodedValuesFreedOnOtherThreads) {
 }
 
 }  // namespace
+
+namespace {
+
+// A frame encoded with its big strings left out (holes) is, with them put
+// back in their places, the very frame encoded whole.
+TEST(Holes, PuttingTheStringsBackGivesTheWholeFrame) {
+  std::string big1(200000, 'a'), big2(70000, 'b');
+  big1[7] = 'x';
+  ValuePtr result(P("[y#s#i]", big1.data(), big1.size(), big2.data(),
+                    big2.size(), 5));
+  ValuePtr small(P("s", "small"));
+  for (int kind = 0; kind < 2; kind++) {
+    mproc__report_t r;
+    memset(&r, 0, sizeof r);
+    r.kind = 2;
+    r.id = 9;
+    mproc_value_t *results[2] = {result, small};
+    if (kind == 0) {
+      r.result = result;
+    } else {
+      r.results = results;
+      r.n_results = 2;
+    }
+    mproc__buf_t whole = {}, part = {};
+    ASSERT_EQ(0, mproc__report_encode_frame(&whole, &r));
+    mproc__holes_t holes;
+    ASSERT_EQ(0, mproc__report_encode_frame_holes(&part, &r, &holes));
+    ASSERT_EQ(2u, holes.n);
+    EXPECT_EQ(big1.size() + big2.size(), holes.bytes);
+    EXPECT_EQ(whole.len, part.len + holes.bytes);
+    std::string rebuilt;
+    size_t pos = 0, skipped = 0;
+    for (unsigned i = 0; i < holes.n; i++) {
+      size_t upto = MPROC_FRAME_HEADER + holes.v[i].at - skipped;
+      rebuilt.append((const char *)part.p + pos, upto - pos);
+      rebuilt.append((const char *)holes.v[i].src, holes.v[i].n);
+      pos = upto;
+      skipped += holes.v[i].n;
+    }
+    rebuilt.append((const char *)part.p + pos, part.len - pos);
+    EXPECT_EQ(std::string((const char *)whole.p, whole.len), rebuilt);
+    mproc__buf_free(&whole);
+    mproc__buf_free(&part);
+  }
+}
+
+}  // namespace
