@@ -263,6 +263,7 @@ void mproc__slot_on_spawned(mproc_pool_t *pool, const mproc__control_t *c,
   (void)mproc__set_nonblock(fds[MPROC__WFD_TASKS], 1);
   (void)mproc__set_nonblock(fds[MPROC__WFD_ANSWERS], 1);
   w->pid = c->pid;
+  w->slot_stats.last_pid = c->pid; /* kept when the worker ends */
   w->serial = c->serial;
   w->server_gen = pool->server_gen;
   w->state = WORKER_RUNNING;

@@ -1069,6 +1069,7 @@ TEST_F(Pool, StatsCountTasksBusyTimeAndPidsPerSlot) {
     EXPECT_GE(s[i].idle_s, 0);
     EXPECT_GE(s[i].user_s, 0);
     EXPECT_GE(s[i].sys_s, 0);
+    EXPECT_EQ(s[i].pid, s[i].last_pid) << "slot " << i;  // running
     if (s[i].tasks > 0) {
       EXPECT_TRUE(pids.count(s[i].pid)) << "slot " << i << " pid " << s[i].pid;
       EXPECT_GT(s[i].max_rss_kb, 0);
@@ -1085,8 +1086,9 @@ TEST_F(Pool, StatsCountTasksBusyTimeAndPidsPerSlot) {
   EXPECT_EQ(0, mproc_pool_stats(pool.get(), nullptr, 0, &n));
   EXPECT_EQ(2u, n);
 
-  // After close and join the counts stay; leaving at close is not a
-  // restart.
+  // After close and join the counts stay, and each slot's last pid (psha256
+  // --stats prints it then); leaving at close is not a restart.
+  std::vector<mproc_worker_stats_t> before = s;
   ASSERT_EQ(0, mproc_pool_close(pool.get()));
   ASSERT_EQ(0, mproc_pool_join(pool.get(), 10));
   s = Stats(pool.get());
@@ -1094,6 +1096,8 @@ TEST_F(Pool, StatsCountTasksBusyTimeAndPidsPerSlot) {
   for (const mproc_worker_stats_t& w : s) {
     tasks += w.tasks;
     EXPECT_EQ(0, w.pid);
+    EXPECT_GT(w.last_pid, 0) << "slot " << w.slot;
+    EXPECT_EQ(before[w.slot].last_pid, w.last_pid) << "slot " << w.slot;
     EXPECT_EQ(0u, w.restarts) << "slot " << w.slot;
     EXPECT_EQ(0u, w.crashes) << "slot " << w.slot;
   }

@@ -92,20 +92,40 @@ typedef struct {
 
 /* Per-process timing. Instants are CLOCK_MONOTONIC nanoseconds, 0 while
  * unknown; the child's instants are read by the child itself (the clock is
- * system-wide). CPU and memory figures come from wait4(). */
+ * system-wide) and reach the parent in its reports. Durations are seconds,
+ * 0 while either end is unknown. Everything is known once the process has
+ * been reaped (by join, is_alive, exitcode or mproc_wait seeing it end);
+ * before that only started_ns is. */
 typedef struct {
-  uint64_t started_ns;  /* parent, just before fork */
-  uint64_t entered_ns;  /* child, about to call the target */
-  uint64_t returned_ns; /* child, the target returned (0 if it never did:
-                           killed, crashed, exit() called) */
-  uint64_t reaped_ns;   /* parent, exit status collected */
-  double startup_s;     /* entered - started: fork, call transfer, decode */
-  double run_s;         /* returned - entered: the target itself */
-  double wall_s;        /* reaped - started */
-  double user_s;        /* CPU time in user mode */
-  double sys_s;         /* CPU time in the kernel */
-  long max_rss_kb;      /* peak resident set size; a forked child starts
-                           from its parent's */
+  /* Parent, in mproc_process_start just before fork. */
+  uint64_t started_ns;
+  /* Child, the call received and decoded, just before calling the target
+   * (0 if it never got there: killed or failed before). */
+  uint64_t entered_ns;
+  /* Child, once the target returned (failed, or a C++ exception escaped
+   * it) and stdio was flushed, as it reports that (0 if it never did:
+   * killed, crashed, exit() called). */
+  uint64_t returned_ns;
+  /* The child's end, as well as it is known: returned_ns when there is one
+   * (the child leaves right after it, once its own non-daemonic children
+   * are joined); otherwise, for a child that was killed, crashed or called
+   * exit(), nothing reports its end and reaped_ns is the best known, late
+   * by however long the parent took to collect it. */
+  uint64_t ended_ns;
+  /* Parent, when the exit status was collected: late by however long the
+   * parent took to join (or to ask). */
+  uint64_t reaped_ns;
+  double startup_s; /* entered - started: fork, call transfer, decode */
+  double run_s;     /* returned - entered: the target itself */
+  /* ended - started: the child's life from the parent's start call, not
+   * counting how late the parent joined it (reaped - started does). */
+  double wall_s;
+  /* CPU time in user mode and in the kernel, and the peak resident set
+   * size, from wait4(): the child's own plus those of its children it
+   * reaped. A forked child's RSS starts from its parent's. */
+  double user_s;
+  double sys_s;
+  long max_rss_kb;
 } mproc_timing_t;
 
 /* Creates a process that has not started. args and kwargs are encoded now

@@ -137,7 +137,14 @@ typedef struct {
 /* One worker slot, over every worker that has filled it. */
 typedef struct {
   int slot;
-  pid_t pid;            /* the current worker; 0 while none */
+  /* The slot's worker now; 0 while it has none: before its first worker
+   * has started, between a worker's end and its replacement's start, and
+   * once the pool is closed or terminated and the workers have left. */
+  pid_t pid;
+  /* The latest worker the slot had, running or ended: the same as pid while
+   * one runs, and still there after join (for reports). 0 only if no
+   * worker has started in the slot. */
+  pid_t last_pid;
   uint64_t tasks;       /* tasks completed (including failed ones) */
   double busy_s;        /* time inside targets */
   double idle_s;        /* worker lifetime not inside targets */
