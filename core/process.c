@@ -206,10 +206,12 @@ int mproc_process_start(mproc_process_t *p) {
   if (rc < 0) {
     /* A child without its call would wait forever. */
     if (relay && p->node.fds[MPROC__FD_PIDFD] >= 0)
-      (void)mproc__pidfd_send_signal(p->node.fds[MPROC__FD_PIDFD], SIGKILL);
+      MPROC__IGNORE(  /* already gone: then it needs no kill */
+          mproc__pidfd_send_signal(p->node.fds[MPROC__FD_PIDFD], SIGKILL));
     else
       kill(p->pid, SIGKILL);
-    mproc__reap(p, true);
+    /* Reaped so that no zombie stays; the start's error is what counts. */
+    MPROC__IGNORE(mproc__reap(p, true));
     return rc;
   }
   return 0;

@@ -10,9 +10,11 @@
 #include "core/base/clock.h"
 #include "workers/sched.h"
 #include "core/target_internal.h"
+#include "core/base/check.h"
 #include "workers/pool_internal.h"
 
 struct mproc_future *mproc__task_new_locked(mproc_pool_t *pool) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   struct mproc_future *t = pool->free_tasks;
   if (t != NULL) {
     pool->free_tasks = t->next;
@@ -56,6 +58,7 @@ void mproc__task_clear_chunk(struct mproc_future *t) {
 }
 
 void mproc__task_recycle_locked(mproc_pool_t *pool, struct mproc_future *t) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   mproc_value_free(t->result);
   t->result = NULL;
   free(t->message);
@@ -72,6 +75,7 @@ void mproc__task_recycle_locked(mproc_pool_t *pool, struct mproc_future *t) {
 }
 
 void mproc__task_discard_locked(mproc_pool_t *pool, struct mproc_future *t) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   t->user_holds = t->pool_holds = false;
   mproc__task_recycle_locked(pool, t);
   pool->refs--; /* taken by mproc__task_new_locked; the caller holds one */
@@ -151,6 +155,7 @@ int mproc__cond_wait_until(mproc_pool_t *pool, uint64_t deadline_ns) {
 
 int mproc__task_wait_locked(mproc_pool_t *pool, struct mproc_future *t,
                             uint64_t deadline_ns) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   while (t->state != TASK_DONE)
     if (mproc__cond_wait_until(pool, deadline_ns) < 0) return MPROC_ETIMEDOUT;
   return 0;
@@ -185,6 +190,7 @@ void mproc__pool_refusal(mproc_pool_t *pool, int rc, mproc_task_error_t *err) {
 
 /* Why a pool cannot take a task now, or 0. With the lock held. */
 static int refuse_locked(const mproc_pool_t *pool) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   if (pool->broken != NULL) return MPROC_EBROKEN;
   if (pool->state != POOL_OPEN) return MPROC_ECLOSED;
   return 0;
@@ -243,7 +249,8 @@ int mproc_pool_apply(mproc_pool_t *pool, const char *target,
     return rc;
   }
   pthread_mutex_lock(&pool->lock);
-  mproc__task_wait_locked(pool, f, UINT64_MAX);
+  /* No deadline: it returns when the task is done, never with an error. */
+  MPROC__IGNORE(mproc__task_wait_locked(pool, f, UINT64_MAX));
   rc = f->code;
   if (rc == 0) {
     if (f->result == NULL)

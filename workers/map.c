@@ -12,6 +12,7 @@
 
 #include "core/base/clock.h"
 #include "core/target_internal.h"
+#include "core/base/check.h"
 #include "workers/pool_internal.h"
 #include "workers/sched.h"
 
@@ -19,6 +20,7 @@
 /* Why the pool cannot take a chunk now, or 0. An iterator started before
  * close may go on feeding a closed pool. With the lock held. */
 static int refuse_locked(const mproc_pool_t *pool, bool feeding) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   if (pool->broken) return MPROC_EBROKEN;
   if (pool->state == POOL_OPEN || (feeding && pool->state == POOL_CLOSED))
     return 0;
@@ -100,7 +102,8 @@ static int map_impl(mproc_pool_t *pool, const char *target,
   /* Every submitted chunk ends before map returns, failed or not. */
   pthread_mutex_lock(&pool->lock);
   for (size_t c = 0; c < nchunks && fs[c] != NULL; c++)
-    mproc__task_wait_locked(pool, fs[c], UINT64_MAX);
+    MPROC__IGNORE(mproc__task_wait_locked(pool, fs[c], UINT64_MAX)); /* no
+                                                            deadline */
   pthread_mutex_unlock(&pool->lock);
 
   /* The results move into one list, in input order; the first failure in
@@ -251,7 +254,8 @@ static size_t take_input(mproc_iter_t *it, const mproc_value_t **argv,
         it->input_done = true;
         break;
       }
-      mproc_list_get(it->items, it->produced, &argv[m]);
+      /* In range: produced < len, checked just above. */
+      MPROC__IGNORE(mproc_list_get(it->items, it->produced, &argv[m]));
     } else {
       mproc_value_t *args = NULL;
       int rc = it->next(it->next_ctx, &args);

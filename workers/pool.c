@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/base/clock.h"
+#include "core/base/check.h"
 #include "core/base/io.h"
 #include "core/target_internal.h"
 #include "workers/pool_internal.h"
@@ -45,6 +46,7 @@ static void destroy(mproc_pool_t *pool) {
 }
 
 void mproc__pool_unref_locked(mproc_pool_t *pool) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   bool last = --pool->refs == 0;
   pthread_mutex_unlock(&pool->lock);
   if (last) destroy(pool);
@@ -55,6 +57,7 @@ uint64_t mproc__pool_now(const mproc_pool_t *pool) {
 }
 
 void mproc__pool_wake_locked(mproc_pool_t *pool, uint64_t deadline_ns) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   if (!pool->loop_sleeping || deadline_ns >= pool->loop_wake_ns) return;
   uint64_t one = 1;
   while (write(pool->wakefd, &one, sizeof one) < 0 && errno == EINTR) {
@@ -83,6 +86,7 @@ static int copy_options(mproc_pool_t *pool, const mproc_pool_opts_t *o) {
   if (o->max_rss_per_child && cfg->max_rss_kb == 0) cfg->max_rss_kb = 1;
   pool->task_timeout_ns =
       o->task_timeout_s > 0 ? (uint64_t)(o->task_timeout_s * 1e9) : 0;
+  cfg->task_timeout_ns = pool->task_timeout_ns;
   pool->kill_grace_ns =
       (uint64_t)((o->kill_grace_s > 0 ? o->kill_grace_s : 1.0) * 1e9);
   cfg->max_frame = o->max_frame ? o->max_frame : MPROC_FRAME_MAX_DEFAULT;
@@ -114,7 +118,7 @@ int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts) {
   pool->ctl = pool->epfd = pool->wakefd = -1;
   pool->loop_wake_ns = UINT64_MAX;
   mproc__node_init(&pool->node, NULL);
-  pthread_mutex_init(&pool->lock, NULL);
+  mproc__mutex_init(&pool->lock);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -188,6 +192,7 @@ int mproc_pool_close(mproc_pool_t *pool) {
 
 /* Tasks not yet finished fail now; the pool thread kills the workers. */
 static void terminate_locked(mproc_pool_t *pool) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   if (pool->state == POOL_DONE || pool->state == POOL_TERMINATING) return;
   pool->state = POOL_TERMINATING;
   mproc__sched_fail_all_locked(pool, MPROC_ETERMINATED, true,
@@ -198,6 +203,7 @@ static void terminate_locked(mproc_pool_t *pool) {
 }
 
 static int join_locked(mproc_pool_t *pool, uint64_t deadline) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   while (pool->state != POOL_DONE)
     if (mproc__cond_wait_until(pool, deadline) < 0) return MPROC_ETIMEDOUT;
   return 0;
@@ -205,6 +211,7 @@ static int join_locked(mproc_pool_t *pool, uint64_t deadline) {
 
 /* Reaps the pool thread once it has finished (first caller only). */
 static void reap_thread_locked(mproc_pool_t *pool) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   if (!pool->thread_started || pool->state != POOL_DONE) return;
   pool->thread_started = false;
   pthread_mutex_unlock(&pool->lock);

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/base/check.h"
 #include "core/registry.h"
 #include "core/base/buf.h"
 #include "multiproc/frame.h"
@@ -205,7 +206,7 @@ void mproc__task_recycle_locked(mproc_pool_t *pool, struct mproc_future *t);
 void mproc__task_clear_chunk(struct mproc_future *t);
 /* Encodes the call into t's frame: args (or argv/argc) and kwargs as one
  * call (mode MPROC__CALL_ONE), or argv as the items of a map chunk. */
-int mproc__task_encode(mproc_pool_t *pool, struct mproc_future *t,
+MPROC__MUST_USE int mproc__task_encode(mproc_pool_t *pool, struct mproc_future *t,
                        const char *target, const mproc_value_t *args,
                        const mproc_value_t *const *argv, size_t argc,
                        const mproc_value_t *kwargs, uint32_t mode,
@@ -219,10 +220,10 @@ void mproc__chunk_item(const struct mproc_future *t, size_t i,
                        mproc_task_error_t *err, const mproc_value_t **result);
 /* One wait on pool->cond, until deadline_ns at the latest (UINT64_MAX: no
  * limit); MPROC_ETIMEDOUT once it has passed. With the lock held. */
-int mproc__cond_wait_until(mproc_pool_t *pool, uint64_t deadline_ns);
+MPROC__MUST_USE int mproc__cond_wait_until(mproc_pool_t *pool, uint64_t deadline_ns);
 /* Waits on pool->cond until t is done or the deadline passes; 0 or
  * MPROC_ETIMEDOUT. With the lock held. */
-int mproc__task_wait_locked(mproc_pool_t *pool, struct mproc_future *t,
+MPROC__MUST_USE int mproc__task_wait_locked(mproc_pool_t *pool, struct mproc_future *t,
                             uint64_t deadline_ns);
 /* Copies t's error into err. */
 void mproc__task_error(const struct mproc_future *t, mproc_task_error_t *err);
@@ -288,7 +289,7 @@ void mproc__slots_kill_all(mproc_pool_t *pool);
 bool mproc__slots_all_gone(const mproc_pool_t *pool);
 /* Starts a fork server (without the pool lock: fork copies the calling
  * thread only). Returns 0 or -errno. */
-int mproc__server_begin(mproc_pool_t *pool);
+MPROC__MUST_USE int mproc__server_begin(mproc_pool_t *pool);
 /* The fork server died: forget it and its pending spawns; plan a new one
  * or break the pool. With the lock held. */
 void mproc__server_died(mproc_pool_t *pool);

@@ -250,7 +250,8 @@ void mproc__slot_on_spawned(mproc_pool_t *pool, const mproc__control_t *c,
     /* A worker the pool cannot talk to would wait forever: the server
      * kills it; the slot tries again after a while. The usual cause is
      * this process's descriptor limit. */
-    if (c->pid > 0) (void)mproc__server_kill(pool->ctl, c->pid);
+    /* The server gone, the worker dies with it anyway. */
+    if (c->pid > 0) MPROC__IGNORE(mproc__server_kill(pool->ctl, c->pid));
     if (w != NULL && w->state == WORKER_SPAWNING) {
       w->state = WORKER_NONE;
       start_failed(pool, w, MPROC_EMFILE);
@@ -260,8 +261,8 @@ void mproc__slot_on_spawned(mproc_pool_t *pool, const mproc__control_t *c,
   for (int i = 0; i < MPROC__WFD_COUNT; i++) w->node.fds[i] = fds[i];
   mproc__node_link(&w->node); /* registry lock held by the caller */
   /* Both are fresh descriptors of ours: F_SETFL cannot fail on them. */
-  (void)mproc__set_nonblock(fds[MPROC__WFD_TASKS], 1);
-  (void)mproc__set_nonblock(fds[MPROC__WFD_ANSWERS], 1);
+  MPROC__IGNORE(mproc__set_nonblock(fds[MPROC__WFD_TASKS], 1));
+  MPROC__IGNORE(mproc__set_nonblock(fds[MPROC__WFD_ANSWERS], 1));
   w->pid = c->pid;
   w->serial = c->serial;
   w->server_gen = pool->server_gen;

@@ -372,6 +372,43 @@ TEST_F(PoolRecovery, TimeoutsLandingAtATasksEndNeverFailItsSuccessor) {
   EXPECT_GT(timed_out, 0);
 }
 
+// A task that outlives its timeout fails with MPROC_ETASKTIMEOUT even when
+// the pool's SIGTERM could not stop it in time (here it is blocked; on a
+// loaded machine it may come late): the timeout is the contract.
+MPROC_TARGET(rec_block_sigterm_sleep) {
+  double s;
+  if (mproc_unpack(call, "d", &s) < 0) return -1;
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  sigprocmask(SIG_BLOCK, &term, nullptr);
+  SleepS(s);
+  return mproc_call_return(call, "i", 1);
+}
+
+TEST_F(PoolRecovery, ATaskThatOutlivesItsTimeoutFailsEvenIfTheKillComesLate) {
+  mproc_pool_opts_t opts = {};
+  opts.workers = 1;
+  opts.task_timeout_s = 0.05;
+  opts.kill_grace_s = 5;  // SIGKILL would come long after it returns
+  PoolPtr pool = NewPool(opts);
+  Value args = Pack("(d)", 0.3);
+  mproc_value_t* r = nullptr;
+  mproc_task_error_t err;
+  EXPECT_EQ(MPROC_ETASKTIMEOUT,
+            mproc_pool_apply(pool.get(), "rec_block_sigterm_sleep", args.get(),
+                             nullptr, &r, &err))
+      << err.message;
+  EXPECT_EQ(nullptr, r);
+  // The pool serves on.
+  Value x = Pack("(L)", static_cast<int64_t>(4));
+  ASSERT_EQ(0, mproc_pool_apply(pool.get(), "rec_square", x.get(), nullptr, &r,
+                                &err))
+      << err.message;
+  EXPECT_EQ(16, AsInt(r));
+  mproc_value_free(r);
+}
+
 // ---- A worker killed while it starts (defect 7).
 
 TEST_F(PoolRecovery, WorkersKilledWhileStartingNeverBreakThePool) {
