@@ -188,12 +188,12 @@ void mproc__pool_refusal(mproc_pool_t *pool, int rc, mproc_task_error_t *err) {
   pthread_mutex_unlock(&pool->lock);
 }
 
-/* Why a pool cannot take a task now, or 0. With the lock held. */
-static int refuse_locked(const mproc_pool_t *pool) {
+int mproc__pool_refuse_locked(const mproc_pool_t *pool, bool feeding) {
   MPROC__ASSERT_LOCKED(&pool->lock);
   if (pool->broken != NULL) return MPROC_EBROKEN;
-  if (pool->state != POOL_OPEN) return MPROC_ECLOSED;
-  return 0;
+  if (pool->state == POOL_OPEN || (feeding && pool->state == POOL_CLOSED))
+    return 0;
+  return MPROC_ECLOSED;
 }
 
 int mproc_pool_submit(mproc_pool_t *pool, const char *target,
@@ -209,8 +209,20 @@ int mproc_pool_submit(mproc_pool_t *pool, const char *target,
       (kwargs != NULL && mproc_value_kind(kwargs) != MPROC_DICT))
     return MPROC_EINVAL;
 
+  static const mproc_value_t *const no_args[1] = {NULL};
+  return mproc__task_submit(pool, target, args, no_args, 0, kwargs,
+                            MPROC__CALL_ONE, 0, false, out);
+}
+
+int mproc__task_submit(mproc_pool_t *pool, const char *target,
+                       const mproc_value_t *args,
+                       const mproc_value_t *const *argv, size_t argc,
+                       const mproc_value_t *kwargs, uint32_t mode,
+                       uint64_t first, bool feeding,
+                       struct mproc_future **out) {
+  *out = NULL;
   pthread_mutex_lock(&pool->lock);
-  rc = refuse_locked(pool);
+  int rc = mproc__pool_refuse_locked(pool, feeding);
   struct mproc_future *t = rc == 0 ? mproc__task_new_locked(pool) : NULL;
   if (rc == 0 && t == NULL) rc = MPROC_ENOMEM;
   pthread_mutex_unlock(&pool->lock);
@@ -218,22 +230,21 @@ int mproc_pool_submit(mproc_pool_t *pool, const char *target,
 
   /* Encoded outside the lock: the task is nobody else's yet. */
   t->timing.submitted_ns = mproc__now_ns();
-  static const mproc_value_t *const no_args[1] = {NULL};
-  rc = mproc__task_encode(pool, t, target, args, no_args, 0, kwargs,
-                          MPROC__CALL_ONE, 0);
+  rc = mproc__task_encode(pool, t, target, args, argv, argc, kwargs, mode,
+                          first);
 
+  /* The pool may have closed meanwhile. */
   pthread_mutex_lock(&pool->lock);
-  if (rc == 0) rc = refuse_locked(pool);
+  if (rc == 0) rc = mproc__pool_refuse_locked(pool, feeding);
   if (rc < 0) {
     mproc__task_discard_locked(pool, t);
-    pthread_mutex_unlock(&pool->lock);
-    return rc;
+  } else {
+    mproc__sched_enqueue_locked(pool, t);
+    mproc__dispatch_locked(pool);
+    *out = t;
   }
-  mproc__sched_enqueue_locked(pool, t);
-  mproc__dispatch_locked(pool);
   pthread_mutex_unlock(&pool->lock);
-  *out = t;
-  return 0;
+  return rc;
 }
 
 int mproc_pool_apply(mproc_pool_t *pool, const char *target,

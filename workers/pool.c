@@ -126,48 +126,52 @@ int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts) {
   pthread_condattr_destroy(&ca);
 
   int rc = copy_options(pool, opts);
-  if (rc == 0) {
-    pool->workers = calloc(pool->nworkers, sizeof *pool->workers);
-    pool->board = mproc__board_new(pool->nworkers);
-    if (pool->workers == NULL || pool->board == NULL) rc = MPROC_ENOMEM;
-    pool->wcfg.board = pool->board;
+  if (rc < 0) goto fail;
+  pool->workers = calloc(pool->nworkers, sizeof *pool->workers);
+  pool->board = mproc__board_new(pool->nworkers);
+  pool->wcfg.board = pool->board;
+  if (pool->workers == NULL || pool->board == NULL) {
+    rc = MPROC_ENOMEM;
+    goto fail;
   }
-  for (unsigned i = 0; rc == 0 && i < pool->nworkers; i++) {
+  for (unsigned i = 0; i < pool->nworkers; i++) {
     worker_t *w = &pool->workers[i];
     mproc__node_init(&w->node, NULL);
     w->slot = (int)i;
     w->state = WORKER_NONE;
     w->slot_stats.slot = (int)i;
   }
-  if (rc == 0) {
-    mproc__lock();
-    pool->epfd = epoll_create1(EPOLL_CLOEXEC);
-    pool->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (pool->epfd < 0 || pool->wakefd < 0) rc = -errno;
-    pool->node.fds[MPROC__POOL_FD_EPOLL] = pool->epfd;
-    pool->node.fds[MPROC__POOL_FD_WAKE] = pool->wakefd;
-    mproc__node_link(&pool->node);
-    mproc__unlock();
+  /* Registered at once: a fork elsewhere must close them in its child. */
+  mproc__lock();
+  pool->epfd = epoll_create1(EPOLL_CLOEXEC);
+  pool->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (pool->epfd < 0 || pool->wakefd < 0) rc = -errno;
+  pool->node.fds[MPROC__POOL_FD_EPOLL] = pool->epfd;
+  pool->node.fds[MPROC__POOL_FD_WAKE] = pool->wakefd;
+  mproc__node_link(&pool->node);
+  mproc__unlock();
+  if (rc < 0) goto fail;
+  mproc__install_exit_handler();
+  int err = pthread_create(&pool->thread, NULL, mproc__pool_thread, pool);
+  if (err != 0) {
+    rc = -err;
+    goto fail;
   }
-  if (rc == 0) {
-    mproc__install_exit_handler();
-    int err = pthread_create(&pool->thread, NULL, mproc__pool_thread, pool);
-    if (err != 0) rc = -err;
+  /* The pool thread starts the fork server and says how it went. */
+  pthread_mutex_lock(&pool->lock);
+  while (!pool->thread_started) pthread_cond_wait(&pool->cond, &pool->lock);
+  bool failed = pool->state == POOL_DONE;
+  rc = pool->start_error;
+  pthread_mutex_unlock(&pool->lock);
+  if (failed) {
+    pthread_join(pool->thread, NULL);
+    if (rc == 0) rc = MPROC_EAGAIN;
+    goto fail;
   }
-  if (rc == 0) {
-    pthread_mutex_lock(&pool->lock);
-    while (!pool->thread_started) pthread_cond_wait(&pool->cond, &pool->lock);
-    bool failed = pool->state == POOL_DONE;
-    rc = pool->start_error; /* why the fork server could not start */
-    pthread_mutex_unlock(&pool->lock);
-    if (failed) {
-      pthread_join(pool->thread, NULL);
-      if (rc == 0) rc = MPROC_EAGAIN;
-    } else {
-      *out = pool;
-      return 0;
-    }
-  }
+  *out = pool;
+  return 0;
+
+fail:
   mproc__lock();
   mproc__close(pool->epfd);
   mproc__close(pool->wakefd);

@@ -211,6 +211,21 @@ MPROC__MUST_USE int mproc__task_encode(mproc_pool_t *pool, struct mproc_future *
                        const mproc_value_t *const *argv, size_t argc,
                        const mproc_value_t *kwargs, uint32_t mode,
                        uint64_t first);
+/* Why the pool cannot take a task now (MPROC_EBROKEN, MPROC_ECLOSED), or 0.
+ * feeding: for an iterator started before close, which may go on feeding a
+ * closed pool (as Python's imap does). With the lock held. */
+int mproc__pool_refuse_locked(const mproc_pool_t *pool, bool feeding);
+/* Queues one task: args (or argv/argc) and kwargs as one call, or argv as
+ * a map chunk (mode); refused when the pool cannot take it (see
+ * refuse_locked). The call is encoded without the lock. Sets *out. */
+MPROC__MUST_USE int mproc__task_submit(mproc_pool_t *pool, const char *target,
+                                       const mproc_value_t *args,
+                                       const mproc_value_t *const *argv,
+                                       size_t argc,
+                                       const mproc_value_t *kwargs,
+                                       uint32_t mode, uint64_t first,
+                                       bool feeding,
+                                       struct mproc_future **out);
 /* Fills err (when not NULL) for a call the pool refused with rc: a broken
  * pool says why. */
 void mproc__pool_refusal(mproc_pool_t *pool, int rc, mproc_task_error_t *err);
