@@ -99,7 +99,7 @@ static void run_target(void *arg) {
 }
 
 void mproc__child_main(mproc_process_t *p, int sock) {
-  static child_t c; /* outlives the stack we leave */
+  child_t c; /* on this stack, which the child never leaves */
   c.p = p;
   c.sock = sock;
   memset(&c.in, 0, sizeof c.in);

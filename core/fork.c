@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "core/boundary.h"
 #include "core/registry.h"
 
 static void reset_signal(int sig) {
@@ -36,6 +37,7 @@ static void ignore(int sig) {
 }
 
 void mproc__fork_begin(void) {
+  mproc__boundary_prepare();
   fflush(NULL);
   mproc__lock();
 }

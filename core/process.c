@@ -137,7 +137,6 @@ int mproc_process_start(mproc_process_t *p) {
   p->node.fds[MPROC__FD_SOCK] = sp[0];
   p->node.fds[MPROC__FD_SENTINEL] = sentinel[0];
   sigset_t caller_mask, all;
-  pthread_sigmask(SIG_SETMASK, NULL, &caller_mask);
   sigfillset(&all);
   mproc__fork_t child = {p->child_identity, p->name, p->daemon,
                          {sp[1], sentinel[1]}, p->daemon, false, NULL};
@@ -145,6 +144,7 @@ int mproc_process_start(mproc_process_t *p) {
    * kernel: a relay collects it for us (core/relay.h). The relay keeps
    * every signal blocked and registers nothing: its child does. */
   bool relay = mproc__children_autoreaped();
+  if (relay) pthread_sigmask(SIG_SETMASK, NULL, &caller_mask);
   mproc__fork_t relay_f = {"", "ProcessRelay", false, {-1, -1}, p->daemon,
                            false, &all};
   p->timing.started_ns = mproc__now_ns();

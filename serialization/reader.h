@@ -48,6 +48,10 @@ MPROC__MUST_USE int mproc__reader_peek(mproc__reader_t *r, const uint8_t **paylo
  * nothing to read, or -errno. */
 MPROC__MUST_USE int mproc__reader_fill(mproc__reader_t *r);
 
+/* As mproc__reader_fill on a socket, never waiting whatever the socket's
+ * mode (recv with MSG_DONTWAIT): MPROC_EAGAIN when nothing is there. */
+MPROC__MUST_USE int mproc__reader_fill_nowait(mproc__reader_t *r);
+
 void mproc__reader_free(mproc__reader_t *r);
 
 /* Bytes the reader's buffer holds room for. */

@@ -468,7 +468,7 @@ static void serve(void *arg) {
 void mproc__worker_main(const mproc__worker_cfg_t *cfg, int tasks,
                         int answers, unsigned slot, uint32_t serial) {
   (void)serial; /* its name, PoolWorker-serial, was set at fork */
-  static worker_t w; /* static: it outlives the stack we switch from */
+  worker_t w; /* on this stack, which the worker never leaves */
   memset(&w, 0, sizeof w);
   w.cfg = cfg;
   w.tasks = tasks;
