@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/base/clock.h"
+#include "core/fdlimit.h"
 #include "core/fork.h"
 #include "core/base/io.h"
 #include "core/pidfd.h"
@@ -126,11 +127,15 @@ int mproc_process_start(mproc_process_t *p) {
   mproc__install_exit_handler();
 
   int sp[2], sentinel[2];
-  mproc__fork_begin();
-  rc = open_channels(sp, sentinel);
-  if (rc < 0) {
+  for (int attempt = 0;; attempt++) {
+    mproc__fork_begin();
+    rc = open_channels(sp, sentinel);
+    if (rc == 0) break;
     mproc__unlock();
-    return rc;
+    /* Out of descriptors: the soft limit is raised to the hard one once
+     * (core/fdlimit.h), then it is the hard limit that says no. */
+    if (attempt == 0 && mproc__fd_limit_retry(rc)) continue;
+    return mproc__fail_limit(rc, "start a Process");
   }
   /* Set before fork, so the child (which closes every registered fd)
    * closes these too, and the parent writes less after fork. */
@@ -164,7 +169,7 @@ int mproc_process_start(mproc_process_t *p) {
     p->node.fds[MPROC__FD_SOCK] = p->node.fds[MPROC__FD_SENTINEL] = -1;
     mproc__unlock();
     p->timing.started_ns = 0;
-    return pid;
+    return mproc__fail_limit(pid, "start a Process (fork)");
   }
   p->pid = pid;
   p->relay = relay;
@@ -189,6 +194,7 @@ int mproc_process_start(mproc_process_t *p) {
     /* Our unreaped child cannot be recycled, so opening its pidfd after
      * fork is race-free. */
     rc = mproc__pidfd_open(pid);
+    if (rc < 0 && mproc__fd_limit_retry(rc)) rc = mproc__pidfd_open(pid);
     if (rc >= 0) p->node.fds[MPROC__FD_PIDFD] = rc;
   }
   mproc__unlock();
@@ -212,7 +218,7 @@ int mproc_process_start(mproc_process_t *p) {
       kill(p->pid, SIGKILL);
     /* Reaped so that no zombie stays; the start's error is what counts. */
     MPROC__IGNORE(mproc__reap(p, true));
-    return rc;
+    return mproc__fail_limit(rc, "start a Process (its pidfd, or its call)");
   }
   return 0;
 }

@@ -75,6 +75,20 @@ void mproc__node_close_fd(mproc__node_t *n, int slot) {
   mproc__unlock();
 }
 
+size_t mproc__registry_fds(size_t *objects) {
+  size_t fds = 0, nodes = 0;
+  mproc__lock();
+  for (mproc__node_t *n = reg.nodes; n != NULL; n = n->next) {
+    size_t here = 0;
+    for (int i = 0; i < MPROC__NODE_FDS; i++) here += n->fds[i] >= 0;
+    fds += here;
+    nodes += here > 0;
+  }
+  mproc__unlock();
+  if (objects != NULL) *objects = nodes;
+  return fds;
+}
+
 static void forget_pid(void) {
   atomic_store_explicit(&reg.cached_pid, 0, memory_order_relaxed);
 }

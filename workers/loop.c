@@ -239,6 +239,7 @@ static uint64_t settle(mproc_pool_t *pool, arrivals_t *arrivals,
     mproc__server_died(pool);
   }
   mproc__slots_settle_deaths(pool);
+  mproc__slots_fail_queue_if_starts_fail(pool);
   if (pool->state == POOL_TERMINATING && !*shutting_down) {
     mproc__slots_kill_all(pool);
     *shutting_down = true;

@@ -10,6 +10,7 @@
 #include "core/base/clock.h"
 #include "core/base/check.h"
 #include "core/base/io.h"
+#include "core/fdlimit.h"
 #include "core/target_internal.h"
 #include "workers/pool_internal.h"
 #include "workers/sched.h"
@@ -144,13 +145,20 @@ int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts) {
   /* Registered at once: a fork elsewhere must close them in its child. */
   mproc__lock();
   pool->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (pool->epfd < 0 && mproc__fd_limit_retry(-errno))
+    pool->epfd = epoll_create1(EPOLL_CLOEXEC);
   pool->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (pool->wakefd < 0 && mproc__fd_limit_retry(-errno))
+    pool->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (pool->epfd < 0 || pool->wakefd < 0) rc = -errno;
   pool->node.fds[MPROC__POOL_FD_EPOLL] = pool->epfd;
   pool->node.fds[MPROC__POOL_FD_WAKE] = pool->wakefd;
   mproc__node_link(&pool->node);
   mproc__unlock();
-  if (rc < 0) goto fail;
+  if (rc < 0) {
+    rc = mproc__fail_limit(rc, "create a pool");
+    goto fail;
+  }
   mproc__install_exit_handler();
   int err = pthread_create(&pool->thread, NULL, mproc__pool_thread, pool);
   if (err != 0) {
@@ -166,6 +174,7 @@ int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts) {
   if (failed) {
     pthread_join(pool->thread, NULL);
     if (rc == 0) rc = MPROC_EAGAIN;
+    rc = mproc__fail_limit(rc, "create a pool (its fork server)");
     goto fail;
   }
   *out = pool;

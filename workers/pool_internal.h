@@ -170,6 +170,7 @@ struct mproc_pool {
                               forks that failed, hand-overs lost, deaths
                               before READY; each adds to the backoff */
   int spawn_error;        /* the last fork or hand-over failure, or 0 */
+  bool start_failed_now;  /* a start failed since the last settle */
   int start_error;        /* why the first fork server did not start */
   char *broken;           /* why workers cannot start; NULL while fine */
   double ema_run_ns;      /* recent task run time, for in-flight depth */
@@ -286,6 +287,11 @@ void mproc__slot_spawn_failed(mproc_pool_t *pool, uint32_t slot, int err);
 void mproc__slot_exited(mproc_pool_t *pool, const mproc__control_t *c);
 /* Its pipe reached EOF: drop its descriptors; wait for its status. */
 void mproc__slot_mark_dead(mproc_pool_t *pool, worker_t *w);
+/* After starts failed (fork or hand-over errors) too often in a row with no
+ * worker serving: the queued tasks fail with that error and the limit's
+ * detail, rather than wait; the pool keeps trying. With the pool lock held,
+ * the registry's not. */
+void mproc__slots_fail_queue_if_starts_fail(mproc_pool_t *pool);
 /* Settles every worker that is dead with its status known: its tasks, its
  * statistics, its slot. */
 void mproc__slots_settle_deaths(mproc_pool_t *pool);

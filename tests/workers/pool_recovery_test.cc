@@ -451,10 +451,11 @@ int LostHandoverRecovers() {
   if (worker <= 0) return 11;
   struct rlimit old;
   getrlimit(RLIMIT_NOFILE, &old);
-  // No new descriptor at all in this process: the fork server (its own
-  // process, its own limit) can still make a worker, but the pool cannot
-  // receive the worker's descriptors.
-  struct rlimit none = {3, old.rlim_max};
+  // No new descriptor at all in this process, and no way up (the soft limit
+  // would be raised to the hard one): the fork server (its own process, its
+  // own limit) can still make a worker, but the pool cannot receive the
+  // worker's descriptors.
+  struct rlimit none = {3, 3};
   if (setrlimit(RLIMIT_NOFILE, &none) != 0) return 12;
   kill(worker, SIGKILL);
   mproc_value_t* args = nullptr;
@@ -472,8 +473,9 @@ int LostHandoverRecovers() {
             err.message);
     return 15;
   }
-  // Raised again: the pool serves again.
-  setrlimit(RLIMIT_NOFILE, &old);
+  // Raised again (raising a hard limit takes CAP_SYS_RESOURCE: root, as in
+  // CI): the pool serves again.
+  if (setrlimit(RLIMIT_NOFILE, &old) != 0) return 0;
   mproc_value_t* r = nullptr;
   if (mproc_pool_apply(pool, "square", args, nullptr, &r, &err) != 0) {
     fprintf(stderr, "after raising the limit: %s\n", err.message);
@@ -504,11 +506,13 @@ int PoolNewAtTheLimitSaysEmfile() {
   close(probe);
   struct rlimit old;
   getrlimit(RLIMIT_NOFILE, &old);
-  struct rlimit tight = {static_cast<rlim_t>(probe + 2), old.rlim_max};
+  // (The hard limit too: the soft one alone would be raised to it.)
+  struct rlimit tight = {static_cast<rlim_t>(probe + 2),
+                         static_cast<rlim_t>(probe + 2)};
   if (setrlimit(RLIMIT_NOFILE, &tight) != 0) return 11;
   mproc_pool_t* pool = nullptr;
   int rc = mproc_pool_new(&pool, nullptr);
-  setrlimit(RLIMIT_NOFILE, &old);
+  setrlimit(RLIMIT_NOFILE, &old);  // in this child only; root may raise it
   if (rc != MPROC_EMFILE) {
     fprintf(stderr, "mproc_pool_new: %s\n", mproc_err_name(rc));
     mproc_pool_free(pool);
