@@ -539,7 +539,8 @@ TEST_F(Pool, StarmapItemThatIsNotATupleFailsThatItem) {
   EXPECT_LT(rc, 0);
   EXPECT_EQ(rc, err.code);
   EXPECT_EQ(nullptr, out);
-  EXPECT_NE(nullptr, strstr(err.message, "not a tuple")) << err.message;
+  EXPECT_NE(nullptr, strstr(err.message, "item 2 is an int, not a tuple"))
+      << err.message;
 }
 
 TEST_F(Pool, StarmapBadItemMessageNamesItsInputIndex) {
@@ -845,6 +846,35 @@ TEST_F(Pool, UnknownTargetIsRefusedUpFrontWithNothingQueued) {
   uint64_t tasks = 0;
   for (const mproc_worker_stats_t& s : Stats(pool.get())) tasks += s.tasks;
   EXPECT_EQ(0u, tasks);
+}
+
+// issue 9: the error quotes the name and suggests the closest registered
+// one; map fills err as apply does.
+TEST_F(Pool, UnknownTargetNamesTheClosestRegisteredOne) {
+  PoolPtr pool = NewPool(1);
+  mproc_value_t* res = nullptr;
+  mproc_task_error_t err;
+  Value items = Range(3);
+  EXPECT_EQ(MPROC_ENOTARGET,
+            mproc_pool_map(pool.get(), "sqaure", items.get(), 0, &res, &err));
+  EXPECT_EQ(MPROC_ENOTARGET, err.code);
+  EXPECT_NE(nullptr, strstr(err.message, "'sqaure'")) << err.message;
+  EXPECT_NE(nullptr, strstr(err.message, "did you mean 'square'?"))
+      << err.message;
+  EXPECT_NE(nullptr, strstr(mproc_last_error(), "did you mean 'square'?"))
+      << mproc_last_error();
+  Value args = Pack("(i)", 1);
+  EXPECT_EQ(MPROC_ENOTARGET, mproc_pool_apply(pool.get(), "squares",
+                                              args.get(), nullptr, &res, &err));
+  EXPECT_NE(nullptr, strstr(err.message, "did you mean 'square'?"))
+      << err.message;
+  // Nothing near: no guess, and how to register one.
+  EXPECT_EQ(MPROC_ENOTARGET,
+            mproc_pool_apply(pool.get(), "zzzzzzzzzzzzzzzzzzzzzz", args.get(),
+                             nullptr, &res, &err));
+  EXPECT_EQ(nullptr, strstr(err.message, "did you mean")) << err.message;
+  EXPECT_NE(nullptr, strstr(err.message, "MPROC_TARGET(zzzzzzzzzzzzzzzzzzzzzz)"))
+      << err.message;
 }
 
 TEST_F(Pool, ArgsThatAreNotATupleAreRefused) {
