@@ -46,9 +46,7 @@ static void apply_report(mproc_process_t *p, mproc__report_t *r) {
  * a kill is ignored. Two small reports fit the stack buffer. */
 static void drain_reports(mproc_process_t *p) {
   int sock = p->node.fds[MPROC__FD_SOCK];
-  /* Never wait: a grandchild may hold the write end open. The socket is
-   * closed right after, so its mode no longer matters. */
-  if (sock < 0 || mproc__set_nonblock(sock, 1) < 0) return;
+  if (sock < 0) return;
   uint8_t mem[512];
   mproc__reader_t reader;
   mproc__reader_init(&reader, sock, MPROC_CALL_MESSAGE_MAX * 4, mem,
@@ -61,7 +59,8 @@ static void drain_reports(mproc_process_t *p) {
     if (got == 0) {
       /* Out of whole frames: read more, until EAGAIN or EOF. A frame cut
        * short by a kill is ignored. */
-      if (mproc__reader_fill(&reader) <= 0) break;
+      /* Never waiting: a grandchild may hold the write end open. */
+      if (mproc__reader_fill_nowait(&reader) <= 0) break;
       continue;
     }
     mproc__report_t rep;

@@ -34,6 +34,21 @@
  * into the caller's code and never runs the parent's atexit handlers or
  * static destructors (a gtest child does not run gtest's teardown).
  *
+ * Many processes. Each live child holds two of the parent's descriptors
+ * (its socket and its pidfd; a pool worker three). When a start runs out
+ * of descriptors (EMFILE), multiproc raises the soft RLIMIT_NOFILE to the
+ * hard limit, once, and retries — so a program started with the usual soft
+ * limit of 1,024 can have as many children as its hard limit allows (about
+ * hard/2: 10,000 at once need a hard limit above 20,000). The raise is
+ * visible to the whole program (getrlimit); every child multiproc forks
+ * gets the original soft limit back. Only at the hard limit does a start
+ * fail: MPROC_EMFILE, and mproc_last_error() says how many descriptors are
+ * open, the soft and hard limits, and how many multiproc holds. A fork that
+ * fails for other limits says which: MPROC_EAGAIN names RLIMIT_NPROC,
+ * kernel.pid_max and kernel.threads-max with their values, MPROC_ENOMEM the
+ * memory. A failed start leaks nothing; once the limit allows, new
+ * processes start again.
+ *
  * Semantics follow Python: default names Process-1, Process-2, ... counting
  * from 1 in each process (a child's children are Process-1:1, ...); the
  * counter advances on every mproc_process_new, named or not. terminate and
@@ -143,7 +158,9 @@ MPROC_API int mproc_process_new(mproc_process_t **out, const mproc_process_opts_
  * child reads it).
  * Errors: MPROC_ESTATE (started already), MPROC_ENOTCHILD,
  * MPROC_EDAEMONIC (called inside a daemonic process), MPROC_EAGAIN and
- * MPROC_ENOMEM (fork failed: process or memory limits), MPROC_EMFILE. */
+ * MPROC_ENOMEM (fork failed: process or memory limits; mproc_last_error()
+ * names the limit), MPROC_EMFILE (the hard descriptor limit reached — the
+ * soft one is raised first; mproc_last_error() gives the counts). */
 MPROC_API int mproc_process_start(mproc_process_t *p);
 
 /* Waits for the process to end, at most timeout_s seconds (negative: no
