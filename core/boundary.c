@@ -123,14 +123,46 @@ void mproc__set_escape(mproc__escape_fn fn, void *ctx) {
   escape_ctx = ctx;
 }
 
+/* The program's own handler, which ours hands over to wherever no child
+ * escape is set (the parent, and children before they run user code). */
+static void (*previous_terminate)(void);
+
 static void on_terminate(void) {
-  char what[MPROC__ESCAPE_TEXT_MAX];
-  mproc__describe_exception(what, sizeof what);
-  if (escape_fn != NULL) escape_fn(what, escape_ctx);
+  if (escape_fn != NULL) {
+    char what[MPROC__ESCAPE_TEXT_MAX];
+    mproc__describe_exception(what, sizeof what);
+    escape_fn(what, escape_ctx);
+  }
+  if (previous_terminate != NULL) previous_terminate();
   abort();
 }
 
-/* ---- The fresh stack. */
+static void install_terminate(void) {
+  previous_terminate =
+      (void (*)(void))_ZSt13set_terminatePFvvE(on_terminate);
+}
+
+void mproc__boundary_prepare(void) {
+  /* Installed once, in the parent, before its first fork: children inherit
+   * it and need not write it themselves (a page of the C++ runtime copied
+   * in every child). In the parent it only passes on to the handler it
+   * replaced. */
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  if (_ZSt13set_terminatePFvvE != NULL) pthread_once(&once, install_terminate);
+}
+
+/* ---- The outermost frame. */
+
+#if defined(__x86_64__) || defined(__aarch64__)
+#define MPROC__OUTERMOST 1
+/* core/outermost.S */
+void mproc__call_outermost(void (*fn)(void *), void *arg);
+#endif
+
+/* ---- Elsewhere, a fresh stack: makecontext's bottom frame ends unwinding
+ * the same way. */
+
+#ifndef MPROC__OUTERMOST
 
 static struct {
   void (*main)(void *);
@@ -157,76 +189,26 @@ static size_t stack_size(void) {
   return size;
 }
 
-/* A stack with a guard page below it (an overflow faults instead of
- * writing into whatever is mapped there), or NULL. */
-static char *map_stack(size_t size, size_t page) {
-  char *base = mmap(NULL, size + page, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                    -1, 0);
-  if (base == MAP_FAILED) return NULL;
-  mprotect(base, page, PROT_NONE);
-  return base;
-}
-
-/* The stack a child switches to is mapped once, by the process that forks
- * (mproc__boundary_prepare), not by every child: the child inherits the
- * untouched mapping and pays only for the pages it touches. A process
- * running on it (a child) must not hand it to its own children — they
- * would switch onto the frames it runs on — so they map their own. */
-static char *prepared;
-static size_t prepared_size;
-static bool on_prepared;
-
-void mproc__boundary_prepare(void) {
-  if (prepared != NULL || on_prepared) return;
-  size_t page = (size_t)sysconf(_SC_PAGESIZE);
-  size_t size = stack_size();
-  prepared = map_stack(size, page);
-  if (prepared != NULL) prepared_size = size;
-}
-
-#if defined(__x86_64__) && !defined(MPROC__TSAN)
-/* Onto the new stack without ucontext: setcontext and getcontext each make
- * a sigprocmask system call. The return address pushed is 0, which ends
- * every unwinding there, as glibc's own thread start does. */
-__attribute__((noreturn)) static void switch_to(char *top) {
-  __asm__ volatile(
-      "mov %0, %%rsp\n\t"
-      "xor %%ebp, %%ebp\n\t"
-      "push $0\n\t"
-      "jmp *%1\n\t"
-      :
-      : "r"(top), "r"(trampoline)
-      : "memory");
-  __builtin_unreachable();
-}
-#define MPROC__ASM_SWITCH 1
-#endif
-
-void mproc__run_isolated(void (*main)(void *), void *arg) {
-  if (_ZSt13set_terminatePFvvE != NULL) _ZSt13set_terminatePFvvE(on_terminate);
+__attribute__((noreturn)) static void run_on_fresh_stack(void (*main)(void *),
+                                                       void *arg) {
   entry.main = main;
   entry.arg = arg;
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
-  char *base;
-  size_t size;
-  if (prepared != NULL && !on_prepared) {
-    base = prepared;
-    size = prepared_size;
-  } else {
-    size = stack_size();
-    base = map_stack(size, page);
-  }
-  if (base == NULL) trampoline(); /* no isolation, but the child still runs */
-  on_prepared = true;
-#ifndef MPROC__ASM_SWITCH
+  size_t size = stack_size();
+  char *base = mmap(NULL, size + page, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                    -1, 0);
   ucontext_t uc;
-  if (getcontext(&uc) != 0) trampoline();
+  if (base == MAP_FAILED || getcontext(&uc) != 0) {
+    trampoline(); /* no isolation, but the child still runs */
+  }
+  /* A guard page below the stack: an overflow faults instead of writing
+   * into whatever is mapped there. */
+  mprotect(base, page, PROT_NONE);
   uc.uc_stack.ss_sp = base + page;
   uc.uc_stack.ss_size = size;
   uc.uc_link = NULL; /* the bottom frame: nothing to return to */
   makecontext(&uc, trampoline, 0);
-#endif
 #ifdef MPROC__ASAN
   /* The old stack is abandoned, not switched back to; but what its frames
    * point to stays reachable for LeakSanitizer (a target that calls exit()
@@ -236,7 +218,7 @@ void mproc__run_isolated(void (*main)(void *), void *arg) {
     void *lo;
     size_t len;
     if (pthread_attr_getstack(&attr, &lo, &len) == 0) {
-      char *here = (char *)&page;
+      char *here = (char *)&uc;
       char *end = (char *)lo + len;
       if (here > (char *)lo && here < end)
         __lsan_register_root_region(here, (size_t)(end - here));
@@ -245,10 +227,24 @@ void mproc__run_isolated(void (*main)(void *), void *arg) {
   }
   __sanitizer_start_switch_fiber(NULL, base + page, size);
 #endif
-#ifdef MPROC__ASM_SWITCH
-  switch_to((char *)((uintptr_t)(base + page + size) & ~(uintptr_t)15));
-#else
   setcontext(&uc);
   trampoline(); /* setcontext returns only on failure: run here */
+}
+#endif
+
+void mproc__run_isolated(void (*main)(void *), void *arg) {
+  /* A program without the C++ runtime has no exceptions to stop. */
+  if (_ZSt13set_terminatePFvvE == NULL) {
+    main(arg);
+    mproc__child_exit(1);
+  }
+#ifdef MPROC__OUTERMOST
+  /* No stack switch: the child's frames stay on the pages it already has
+   * (a fresh stack cost ~6 page faults per child, ~10% of a start+join;
+   * each page a child writes is a copy-on-write fault). */
+  mproc__call_outermost(main, arg);
+  mproc__child_exit(1);
+#else
+  run_on_fresh_stack(main, arg);
 #endif
 }

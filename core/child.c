@@ -26,7 +26,8 @@ static void report(int sock, const mproc__report_t *r) {
   mproc__buf_t out;
   mproc__buf_lend(&out, mem, sizeof mem);
   if (mproc__report_encode_frame(&out, r) == 0)
-    (void)mproc__write_full(sock, out.p, out.len); /* parent gone: fine */
+    /* The parent gone (EPIPE): nobody to tell; the exit status says it. */
+    MPROC__IGNORE(mproc__write_full(sock, out.p, out.len));
 }
 
 static void report_returned(int sock, int code, const char *msg) {
@@ -109,7 +110,7 @@ static void run_target(void *arg) {
 }
 
 void mproc__child_main(mproc_process_t *p, int sock) {
-  static child_t c; /* outlives the stack we leave */
+  child_t c; /* on this stack, which the child never leaves */
   c.p = p;
   c.sock = sock;
   memset(&c.in, 0, sizeof c.in);

@@ -46,9 +46,7 @@ static void apply_report(mproc_process_t *p, mproc__report_t *r) {
  * a kill is ignored. Two small reports fit the stack buffer. */
 static void drain_reports(mproc_process_t *p) {
   int sock = p->node.fds[MPROC__FD_SOCK];
-  /* Never wait: a grandchild may hold the write end open. The socket is
-   * closed right after, so its mode no longer matters. */
-  if (sock < 0 || mproc__set_nonblock(sock, 1) < 0) return;
+  if (sock < 0) return;
   uint8_t mem[512];
   mproc__reader_t reader;
   mproc__reader_init(&reader, sock, MPROC_CALL_MESSAGE_MAX * 4, mem,
@@ -61,7 +59,8 @@ static void drain_reports(mproc_process_t *p) {
     if (got == 0) {
       /* Out of whole frames: read more, until EAGAIN or EOF. A frame cut
        * short by a kill is ignored. */
-      if (mproc__reader_fill(&reader) <= 0) break;
+      /* Never waiting: a grandchild may hold the write end open. */
+      if (mproc__reader_fill_nowait(&reader) <= 0) break;
       continue;
     }
     mproc__report_t rep;
@@ -93,7 +92,10 @@ static void ended(mproc_process_t *p, int status, const struct rusage *ru) {
   drain_reports(p);
   t->startup_s = seconds(t->started_ns, t->entered_ns);
   t->run_s = seconds(t->entered_ns, t->returned_ns);
-  t->wall_s = seconds(t->started_ns, t->reaped_ns);
+  /* The child leaves right after its RETURNED report; without one (killed,
+   * crashed, exit()), the reap is the best known end (process.h). */
+  t->ended_ns = t->returned_ns ? t->returned_ns : t->reaped_ns;
+  t->wall_s = seconds(t->started_ns, t->ended_ns);
   /* The pipe has nothing more to say; the sentinel stays open until close,
    * as Python's does. */
   mproc__node_close_fd(&p->node, MPROC__FD_SOCK);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/base/check.h"
 #include "core/base/buf.h"
 #include "multiproc/value.h"
 
@@ -43,8 +44,8 @@ typedef struct {
 } mproc__call_in_t;
 
 /* Appends one frame (header + Call payload) to out. */
-int mproc__call_encode_frame(mproc__buf_t *out, const mproc__call_out_t *c);
-int mproc__call_decode(mproc__call_in_t *c, const void *buf, size_t n);
+MPROC__MUST_USE int mproc__call_encode_frame(mproc__buf_t *out, const mproc__call_out_t *c);
+MPROC__MUST_USE int mproc__call_decode(mproc__call_in_t *c, const void *buf, size_t n);
 
 /* Strings decoded in place: a string of at least MPROC__INPLACE_MIN bytes
  * points into the input instead of being copied (the copy of a 64 MiB
@@ -70,7 +71,7 @@ typedef struct mproc__inplace {
  * written to (the NULs after the strings left in it). With adopt set, the
  * caller checks afterwards whether it was taken — even on failure, when
  * the values that took it are already freed, and buf with them. */
-int mproc__call_decode_inplace(mproc__call_in_t *c, const void *buf, size_t n,
+MPROC__MUST_USE int mproc__call_decode_inplace(mproc__call_in_t *c, const void *buf, size_t n,
                                mproc__inplace_t *inplace);
 void mproc__call_in_clear(mproc__call_in_t *c);
 
@@ -114,7 +115,7 @@ typedef struct {
   int32_t status; /* EXITED: a wait status */
 } mproc__report_t;
 
-int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r);
+MPROC__MUST_USE int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r);
 
 /* A string left out of an encoded frame: n bytes from src belong at
  * offset `at` of the frame's payload. Writing such a frame is a writev of
@@ -137,11 +138,11 @@ typedef struct {
  * more (the first MPROC__HOLES_MAX) are left out of out, as holes says:
  * the frame is out's new bytes with each hole's bytes put in its place
  * (its header counts them). The strings must stay until it is written. */
-int mproc__report_encode_frame_holes(mproc__buf_t *out,
+MPROC__MUST_USE int mproc__report_encode_frame_holes(mproc__buf_t *out,
                                      const mproc__report_t *r,
                                      mproc__holes_t *holes);
-int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n);
-int mproc__report_decode_inplace(mproc__report_t *r, const void *buf,
+MPROC__MUST_USE int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n);
+MPROC__MUST_USE int mproc__report_decode_inplace(mproc__report_t *r, const void *buf,
                                  size_t n, mproc__inplace_t *inplace);
 void mproc__report_clear(mproc__report_t *r);
 

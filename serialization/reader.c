@@ -2,6 +2,7 @@
 #include "serialization/reader.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "multiproc/error.h"
@@ -79,6 +80,21 @@ int mproc__reader_fill(mproc__reader_t *r) {
   if (rc < 0) return rc;
   for (;;) {
     ssize_t n = read(r->fd, r->buf.p + r->buf.len, read_size(r));
+    if (n > 0) {
+      r->buf.len += (size_t)n;
+      return (int)n;
+    }
+    if (n == 0) return MPROC_EOF;
+    if (errno == EINTR) continue;
+    return -errno; /* -EAGAIN on a drained non-blocking fd */
+  }
+}
+
+int mproc__reader_fill_nowait(mproc__reader_t *r) {
+  int rc = make_room(r);
+  if (rc < 0) return rc;
+  for (;;) {
+    ssize_t n = recv(r->fd, r->buf.p + r->buf.len, read_size(r), MSG_DONTWAIT);
     if (n > 0) {
       r->buf.len += (size_t)n;
       return (int)n;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/base/check.h"
 #include "multiproc/value.h"
 
 #ifdef __cplusplus
@@ -84,9 +85,9 @@ static inline size_t mproc__ld_size(size_t n) {
 mproc_value_t *mproc__value_alloc(mproc_kind_t kind);
 
 /* Appends without the ownership checks (decoder, pack: items are fresh). */
-int mproc__seq_push(mproc_value_t *seq, mproc_value_t *item);
+MPROC__MUST_USE int mproc__seq_push(mproc_value_t *seq, mproc_value_t *item);
 /* Room for extra more items, so that pushing them allocates nothing. */
-int mproc__seq_reserve(mproc_value_t *seq, size_t extra);
+MPROC__MUST_USE int mproc__seq_reserve(mproc_value_t *seq, size_t extra);
 /* The encoded size of one zigzag varint, and of an int's payload in a
  * packed List.ints. */
 static inline size_t mproc__zigzag_size(int64_t i) {
@@ -94,9 +95,9 @@ static inline size_t mproc__zigzag_size(int64_t i) {
 }
 
 /* Dict internals (dict.c). */
-int mproc__dict_find(const mproc_value_t *dict, const char *key, size_t klen,
+MPROC__MUST_USE int mproc__dict_find(const mproc_value_t *dict, const char *key, size_t klen,
                      size_t *pos);
-int mproc__dict_put(mproc_value_t *dict, const char *key, size_t klen,
+MPROC__MUST_USE int mproc__dict_put(mproc_value_t *dict, const char *key, size_t klen,
                     mproc_value_t *item, bool replace);
 void mproc__dict_free(mproc_value_t *dict);
 /* Frees v even when it is owned (for its container). NULL is ignored. */

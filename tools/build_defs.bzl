@@ -20,6 +20,12 @@ MPROC_COPTS = [
     "-fvisibility=hidden",
 ]
 
+# For the targets whose files include nanopb's pb.h, as local_defines: the
+# configuration Debian's libprotobuf-nanopb.a was built with
+# (third_party/system/system.BUILD). Local, so it never reaches the compile
+# lines of programs that use multiproc (serialization/codec.h checks it).
+MPROC_NANOPB_DEFINES = ["PB_ENABLE_MALLOC=1"]
+
 MPROC_TEST_COPTS = [
     "-D_GNU_SOURCE",
     "-Wall",
@@ -29,3 +35,18 @@ MPROC_TEST_COPTS = [
     # libstdc++'s <regex> trips this false positive at -O1 (the asan config).
     "-Wno-maybe-uninitialized",
 ]
+
+def mproc_cc_test(name, srcs, deps = [], size = "medium", timeout = "moderate", copts = [], **kwargs):
+    """A GoogleTest cc_test with the project's test options and gtest_main.
+
+    Every test has a size and a timeout (medium/moderate unless given): a hang
+    is a failure, never a wait."""
+    native.cc_test(
+        name = name,
+        srcs = srcs,
+        size = size,
+        timeout = timeout,
+        copts = MPROC_TEST_COPTS + copts,
+        deps = deps + ["@mproc_system//:gtest_main"],
+        **kwargs
+    )

@@ -25,6 +25,7 @@
 #include "core/base/io.h"
 #include "core/pidfd.h"
 #include "workers/forkserver.h"
+#include "core/base/check.h"
 #include "workers/pool_internal.h"
 #include "workers/sched.h"
 
@@ -108,6 +109,7 @@ void mproc__flush_worker(worker_t *w) {
 }
 
 void mproc__dispatch_locked(mproc_pool_t *pool) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   if (pool->qhead == NULL && !pool->in_loop) return;
   uint64_t now = mproc__pool_now(pool);
   (void)mproc__sched_dispatch_locked(pool, now);
@@ -139,6 +141,7 @@ static void apply(mproc_pool_t *pool, arrival_t *a) {
 
 void mproc__loop_apply_locked(mproc_pool_t *pool, int slot,
                               mproc__report_t *r) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   worker_t *w = &pool->workers[slot];
   if (r->kind == MPROC__REPORT_RETURNED) {
     if (mproc__sched_complete_locked(pool, w, r, mproc__pool_now(pool)) < 0) {
@@ -147,7 +150,9 @@ void mproc__loop_apply_locked(mproc_pool_t *pool, int slot,
       w->retiring = true;
       if (w->node.fds[MPROC__WFD_PIDFD] < 0 ||
           mproc__pidfd_send_signal(w->node.fds[MPROC__WFD_PIDFD], SIGKILL) < 0)
-        (void)mproc__server_kill(pool->ctl, w->pid);
+        /* Cannot even ask (the server is gone): the worker is dying with
+         * it anyway. */
+        MPROC__IGNORE(mproc__server_kill(pool->ctl, w->pid));
     }
   } else {
     mproc__slot_on_report(pool, w, r);
@@ -267,6 +272,7 @@ static uint64_t settle(mproc_pool_t *pool, arrivals_t *arrivals,
     mproc__server_died(pool);
   }
   mproc__slots_settle_deaths(pool);
+  mproc__slots_fail_queue_if_starts_fail(pool);
   if (pool->state == POOL_TERMINATING && !*shutting_down) {
     mproc__slots_kill_all(pool);
     *shutting_down = true;
@@ -454,9 +460,11 @@ static worker_t *lendable(mproc_pool_t *pool, const struct mproc_future *t) {
 }
 
 void mproc__apply_wait_locked(mproc_pool_t *pool, struct mproc_future *t) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   worker_t *w = lendable(pool, t);
   if (w == NULL) {
-    mproc__task_wait_locked(pool, t, UINT64_MAX);
+    /* No deadline: it returns when the task is done, never with an error. */
+    MPROC__IGNORE(mproc__task_wait_locked(pool, t, UINT64_MAX));
     return;
   }
   int afd = w->node.fds[MPROC__WFD_ANSWERS];
@@ -493,5 +501,6 @@ void mproc__apply_wait_locked(mproc_pool_t *pool, struct mproc_future *t) {
   if (pool->waiters > 0 && got.n > 0) pthread_cond_broadcast(&pool->cond);
   if (eof || w->retiring || pool->qhead != NULL)
     mproc__pool_wake_locked(pool, 0);
-  mproc__task_wait_locked(pool, t, UINT64_MAX);
+  /* No deadline: it returns when the task is done, never with an error. */
+  MPROC__IGNORE(mproc__task_wait_locked(pool, t, UINT64_MAX));
 }

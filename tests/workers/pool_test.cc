@@ -29,13 +29,8 @@ namespace {
 using mproc_test::Now;
 using namespace pool_test;
 
-// ---- Targets.
-
-MPROC_TARGET(square) {
-  int64_t x;
-  if (mproc_unpack(call, "x=L", &x) < 0) return -1;
-  return mproc_call_return(call, "L", x * x);
-}
+// ---- Targets (square, my_pid, sleep_then_pid, instant and kill_self are
+// shared: tests/workers/targets.cc).
 
 // x * x after a pause of 0..0.8 ms that depends on x, so that tasks finish
 // out of input order.
@@ -57,8 +52,6 @@ MPROC_TARGET(add) {
   return mproc_call_return(call, "L", a + b);
 }
 
-MPROC_TARGET(my_pid) { return mproc_call_return(call, "i", (int)getpid()); }
-
 // Sets 42 twice as the very same value, then offers an item of a list:
 // the call keeps 42, refuses the item (not its to take) and leaves it be.
 MPROC_TARGET(result_set_twice) {
@@ -74,13 +67,6 @@ MPROC_TARGET(result_set_twice) {
   bool kept = mproc_value_len(list) == 1;
   mproc_value_free(list);
   return rc == MPROC_EOWNED && kept ? 0 : -1;
-}
-
-MPROC_TARGET(sleep_then_pid) {
-  double s;
-  if (mproc_unpack(call, "d", &s) < 0) return -1;
-  SleepS(s);
-  return mproc_call_return(call, "i", (int)getpid());
 }
 
 // Item 0 takes half a second; the others return at once.
@@ -150,12 +136,6 @@ MPROC_TARGET(read_init) {
 int g_snapshot = 0;
 
 MPROC_TARGET(read_snapshot) { return mproc_call_return(call, "i", g_snapshot); }
-
-MPROC_TARGET(kill_self) {
-  (void)call;
-  raise(SIGKILL);
-  return 0;
-}
 
 // (SIGUSR1 blocked?, SIGUSR2's handler is SIG_DFL?, SIGINT ignored?)
 MPROC_TARGET(signal_state) {
@@ -559,7 +539,8 @@ TEST_F(Pool, StarmapItemThatIsNotATupleFailsThatItem) {
   EXPECT_LT(rc, 0);
   EXPECT_EQ(rc, err.code);
   EXPECT_EQ(nullptr, out);
-  EXPECT_NE(nullptr, strstr(err.message, "not a tuple")) << err.message;
+  EXPECT_NE(nullptr, strstr(err.message, "item 2 is an int, not a tuple"))
+      << err.message;
 }
 
 TEST_F(Pool, StarmapBadItemMessageNamesItsInputIndex) {
@@ -867,6 +848,35 @@ TEST_F(Pool, UnknownTargetIsRefusedUpFrontWithNothingQueued) {
   EXPECT_EQ(0u, tasks);
 }
 
+// issue 9: the error quotes the name and suggests the closest registered
+// one; map fills err as apply does.
+TEST_F(Pool, UnknownTargetNamesTheClosestRegisteredOne) {
+  PoolPtr pool = NewPool(1);
+  mproc_value_t* res = nullptr;
+  mproc_task_error_t err;
+  Value items = Range(3);
+  EXPECT_EQ(MPROC_ENOTARGET,
+            mproc_pool_map(pool.get(), "sqaure", items.get(), 0, &res, &err));
+  EXPECT_EQ(MPROC_ENOTARGET, err.code);
+  EXPECT_NE(nullptr, strstr(err.message, "'sqaure'")) << err.message;
+  EXPECT_NE(nullptr, strstr(err.message, "did you mean 'square'?"))
+      << err.message;
+  EXPECT_NE(nullptr, strstr(mproc_last_error(), "did you mean 'square'?"))
+      << mproc_last_error();
+  Value args = Pack("(i)", 1);
+  EXPECT_EQ(MPROC_ENOTARGET, mproc_pool_apply(pool.get(), "squares",
+                                              args.get(), nullptr, &res, &err));
+  EXPECT_NE(nullptr, strstr(err.message, "did you mean 'square'?"))
+      << err.message;
+  // Nothing near: no guess, and how to register one.
+  EXPECT_EQ(MPROC_ENOTARGET,
+            mproc_pool_apply(pool.get(), "zzzzzzzzzzzzzzzzzzzzzz", args.get(),
+                             nullptr, &res, &err));
+  EXPECT_EQ(nullptr, strstr(err.message, "did you mean")) << err.message;
+  EXPECT_NE(nullptr, strstr(err.message, "MPROC_TARGET(zzzzzzzzzzzzzzzzzzzzzz)"))
+      << err.message;
+}
+
 TEST_F(Pool, ArgsThatAreNotATupleAreRefused) {
   PoolPtr pool = NewPool(1);
   Value i = Pack("i", 3);
@@ -1069,6 +1079,7 @@ TEST_F(Pool, StatsCountTasksBusyTimeAndPidsPerSlot) {
     EXPECT_GE(s[i].idle_s, 0);
     EXPECT_GE(s[i].user_s, 0);
     EXPECT_GE(s[i].sys_s, 0);
+    EXPECT_EQ(s[i].pid, s[i].last_pid) << "slot " << i;  // running
     if (s[i].tasks > 0) {
       EXPECT_TRUE(pids.count(s[i].pid)) << "slot " << i << " pid " << s[i].pid;
       EXPECT_GT(s[i].max_rss_kb, 0);
@@ -1085,8 +1096,9 @@ TEST_F(Pool, StatsCountTasksBusyTimeAndPidsPerSlot) {
   EXPECT_EQ(0, mproc_pool_stats(pool.get(), nullptr, 0, &n));
   EXPECT_EQ(2u, n);
 
-  // After close and join the counts stay; leaving at close is not a
-  // restart.
+  // After close and join the counts stay, and each slot's last pid (psha256
+  // --stats prints it then); leaving at close is not a restart.
+  std::vector<mproc_worker_stats_t> before = s;
   ASSERT_EQ(0, mproc_pool_close(pool.get()));
   ASSERT_EQ(0, mproc_pool_join(pool.get(), 10));
   s = Stats(pool.get());
@@ -1094,6 +1106,8 @@ TEST_F(Pool, StatsCountTasksBusyTimeAndPidsPerSlot) {
   for (const mproc_worker_stats_t& w : s) {
     tasks += w.tasks;
     EXPECT_EQ(0, w.pid);
+    EXPECT_GT(w.last_pid, 0) << "slot " << w.slot;
+    EXPECT_EQ(before[w.slot].last_pid, w.last_pid) << "slot " << w.slot;
     EXPECT_EQ(0u, w.restarts) << "slot " << w.slot;
     EXPECT_EQ(0u, w.crashes) << "slot " << w.slot;
   }
