@@ -14,6 +14,9 @@ Modes:
     skew_submit D    apply_async(sleep, (d,)) for each d, then get() each
     skew_imap D      list(pool.imap(sleep, ds)), chunksize 1
     skew_map D       pool.map(sleep, ds), default chunks
+    many N           N Processes napping 0.5 s started at once under a soft
+                     descriptor limit of 1,024, then joined; prints
+                     median_us=<how many started> when one failed to start
     D is a comma-separated list of durations in seconds.
 
 Prints seconds=<elapsed> (and median_us=<...> for process).
@@ -51,6 +54,28 @@ def main(argv):
     mode, workers, arg = argv[1], int(argv[2]), argv[3]
     ctx = multiprocessing.get_context('fork')
     clock = time.perf_counter
+    if mode == 'many':
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+        procs = []
+        t0 = clock()
+        try:
+            for _ in range(int(arg)):
+                p = ctx.Process(target=time.sleep, args=(0.5,))
+                p.start()
+                procs.append(p)
+        except OSError as e:
+            for p in procs:
+                p.join()
+            print('seconds=%.6f' % (clock() - t0))
+            print('median_us=%d' % len(procs))  # how many started
+            print('error=%s' % e)
+            return
+        for p in procs:
+            p.join()
+        print('seconds=%.6f' % (clock() - t0))
+        return
     if mode == 'process':
         n = int(arg)
         for _ in range(5):
