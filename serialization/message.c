@@ -265,6 +265,8 @@ int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r) {
   w.pid = r->pid;
   w.has_status = r->kind == MPROC__REPORT_EXITED;
   w.status = r->status;
+  w.has_spilled = r->spilled != 0;
+  w.spilled = r->spilled;
   if (r->n_item_errors > 0) {
     w.item_errors.funcs.encode = enc_item_errors_cb;
     w.item_errors.arg = (void *)r;
@@ -405,5 +407,6 @@ int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n) {
   r->maxrss_kb = w.maxrss_kb;
   r->pid = w.pid;
   r->status = w.status;
+  r->spilled = w.spilled;
   return 0;
 }

@@ -47,6 +47,15 @@ int mproc__reader_peek(mproc__reader_t *r, const uint8_t **payload,
  * nothing to read, or -errno. */
 int mproc__reader_fill(mproc__reader_t *r);
 
+/* As mproc__reader_fill, on a socket, through recvmsg: descriptors sent
+ * along (SCM_RIGHTS) are received, close-on-exec, into fds[*nfds...]
+ * while there is room (max_fds in all), and *nfds grows by their number;
+ * any more are closed. A read(2) would silently close them. The caller
+ * owns what it receives (and decides who else may see it meanwhile: the
+ * descriptors exist in the process from the recvmsg on). */
+int mproc__reader_fill_fds(mproc__reader_t *r, int *fds, int max_fds,
+                           int *nfds);
+
 void mproc__reader_free(mproc__reader_t *r);
 
 /* Bytes the reader's buffer holds room for. */
