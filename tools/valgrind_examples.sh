@@ -96,7 +96,7 @@ check() {
 }
 
 # psha256 must print what sha256sum prints.
-FILES=(core/error.c core/io.c core/clock.c serialization/buf.c workers/pool.h README.md)
+FILES=(core/base/error.c core/base/io.c core/base/clock.c core/base/buf.c workers/include/multiproc/pool.h README.md)
 same_as_sha256sum() {
   if ! diff <(sha256sum "${FILES[@]}") "$LOGS/$1.out" >/dev/null; then
     echo "output differs from sha256sum's"
