@@ -1,6 +1,9 @@
 /* multiproc internal — values too large to travel inline, spilled to a
  * memory file (memfd) whose descriptor travels instead (SCM_RIGHTS): a
- * queue's large items, a Process's large result.
+ * queue's large items, a Process's large result. The file is written
+ * (pwrite) and sealed before its descriptor leaves, so the receiver never
+ * sees it change or shrink; it is read back with pread, straight into the
+ * value's memory.
  *
  * Private descriptors. While this process holds such a memfd it is
  * registered in a registry node (core/registry.h), so a child forked in

@@ -11,11 +11,13 @@
  *     mproc_conn_recv(parent_end, &got);           // [42, None, 'hello']
  *
  * A Connection is one end of a pipe: a socketpair when duplex (both ends
- * send and receive), else a pipe(2) whose first end only receives and
- * second only sends, as in Python. Messages are frames (multiproc/frame.h):
- * a value travels as its protobuf encoding (mproc_conn_send/recv), bytes as
- * they are (send_bytes/recv_bytes). A message larger than the pipe buffer
- * streams through while the other side reads.
+ * send and receive; SOCK_SEQPACKET, so that a small message is one system
+ * call each way), else a pipe(2) whose first end only receives and second
+ * only sends, as in Python. Messages are frames (multiproc/frame.h): a
+ * value travels as its protobuf encoding (mproc_conn_send/recv), bytes as
+ * they are (send_bytes/recv_bytes); on a duplex pipe a message over 4 KiB
+ * goes as several records. A message larger than the pipe buffer streams
+ * through while the other side reads.
  *
  * Processes. The descriptors are inherited by every child forked after
  * the pipe was made — Processes started later and the workers of a pool
