@@ -69,9 +69,13 @@ int64_t Check(const mproc_value_t* v, size_t small, size_t large) {
 void KillProducersMidPut(mproc_queue_t* q, size_t small, size_t large,
                          int rounds, uint64_t* recovered) {
   std::mt19937 rng(12345);
+  mproc_array_t* puts_a;
+  ASSERT_EQ(0, mproc_array_new(&puts_a, 'q', 1, false));
+  volatile long long* puts = static_cast<long long*>(mproc_array_data(puts_a));
   int fds = mproc_test::CountOpenFds();
   int64_t got = 0, torn = 0;
   for (int r = 0; r < rounds; r++) {
+    *puts = 0;
     pid_t pid = Spawn([&, r] {
       for (int64_t id = (int64_t)r << 32;; id++) {
         mproc_value_t* v = Item(id, SizeOf(id, small, large));
@@ -79,9 +83,15 @@ void KillProducersMidPut(mproc_queue_t* q, size_t small, size_t large,
         int rc = mproc_queue_put(q, v, -1);
         mproc_value_free(v);
         if (rc != 0) return 1;
+        __atomic_add_fetch(puts, 1, __ATOMIC_SEQ_CST);
       }
     });
-    usleep(500 + rng() % 8000);
+    // Killed at a random instant after its first put, whatever the load:
+    // somewhere in a later put (or the making of its item).
+    double until = Now() + 30;
+    while (__atomic_load_n(puts, __ATOMIC_SEQ_CST) == 0 && Now() < until)
+      usleep(100);
+    usleep(rng() % 4000);
     kill(pid, SIGKILL);
     int st = Reap(pid);
     EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
@@ -102,8 +112,9 @@ void KillProducersMidPut(mproc_queue_t* q, size_t small, size_t large,
       got++;
     }
   }
+  mproc_array_free(puts_a);
   EXPECT_EQ(0, torn);
-  EXPECT_GT(got, 0);
+  EXPECT_GE(got, rounds);
   // Still a working queue.
   mproc_value_t* v = Item(7, SizeOf(7, small, large));
   ASSERT_EQ(0, mproc_queue_put(q, v, 5));
