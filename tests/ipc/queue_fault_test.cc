@@ -70,28 +70,35 @@ void KillProducersMidPut(mproc_queue_t* q, size_t small, size_t large,
                          int rounds, uint64_t* recovered) {
   std::mt19937 rng(12345);
   mproc_array_t* puts_a;
-  ASSERT_EQ(0, mproc_array_new(&puts_a, 'q', 1, false));
+  ASSERT_EQ(0, mproc_array_new(&puts_a, 'q', 2, false));
+  // [0]: puts done; [1]: how long the last one took, item making
+  // included (ns).
   volatile long long* puts = static_cast<long long*>(mproc_array_data(puts_a));
   int fds = mproc_test::CountOpenFds();
   int64_t got = 0, torn = 0;
   for (int r = 0; r < rounds; r++) {
-    *puts = 0;
+    puts[0] = 0;
     pid_t pid = Spawn([&, r] {
       for (int64_t id = (int64_t)r << 32;; id++) {
+        double t0 = Now();
         mproc_value_t* v = Item(id, SizeOf(id, small, large));
         // A full queue waits: the kill then finds it waiting.
         int rc = mproc_queue_put(q, v, -1);
         mproc_value_free(v);
         if (rc != 0) return 1;
-        __atomic_add_fetch(puts, 1, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&puts[1], (long long)((Now() - t0) * 1e9),
+                         __ATOMIC_SEQ_CST);
+        __atomic_add_fetch(&puts[0], 1, __ATOMIC_SEQ_CST);
       }
     });
-    // Killed at a random instant after its first put, whatever the load:
-    // somewhere in a later put (or the making of its item).
+    // Killed at a random instant of a later put (or of the making of its
+    // item), whatever the machine's speed or load: after the first put,
+    // within about what one took.
     double until = Now() + 30;
-    while (__atomic_load_n(puts, __ATOMIC_SEQ_CST) == 0 && Now() < until)
+    while (__atomic_load_n(&puts[0], __ATOMIC_SEQ_CST) == 0 && Now() < until)
       usleep(100);
-    usleep(rng() % 4000);
+    long long cycle_us = __atomic_load_n(&puts[1], __ATOMIC_SEQ_CST) / 1000;
+    usleep((useconds_t)(rng() % (uint64_t)(cycle_us * 5 / 4 + 1)));
     kill(pid, SIGKILL);
     int st = Reap(pid);
     EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);

@@ -30,7 +30,7 @@ mproc_value_t* Mixed(size_t big) {
   s[big / 2] = 'y';
   mproc_value_t* v;
   EXPECT_EQ(0, mproc_pack(&v, "(Ns#y#b)", list, s.data(), s.size(), s.data(),
-                          (size_t)100, true));
+                          big < 100 ? big : (size_t)100, true));
   return v;
 }
 
