@@ -140,5 +140,8 @@ int mproc__recv_fd_locked(int sock, int *fd, int flags) {
       else mproc__close(got);
     }
   }
+  /* A descriptor came, but the kernel had no slot to give it (EMFILE) and
+   * dropped it. */
+  if (*fd < 0 && (msg.msg_flags & MSG_CTRUNC)) return -EMFILE;
   return n > 0 ? 1 : 0;
 }

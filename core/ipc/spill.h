@@ -60,7 +60,8 @@ int mproc__send_fd(int sock, const void *data, size_t n, int fd, int flags);
 /* Receives one byte and the descriptor riding on it (close-on-exec) into
  * *fd, -1 when none came; call with the registry's lock held and adopt the
  * descriptor before releasing it. Returns 1, 0 at end of stream, or -errno
- * (-EAGAIN with MSG_DONTWAIT and nothing there). */
+ * (-EAGAIN with MSG_DONTWAIT and nothing there; -EMFILE when a descriptor
+ * came but this process had no room for it: the kernel dropped it). */
 int mproc__recv_fd_locked(int sock, int *fd, int flags);
 
 #ifdef __cplusplus

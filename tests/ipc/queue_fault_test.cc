@@ -4,6 +4,7 @@
 // twice, never wedges, and leaks no descriptor.
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -305,6 +306,39 @@ TEST_F(QueueFault, DeathBetweenPopAndReceiveLosesOnlyThatItem) {
   mproc_value_free(v);
   EXPECT_EQ(1u, mproc__queue_strays(q));
   EXPECT_EQ(fds, mproc_test::CountOpenFds());
+  mproc_queue_close(q);
+}
+
+// A getter with no free descriptor slot cannot receive a spilled item's
+// memory file: it says so (MPROC_EMFILE), that item is lost, the queue
+// goes on.
+TEST_F(QueueFault, GetterWithoutADescriptorSlotLosesOnlyThatItem) {
+  mproc_queue_t* q;
+  ASSERT_EQ(0, mproc_queue_new(&q, nullptr));
+  const size_t big = 1 << 20;
+  for (int64_t id = 1; id <= 2; id++) {
+    mproc_value_t* v = Item(id, SizeOf(id, big, big));
+    ASSERT_EQ(0, mproc_queue_put(q, v, 5));
+    mproc_value_free(v);
+  }
+  int st = mproc_test::RunInChild([&] {
+    int lowest = dup(0);
+    close(lowest);
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    struct rlimit tight = {(rlim_t)lowest, rl.rlim_max};
+    setrlimit(RLIMIT_NOFILE, &tight);
+    mproc_value_t* v;
+    int rc = mproc_queue_get(q, &v, 5);
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rc != MPROC_EMFILE) return 1;
+    if (mproc_queue_get(q, &v, 5) != 0) return 2;
+    int64_t id = Check(v, big, big);
+    mproc_value_free(v);
+    return id == 2 ? 0 : 3;
+  });
+  EXPECT_TRUE(ExitedZero(st)) << st;
+  EXPECT_EQ(1, mproc_queue_empty(q));
   mproc_queue_close(q);
 }
 

@@ -12,7 +12,8 @@
  *         mproc_value_t *got;
  *         mproc_queue_get(q, &got, -1);   // q.get()
  *
- * Items are values (multiproc/value.h) of any size, copied in: put encodes
+ * Items are values (multiproc/value.h) of any size up to 2 GiB encoded
+ * (the wire format's bound on one value), copied in: put encodes
  * the item (the caller keeps it) and get hands out a new value. The queue
  * is a ring in anonymous shared memory guarded by a robust process-shared
  * mutex; an item too large for the ring (over a quarter of it) is written
@@ -82,9 +83,9 @@ MPROC_API int mproc_queue_new(mproc_queue_t **out, const mproc_queue_opts_t *opt
 
 /* Puts a copy of item at the end, waiting at most timeout_s for room
  * (maxsize reached, or the ring full). Errors: MPROC_EFULL (no room in
- * time: Python's queue.Full, also for put_nowait), MPROC_ETOOBIG (an
- * encoding over what a file may hold), MPROC_ENOMEM, MPROC_ENOSPC,
- * MPROC_EMFILE (no descriptor for a large item's memory file). */
+ * time: Python's queue.Full, also for put_nowait), MPROC_E2BIG (an item
+ * whose encoding is over 2 GiB), MPROC_ENOMEM, MPROC_ENOSPC (no memory
+ * for a large item's memory file), MPROC_EMFILE (no descriptor for it). */
 MPROC_API int mproc_queue_put(mproc_queue_t *q, const mproc_value_t *item,
                               double timeout_s);
 
