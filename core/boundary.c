@@ -123,14 +123,46 @@ void mproc__set_escape(mproc__escape_fn fn, void *ctx) {
   escape_ctx = ctx;
 }
 
+/* The program's own handler, which ours hands over to wherever no child
+ * escape is set (the parent, and children before they run user code). */
+static void (*previous_terminate)(void);
+
 static void on_terminate(void) {
-  char what[MPROC__ESCAPE_TEXT_MAX];
-  mproc__describe_exception(what, sizeof what);
-  if (escape_fn != NULL) escape_fn(what, escape_ctx);
+  if (escape_fn != NULL) {
+    char what[MPROC__ESCAPE_TEXT_MAX];
+    mproc__describe_exception(what, sizeof what);
+    escape_fn(what, escape_ctx);
+  }
+  if (previous_terminate != NULL) previous_terminate();
   abort();
 }
 
-/* ---- The fresh stack. */
+static void install_terminate(void) {
+  previous_terminate =
+      (void (*)(void))_ZSt13set_terminatePFvvE(on_terminate);
+}
+
+void mproc__boundary_prepare(void) {
+  /* Installed once, in the parent, before its first fork: children inherit
+   * it and need not write it themselves (a page of the C++ runtime copied
+   * in every child). In the parent it only passes on to the handler it
+   * replaced. */
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  if (_ZSt13set_terminatePFvvE != NULL) pthread_once(&once, install_terminate);
+}
+
+/* ---- The outermost frame. */
+
+#if defined(__x86_64__) || defined(__aarch64__)
+#define MPROC__OUTERMOST 1
+/* core/outermost.S */
+void mproc__call_outermost(void (*fn)(void *), void *arg);
+#endif
+
+/* ---- Elsewhere, a fresh stack: makecontext's bottom frame ends unwinding
+ * the same way. */
+
+#ifndef MPROC__OUTERMOST
 
 static struct {
   void (*main)(void *);
@@ -157,8 +189,8 @@ static size_t stack_size(void) {
   return size;
 }
 
-void mproc__run_isolated(void (*main)(void *), void *arg) {
-  if (_ZSt13set_terminatePFvvE != NULL) _ZSt13set_terminatePFvvE(on_terminate);
+__attribute__((noreturn)) static void run_on_fresh_stack(void (*main)(void *),
+                                                       void *arg) {
   entry.main = main;
   entry.arg = arg;
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -197,4 +229,22 @@ void mproc__run_isolated(void (*main)(void *), void *arg) {
 #endif
   setcontext(&uc);
   trampoline(); /* setcontext returns only on failure: run here */
+}
+#endif
+
+void mproc__run_isolated(void (*main)(void *), void *arg) {
+  /* A program without the C++ runtime has no exceptions to stop. */
+  if (_ZSt13set_terminatePFvvE == NULL) {
+    main(arg);
+    mproc__child_exit(1);
+  }
+#ifdef MPROC__OUTERMOST
+  /* No stack switch: the child's frames stay on the pages it already has
+   * (a fresh stack cost ~6 page faults per child, ~10% of a start+join;
+   * each page a child writes is a copy-on-write fault). */
+  mproc__call_outermost(main, arg);
+  mproc__child_exit(1);
+#else
+  run_on_fresh_stack(main, arg);
+#endif
 }

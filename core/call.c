@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/check.h"
 #include "core/call_internal.h"
 
 void mproc__call_init(mproc_call_t *call, const char *target,
@@ -78,9 +79,12 @@ int mproc_unpack(mproc_call_t *call, const char *fmt, ...) {
   if (rc < 0) {
     const char *generic = "function() ";
     if (call->target[0] != '\0' && strncmp(err, generic, strlen(generic)) == 0)
-      mproc_call_fail(call, "%s() %s", call->target, err + strlen(generic));
+      /* It returns MPROC_EFAILED; rc is the code that counts here. */
+      MPROC__IGNORE(mproc_call_fail(call, "%s() %s", call->target,
+                                    err + strlen(generic)));
     else
-      mproc_call_fail(call, "%s", err[0] ? err : mproc_strerror(rc));
+      MPROC__IGNORE(
+          mproc_call_fail(call, "%s", err[0] ? err : mproc_strerror(rc)));
   }
   return rc;
 }

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/base/check.h"
 #include "multiproc/call.h"
 
 #ifdef __cplusplus
@@ -36,7 +37,7 @@ void mproc__call_clear(mproc_call_t *call);
  * the code to report (0..255 for success or an exit code, -1 for a
  * failure), with call->message explaining any failure (or NULL when memory
  * for it could not be had). */
-int mproc__call_run(mproc_call_t *call, mproc_target_fn target);
+MPROC__MUST_USE int mproc__call_run(mproc_call_t *call, mproc_target_fn target);
 
 #ifdef __cplusplus
 }

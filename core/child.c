@@ -37,7 +37,8 @@ static void report(int sock, const mproc__report_t *r) {
     rc = mproc__report_encode_frame(&out, &bare);
   }
   if (rc == 0)
-    (void)mproc__write_full(sock, out.p, out.len); /* parent gone: fine */
+    /* The parent gone (EPIPE): nobody to tell; the exit status says it. */
+    MPROC__IGNORE(mproc__write_full(sock, out.p, out.len));
 }
 
 /* A result too large for the report goes in a memory file sent with it
@@ -58,7 +59,9 @@ static void report_spilled(int sock, mproc__report_t *r,
   mproc__buf_t out;
   mproc__buf_lend(&out, mem, sizeof mem);
   if (mproc__report_encode_frame(&out, r) == 0)
-    (void)mproc__send_fd(sock, out.p, out.len, mproc__spill_fd(&sp), 0);
+    /* The parent gone (EPIPE): as in report(). */
+    MPROC__IGNORE(
+        mproc__send_fd(sock, out.p, out.len, mproc__spill_fd(&sp), 0));
   mproc__buf_free(&out);
   mproc__spill_release(&sp);
 }
@@ -140,7 +143,7 @@ static void run_target(void *arg) {
 }
 
 void mproc__child_main(mproc_process_t *p, int sock) {
-  static child_t c; /* outlives the stack we leave */
+  child_t c; /* on this stack, which the child never leaves */
   c.p = p;
   c.sock = sock;
   memset(&c.in, 0, sizeof c.in);

@@ -7,6 +7,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "core/boundary.h"
+#include "core/fdlimit.h"
 #include "core/registry.h"
 
 static void reset_signal(int sig) {
@@ -36,6 +38,7 @@ static void ignore(int sig) {
 }
 
 void mproc__fork_begin(void) {
+  mproc__boundary_prepare();
   fflush(NULL);
   mproc__lock();
 }
@@ -62,6 +65,7 @@ pid_t mproc__fork(const mproc__fork_t *f) {
     if (getppid() != parent) _exit(1);
   }
   mproc__registry_child_reset(f->identity, f->name, f->daemon, f->own_fds);
+  mproc__fd_limit_restore();
   pthread_sigmask(SIG_SETMASK, f->mask ? f->mask : &old_mask, NULL);
   return 0;
 }

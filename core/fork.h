@@ -31,6 +31,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "core/base/check.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -61,7 +63,7 @@ void mproc__fork_begin(void);
  * Returns the child's pid in the parent (the lock still held) or -errno
  * (MPROC_EAGAIN, MPROC_ENOMEM); 0 in the child, set up as f says, with the
  * lock released. */
-pid_t mproc__fork(const mproc__fork_t *f);
+MPROC__MUST_USE pid_t mproc__fork(const mproc__fork_t *f);
 
 /* How a child multiproc forked leaves, as a Python child does: run the
  * registry's exit hooks (terminate daemonic children, join the others),

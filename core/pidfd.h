@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "core/base/check.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -29,11 +31,11 @@ void mproc__pidfd_force_disabled(bool disabled);
 /* A new pidfd (O_CLOEXEC) for pid, or -errno (MPROC_ENOSYS without them).
  * Race-free only for an unreaped child of the caller, or a process that
  * cannot have been reaped yet. */
-int mproc__pidfd_open(pid_t pid);
+MPROC__MUST_USE int mproc__pidfd_open(pid_t pid);
 
 /* Sends sig through pidfd. Returns 0 or -errno (MPROC_ESRCH once it has
  * ended). */
-int mproc__pidfd_send_signal(int pidfd, int sig);
+MPROC__MUST_USE int mproc__pidfd_send_signal(int pidfd, int sig);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/base/clock.h"
+#include "core/fdlimit.h"
 #include "core/fork.h"
 #include "core/base/io.h"
 #include "core/pidfd.h"
@@ -126,18 +127,21 @@ int mproc_process_start(mproc_process_t *p) {
   mproc__install_exit_handler();
 
   int sp[2], sentinel[2];
-  mproc__fork_begin();
-  rc = open_channels(sp, sentinel);
-  if (rc < 0) {
+  for (int attempt = 0;; attempt++) {
+    mproc__fork_begin();
+    rc = open_channels(sp, sentinel);
+    if (rc == 0) break;
     mproc__unlock();
-    return rc;
+    /* Out of descriptors: the soft limit is raised to the hard one once
+     * (core/fdlimit.h), then it is the hard limit that says no. */
+    if (attempt == 0 && mproc__fd_limit_retry(rc)) continue;
+    return mproc__fail_limit(rc, "start a Process");
   }
   /* Set before fork, so the child (which closes every registered fd)
    * closes these too, and the parent writes less after fork. */
   p->node.fds[MPROC__FD_SOCK] = sp[0];
   p->node.fds[MPROC__FD_SENTINEL] = sentinel[0];
   sigset_t caller_mask, all;
-  pthread_sigmask(SIG_SETMASK, NULL, &caller_mask);
   sigfillset(&all);
   mproc__fork_t child = {p->child_identity, p->name, p->daemon,
                          {sp[1], sentinel[1]}, p->daemon, false, NULL};
@@ -145,6 +149,7 @@ int mproc_process_start(mproc_process_t *p) {
    * kernel: a relay collects it for us (core/relay.h). The relay keeps
    * every signal blocked and registers nothing: its child does. */
   bool relay = mproc__children_autoreaped();
+  if (relay) pthread_sigmask(SIG_SETMASK, NULL, &caller_mask);
   mproc__fork_t relay_f = {"", "ProcessRelay", false, {-1, -1}, p->daemon,
                            false, &all};
   p->timing.started_ns = mproc__now_ns();
@@ -164,7 +169,7 @@ int mproc_process_start(mproc_process_t *p) {
     p->node.fds[MPROC__FD_SOCK] = p->node.fds[MPROC__FD_SENTINEL] = -1;
     mproc__unlock();
     p->timing.started_ns = 0;
-    return pid;
+    return mproc__fail_limit(pid, "start a Process (fork)");
   }
   p->pid = pid;
   p->relay = relay;
@@ -189,6 +194,7 @@ int mproc_process_start(mproc_process_t *p) {
     /* Our unreaped child cannot be recycled, so opening its pidfd after
      * fork is race-free. */
     rc = mproc__pidfd_open(pid);
+    if (rc < 0 && mproc__fd_limit_retry(rc)) rc = mproc__pidfd_open(pid);
     if (rc >= 0) p->node.fds[MPROC__FD_PIDFD] = rc;
   }
   mproc__unlock();
@@ -206,11 +212,13 @@ int mproc_process_start(mproc_process_t *p) {
   if (rc < 0) {
     /* A child without its call would wait forever. */
     if (relay && p->node.fds[MPROC__FD_PIDFD] >= 0)
-      (void)mproc__pidfd_send_signal(p->node.fds[MPROC__FD_PIDFD], SIGKILL);
+      MPROC__IGNORE(  /* already gone: then it needs no kill */
+          mproc__pidfd_send_signal(p->node.fds[MPROC__FD_PIDFD], SIGKILL));
     else
       kill(p->pid, SIGKILL);
-    mproc__reap(p, true);
-    return rc;
+    /* Reaped so that no zombie stays; the start's error is what counts. */
+    MPROC__IGNORE(mproc__reap(p, true));
+    return mproc__fail_limit(rc, "start a Process (its pidfd, or its call)");
   }
   return 0;
 }

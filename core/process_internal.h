@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdbool.h>
 
+#include "core/base/check.h"
 #include "multiproc/process.h"
 #include "core/registry.h"
 #include "core/base/buf.h"
@@ -69,16 +70,17 @@ void mproc__child_main(mproc_process_t *p, int sock) __attribute__((noreturn));
 /* Collects the exit status if the process has ended (waiting for it when
  * block is true). Returns 1 when ended, 0 when still running, or a negative
  * error. */
-int mproc__reap(mproc_process_t *p, bool block);
+MPROC__MUST_USE int mproc__reap(mproc_process_t *p, bool block);
 
 /* Common argument checks for an operation on a started handle. */
-int mproc__check_owner(const mproc_process_t *p);
+MPROC__MUST_USE int mproc__check_owner(const mproc_process_t *p);
 
-/* One recvmsg of reports from p's socket into r; a memory file sent along
- * is received under the registry's lock into p's MPROC__FD_RESULT slot,
- * so that a child forked meanwhile does not inherit it. As
- * mproc__reader_fill. */
-int mproc__fill_reports(mproc_process_t *p, mproc__reader_t *r);
+/* One recvmsg (with flags: MSG_DONTWAIT never waits) of reports from p's
+ * socket into r; a memory file sent along is received under the registry's
+ * lock into p's MPROC__FD_RESULT slot, so that a child forked meanwhile
+ * does not inherit it. As mproc__reader_fill_fds. */
+MPROC__MUST_USE int mproc__fill_reports(mproc_process_t *p, mproc__reader_t *r,
+                                        int flags);
 
 
 #ifdef __cplusplus

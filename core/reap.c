@@ -30,11 +30,11 @@ static int send_signal(mproc_process_t *p, int sig) {
 
 /* ---- Reports from the child. */
 
-int mproc__fill_reports(mproc_process_t *p, mproc__reader_t *r) {
+int mproc__fill_reports(mproc_process_t *p, mproc__reader_t *r, int flags) {
   int fds[4];
   int n = 0;
   mproc__lock();
-  int rc = mproc__reader_fill_fds(r, fds, 4, &n);
+  int rc = mproc__reader_fill_fds(r, flags, fds, 4, &n);
   for (int i = 0; i < n; i++) {
     if (p->node.fds[MPROC__FD_RESULT] < 0)
       p->node.fds[MPROC__FD_RESULT] = fds[i];
@@ -82,9 +82,7 @@ static void apply_report(mproc_process_t *p, mproc__report_t *r) {
  * a kill is ignored. Two small reports fit the stack buffer. */
 static void drain_reports(mproc_process_t *p) {
   int sock = p->node.fds[MPROC__FD_SOCK];
-  /* Never wait: a grandchild may hold the write end open. The socket is
-   * closed right after, so its mode no longer matters. */
-  if (sock < 0 || mproc__set_nonblock(sock, 1) < 0) return;
+  if (sock < 0) return;
   uint8_t mem[512];
   mproc__reader_t reader;
   mproc__reader_init(&reader, sock, MPROC__REPORT_MAX, mem, sizeof mem);
@@ -96,7 +94,8 @@ static void drain_reports(mproc_process_t *p) {
     if (got == 0) {
       /* Out of whole frames: read more, until EAGAIN or EOF. A frame cut
        * short by a kill is ignored. */
-      if (mproc__fill_reports(p, &reader) <= 0) break;
+      /* Never waiting: a grandchild may hold the write end open. */
+      if (mproc__fill_reports(p, &reader, MSG_DONTWAIT) <= 0) break;
       continue;
     }
     mproc__report_t rep;
@@ -141,8 +140,9 @@ static void apply_relayed(void *ctx, void *report) {
   apply_report(ctx, report);
 }
 
+/* Called once poll said the socket is readable. */
 static int fill_relayed(void *ctx, mproc__reader_t *r) {
-  return mproc__fill_reports(ctx, r);
+  return mproc__fill_reports(ctx, r, 0);
 }
 
 /* Started through a relay (core/relay.h): the status comes from it. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "core/base/check.h"
 #include "core/base/io.h"
 
 /* All of it in one struct, aligned so it cannot straddle two pages: a
@@ -23,7 +24,11 @@ static struct {
   mproc__node_t *nodes; /* doubly linked */
   mproc__node_t self_node;
 } reg __attribute__((aligned(256))) = {
+#ifdef MPROC_DEBUG
+    .lock = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP, /* core/base/check.h */
+#else
     .lock = PTHREAD_MUTEX_INITIALIZER,
+#endif
     .identity = "",
     .current_name = "MainProcess",
 };
@@ -34,6 +39,8 @@ void mproc__lock(void) { pthread_mutex_lock(&reg.lock); }
 
 void mproc__unlock(void) { pthread_mutex_unlock(&reg.lock); }
 
+void mproc__assert_registry_locked(void) { MPROC__ASSERT_LOCKED(&reg.lock); }
+
 void mproc__node_init(mproc__node_t *n, mproc__exit_hook on_exit) {
   n->next = n->prev = NULL;
   n->linked = false;
@@ -42,6 +49,7 @@ void mproc__node_init(mproc__node_t *n, mproc__exit_hook on_exit) {
 }
 
 void mproc__node_link(mproc__node_t *n) {
+  MPROC__ASSERT_LOCKED(&reg.lock);
   n->prev = NULL;
   n->next = reg.nodes;
   if (reg.nodes != NULL) reg.nodes->prev = n;
@@ -50,6 +58,7 @@ void mproc__node_link(mproc__node_t *n) {
 }
 
 void mproc__node_unlink(mproc__node_t *n) {
+  MPROC__ASSERT_LOCKED(&reg.lock);
   if (!n->linked) return;
   if (n->prev != NULL)
     n->prev->next = n->next;
@@ -66,6 +75,20 @@ void mproc__node_close_fd(mproc__node_t *n, int slot) {
   mproc__close(n->fds[slot]);
   n->fds[slot] = -1;
   mproc__unlock();
+}
+
+size_t mproc__registry_fds(size_t *objects) {
+  size_t fds = 0, nodes = 0;
+  mproc__lock();
+  for (mproc__node_t *n = reg.nodes; n != NULL; n = n->next) {
+    size_t here = 0;
+    for (int i = 0; i < MPROC__NODE_FDS; i++) here += n->fds[i] >= 0;
+    fds += here;
+    nodes += here > 0;
+  }
+  mproc__unlock();
+  if (objects != NULL) *objects = nodes;
+  return fds;
 }
 
 static void forget_pid(void) {
@@ -94,6 +117,13 @@ const char *mproc__current_name(void) { return reg.current_name; }
 
 void mproc__registry_child_reset(const char *id, const char *name,
                                  bool daemon, const int own_fds[2]) {
+  /* The lock was taken by the parent's thread before fork, and this is that
+   * thread's copy in a process where no other thread exists: made new
+   * rather than unlocked (an error-checking mutex would refuse, and block,
+   * a thread that is not by its id the one that locked it), and held for
+   * the reset, as node_link asks. */
+  mproc__mutex_init(&reg.lock);
+  pthread_mutex_lock(&reg.lock);
   /* Reading the parent's nodes writes nothing: only the pages the child
    * really changes get copied. */
   for (mproc__node_t *n = reg.nodes; n != NULL; n = n->next)
@@ -108,7 +138,6 @@ void mproc__registry_child_reset(const char *id, const char *name,
   reg.self_node.fds[0] = own_fds[0];
   reg.self_node.fds[1] = own_fds[1];
   mproc__node_link(&reg.self_node);
-  /* Taken by the parent's thread before fork; this is that thread's copy. */
   pthread_mutex_unlock(&reg.lock);
 }
 

@@ -21,6 +21,7 @@
 #define MPROC_CORE_REGISTRY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -50,6 +51,9 @@ struct mproc__node {
 
 void mproc__lock(void);
 void mproc__unlock(void);
+/* Asserts (debug builds, core/base/check.h) that the calling thread holds
+ * the lock: for _locked functions outside registry.c. */
+void mproc__assert_registry_locked(void);
 
 /* Sets every fd slot to -1. */
 void mproc__node_init(mproc__node_t *n, mproc__exit_hook on_exit);
@@ -58,6 +62,10 @@ void mproc__node_link(mproc__node_t *n);
 void mproc__node_unlink(mproc__node_t *n);
 /* Closes n->fds[slot] (if open) under the lock and marks it -1. */
 void mproc__node_close_fd(mproc__node_t *n, int slot);
+
+/* Descriptors held in linked nodes, and how many nodes hold any (for the
+ * descriptor-limit message; walks the list). */
+size_t mproc__registry_fds(size_t *objects);
 
 /* getpid(), cached (and forgotten in forked children). */
 pid_t mproc__getpid(void);

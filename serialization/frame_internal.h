@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/base/check.h"
 #include "multiproc/frame.h"
 
 #ifdef __cplusplus
@@ -31,7 +32,7 @@ static inline size_t mproc__frame_get_header(const uint8_t *hdr) {
 /* Finds the first whole frame in p[0..n). Returns the bytes it spans
  * (header included) with its payload in *payload and *len, 0 when p holds only
  * part of a frame, or MPROC_ETOOBIG when its header claims more than max. */
-ptrdiff_t mproc__frame_next(const uint8_t *p, size_t n, size_t max,
+MPROC__MUST_USE ptrdiff_t mproc__frame_next(const uint8_t *p, size_t n, size_t max,
                             const uint8_t **payload, size_t *len);
 
 #ifdef __cplusplus

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/base/check.h"
 #include "core/base/buf.h"
 #include "multiproc/value.h"
 
@@ -43,8 +44,8 @@ typedef struct {
 } mproc__call_in_t;
 
 /* Appends one frame (header + Call payload) to out. */
-int mproc__call_encode_frame(mproc__buf_t *out, const mproc__call_out_t *c);
-int mproc__call_decode(mproc__call_in_t *c, const void *buf, size_t n);
+MPROC__MUST_USE int mproc__call_encode_frame(mproc__buf_t *out, const mproc__call_out_t *c);
+MPROC__MUST_USE int mproc__call_decode(mproc__call_in_t *c, const void *buf, size_t n);
 void mproc__call_in_clear(mproc__call_in_t *c);
 
 enum {
@@ -90,8 +91,8 @@ typedef struct {
   uint64_t spilled;
 } mproc__report_t;
 
-int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r);
-int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n);
+MPROC__MUST_USE int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r);
+MPROC__MUST_USE int mproc__report_decode(mproc__report_t *r, const void *buf, size_t n);
 void mproc__report_clear(mproc__report_t *r);
 
 #ifdef __cplusplus

@@ -91,6 +91,21 @@ int mproc__reader_fill(mproc__reader_t *r) {
   }
 }
 
+int mproc__reader_fill_nowait(mproc__reader_t *r) {
+  int rc = make_room(r);
+  if (rc < 0) return rc;
+  for (;;) {
+    ssize_t n = recv(r->fd, r->buf.p + r->buf.len, read_size(r), MSG_DONTWAIT);
+    if (n > 0) {
+      r->buf.len += (size_t)n;
+      return (int)n;
+    }
+    if (n == 0) return MPROC_EOF;
+    if (errno == EINTR) continue;
+    return -errno; /* -EAGAIN on a drained non-blocking fd */
+  }
+}
+
 /* Keeps the descriptors of one control message, closing those beyond max. */
 static void take_fds(struct msghdr *msg, int *fds, int max_fds, int *nfds) {
   for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm != NULL;
@@ -108,8 +123,8 @@ static void take_fds(struct msghdr *msg, int *fds, int max_fds, int *nfds) {
   }
 }
 
-int mproc__reader_fill_fds(mproc__reader_t *r, int *fds, int max_fds,
-                           int *nfds) {
+int mproc__reader_fill_fds(mproc__reader_t *r, int flags, int *fds,
+                           int max_fds, int *nfds) {
   int rc = make_room(r);
   if (rc < 0) return rc;
   for (;;) {
@@ -124,7 +139,7 @@ int mproc__reader_fill_fds(mproc__reader_t *r, int *fds, int max_fds,
     msg.msg_iovlen = 1;
     msg.msg_control = cbuf.space;
     msg.msg_controllen = sizeof cbuf.space;
-    ssize_t n = recvmsg(r->fd, &msg, MSG_CMSG_CLOEXEC);
+    ssize_t n = recvmsg(r->fd, &msg, flags | MSG_CMSG_CLOEXEC);
     if (n < 0 && errno == EINTR) continue;
     if (n >= 0) take_fds(&msg, fds, max_fds, nfds);
     if (n > 0) {
@@ -132,7 +147,7 @@ int mproc__reader_fill_fds(mproc__reader_t *r, int *fds, int max_fds,
       return (int)n;
     }
     if (n == 0) return MPROC_EOF;
-    return -errno; /* -EAGAIN on a drained non-blocking socket */
+    return -errno; /* -EAGAIN when nothing is there (MSG_DONTWAIT) */
   }
 }
 

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/base/check.h"
 #include "core/base/buf.h"
 
 #ifdef __cplusplus
@@ -34,27 +35,33 @@ void mproc__reader_init(mproc__reader_t *r, int fd, size_t max, void *mem,
 /* The next whole frame, reading (and waiting) as needed. The payload stays
  * valid until the next call. Returns 0, MPROC_EOF (clean end between
  * frames), MPROC_ETRUNCATED, MPROC_ETOOBIG, MPROC_ENOMEM or -errno. */
-int mproc__reader_next(mproc__reader_t *r, const uint8_t **payload,
+MPROC__MUST_USE int mproc__reader_next(mproc__reader_t *r, const uint8_t **payload,
                        size_t *len);
 
 /* A whole frame already buffered, without reading: 1 with the frame, 0 when
  * none is complete yet, or MPROC_ETOOBIG. */
-int mproc__reader_peek(mproc__reader_t *r, const uint8_t **payload,
+MPROC__MUST_USE int mproc__reader_peek(mproc__reader_t *r, const uint8_t **payload,
                        size_t *len);
 
 /* One read(2) of what is available, for readers driven by poll: returns
  * the bytes read (> 0), MPROC_EOF, MPROC_EAGAIN on a non-blocking fd with
  * nothing to read, or -errno. */
-int mproc__reader_fill(mproc__reader_t *r);
+MPROC__MUST_USE int mproc__reader_fill(mproc__reader_t *r);
 
-/* As mproc__reader_fill, on a socket, through recvmsg: descriptors sent
- * along (SCM_RIGHTS) are received, close-on-exec, into fds[*nfds...]
- * while there is room (max_fds in all), and *nfds grows by their number;
- * any more are closed. A read(2) would silently close them. The caller
- * owns what it receives (and decides who else may see it meanwhile: the
- * descriptors exist in the process from the recvmsg on). */
-int mproc__reader_fill_fds(mproc__reader_t *r, int *fds, int max_fds,
-                           int *nfds);
+/* As mproc__reader_fill on a socket, never waiting whatever the socket's
+ * mode (recv with MSG_DONTWAIT): MPROC_EAGAIN when nothing is there. */
+MPROC__MUST_USE int mproc__reader_fill_nowait(mproc__reader_t *r);
+
+/* As mproc__reader_fill, on a socket, through recvmsg with flags
+ * (MSG_DONTWAIT: never waiting, whatever the socket's mode; MPROC_EAGAIN
+ * when nothing is there): descriptors sent along (SCM_RIGHTS) are
+ * received, close-on-exec, into fds[*nfds...] while there is room (max_fds
+ * in all), and *nfds grows by their number; any more are closed. A read(2)
+ * would silently close them. The caller owns what it receives (and decides
+ * who else may see it meanwhile: the descriptors exist in the process from
+ * the recvmsg on). */
+MPROC__MUST_USE int mproc__reader_fill_fds(mproc__reader_t *r, int flags,
+                                           int *fds, int max_fds, int *nfds);
 
 void mproc__reader_free(mproc__reader_t *r);
 

@@ -4,6 +4,7 @@
 #ifndef MPROC_SERIALIZATION_VALUE_EXT_H
 #define MPROC_SERIALIZATION_VALUE_EXT_H
 
+#include "core/base/check.h"
 #include "multiproc/value.h"
 
 #ifdef __cplusplus
@@ -13,7 +14,7 @@ extern "C" {
 /* A tuple that borrows its one item: mproc__tuple1_set points it at any
  * value without taking ownership; freeing it frees only the tuple. Lets a
  * chunk's items be passed as one-argument calls without copying them. */
-int mproc__tuple1_new(mproc_value_t **out);
+MPROC__MUST_USE int mproc__tuple1_new(mproc_value_t **out);
 void mproc__tuple1_set(mproc_value_t *tuple, const mproc_value_t *item);
 
 /* The value's encoding (as mproc_value_encode's) written to the file fd

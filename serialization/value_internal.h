@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/base/check.h"
 #include "multiproc/value.h"
 
 #ifdef __cplusplus
@@ -61,12 +62,12 @@ static inline size_t mproc__ld_size(size_t n) {
 mproc_value_t *mproc__value_alloc(mproc_kind_t kind);
 
 /* Appends without the ownership checks (decoder, pack: items are fresh). */
-int mproc__seq_push(mproc_value_t *seq, mproc_value_t *item);
+MPROC__MUST_USE int mproc__seq_push(mproc_value_t *seq, mproc_value_t *item);
 
 /* Dict internals (dict.c). */
-int mproc__dict_find(const mproc_value_t *dict, const char *key, size_t klen,
+MPROC__MUST_USE int mproc__dict_find(const mproc_value_t *dict, const char *key, size_t klen,
                      size_t *pos);
-int mproc__dict_put(mproc_value_t *dict, const char *key, size_t klen,
+MPROC__MUST_USE int mproc__dict_put(mproc_value_t *dict, const char *key, size_t klen,
                     mproc_value_t *item, bool replace);
 void mproc__dict_free(mproc_value_t *dict);
 /* Frees v even when it is owned (for its container). NULL is ignored. */

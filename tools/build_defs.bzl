@@ -29,3 +29,18 @@ MPROC_TEST_COPTS = [
     # libstdc++'s <regex> trips this false positive at -O1 (the asan config).
     "-Wno-maybe-uninitialized",
 ]
+
+def mproc_cc_test(name, srcs, deps = [], size = "medium", timeout = "moderate", copts = [], **kwargs):
+    """A GoogleTest cc_test with the project's test options and gtest_main.
+
+    Every test has a size and a timeout (medium/moderate unless given): a hang
+    is a failure, never a wait."""
+    native.cc_test(
+        name = name,
+        srcs = srcs,
+        size = size,
+        timeout = timeout,
+        copts = MPROC_TEST_COPTS + copts,
+        deps = deps + ["@mproc_system//:gtest_main"],
+        **kwargs
+    )

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/base/check.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -31,10 +33,10 @@ typedef struct {
 
 /* Encodes c into buf (cap bytes); returns the length or a negative error
  * (MPROC_E2BIG when cap is too small). */
-int mproc__control_encode(const mproc__control_t *c, void *buf, size_t cap);
+MPROC__MUST_USE int mproc__control_encode(const mproc__control_t *c, void *buf, size_t cap);
 /* Errors: MPROC_EMALFORMED (not a Control, or a kind this version does not
  * know; mproc_last_error() says which). */
-int mproc__control_decode(mproc__control_t *c, const void *buf, size_t n);
+MPROC__MUST_USE int mproc__control_decode(mproc__control_t *c, const void *buf, size_t n);
 
 #ifdef __cplusplus
 }

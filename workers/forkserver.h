@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include "core/base/check.h"
 #include "workers/control.h"
 #include "workers/worker.h"
 
@@ -17,16 +18,16 @@ extern "C" {
  * sets *ctl to the pool's end of the control socket and *pidfd to a pidfd
  * of the server (-1 without pidfds). Call with the registry lock NOT held.
  * Errors: -errno of socketpair or fork (MPROC_EMFILE, MPROC_EAGAIN, ...). */
-int mproc__server_start(const mproc__worker_cfg_t *cfg, int *ctl,
+MPROC__MUST_USE int mproc__server_start(const mproc__worker_cfg_t *cfg, int *ctl,
                         int *pidfd);
 
 /* Asks for a worker in slot; serial numbers it ("PoolWorker-serial"). */
-int mproc__server_spawn(int ctl, unsigned slot, uint32_t serial);
+MPROC__MUST_USE int mproc__server_spawn(int ctl, unsigned slot, uint32_t serial);
 
 /* Asks the server to SIGKILL its worker pid (one the pool could not take
  * over). The server ignores a pid that is not a live child of its own, so
  * a recycled pid is never hit. */
-int mproc__server_kill(int ctl, pid_t pid);
+MPROC__MUST_USE int mproc__server_kill(int ctl, pid_t pid);
 
 /* Receives one control message without blocking; fds gets the attached
  * descriptors in MPROC__WFD_* order (-1 when absent: a SPAWNED message
@@ -34,7 +35,7 @@ int mproc__server_kill(int ctl, pid_t pid);
  * with none). Call with the registry lock held, so that no fork elsewhere
  * copies the new descriptors before they are registered. Returns 1, 0 at
  * end of file, MPROC_EAGAIN when none is waiting, or an error. */
-int mproc__server_recv(int ctl, mproc__control_t *msg,
+MPROC__MUST_USE int mproc__server_recv(int ctl, mproc__control_t *msg,
                        int fds[MPROC__WFD_COUNT]);
 
 #ifdef __cplusplus

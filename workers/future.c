@@ -10,9 +10,11 @@
 #include "core/base/clock.h"
 #include "workers/sched.h"
 #include "core/target_internal.h"
+#include "core/base/check.h"
 #include "workers/pool_internal.h"
 
 struct mproc_future *mproc__task_new_locked(mproc_pool_t *pool) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   struct mproc_future *t = pool->free_tasks;
   if (t != NULL) {
     pool->free_tasks = t->next;
@@ -56,6 +58,7 @@ void mproc__task_clear_chunk(struct mproc_future *t) {
 }
 
 void mproc__task_recycle_locked(mproc_pool_t *pool, struct mproc_future *t) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   mproc_value_free(t->result);
   t->result = NULL;
   free(t->message);
@@ -72,6 +75,7 @@ void mproc__task_recycle_locked(mproc_pool_t *pool, struct mproc_future *t) {
 }
 
 void mproc__task_discard_locked(mproc_pool_t *pool, struct mproc_future *t) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   t->user_holds = t->pool_holds = false;
   mproc__task_recycle_locked(pool, t);
   pool->refs--; /* taken by mproc__task_new_locked; the caller holds one */
@@ -151,6 +155,7 @@ int mproc__cond_wait_until(mproc_pool_t *pool, uint64_t deadline_ns) {
 
 int mproc__task_wait_locked(mproc_pool_t *pool, struct mproc_future *t,
                             uint64_t deadline_ns) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   while (t->state != TASK_DONE)
     if (mproc__cond_wait_until(pool, deadline_ns) < 0) return MPROC_ETIMEDOUT;
   return 0;
@@ -183,11 +188,12 @@ void mproc__pool_refusal(mproc_pool_t *pool, int rc, mproc_task_error_t *err) {
   pthread_mutex_unlock(&pool->lock);
 }
 
-/* Why a pool cannot take a task now, or 0. With the lock held. */
-static int refuse_locked(const mproc_pool_t *pool) {
+int mproc__pool_refuse_locked(const mproc_pool_t *pool, bool feeding) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   if (pool->broken != NULL) return MPROC_EBROKEN;
-  if (pool->state != POOL_OPEN) return MPROC_ECLOSED;
-  return 0;
+  if (pool->state == POOL_OPEN || (feeding && pool->state == POOL_CLOSED))
+    return 0;
+  return MPROC_ECLOSED;
 }
 
 int mproc_pool_submit(mproc_pool_t *pool, const char *target,
@@ -203,8 +209,20 @@ int mproc_pool_submit(mproc_pool_t *pool, const char *target,
       (kwargs != NULL && mproc_value_kind(kwargs) != MPROC_DICT))
     return MPROC_EINVAL;
 
+  static const mproc_value_t *const no_args[1] = {NULL};
+  return mproc__task_submit(pool, target, args, no_args, 0, kwargs,
+                            MPROC__CALL_ONE, 0, false, out);
+}
+
+int mproc__task_submit(mproc_pool_t *pool, const char *target,
+                       const mproc_value_t *args,
+                       const mproc_value_t *const *argv, size_t argc,
+                       const mproc_value_t *kwargs, uint32_t mode,
+                       uint64_t first, bool feeding,
+                       struct mproc_future **out) {
+  *out = NULL;
   pthread_mutex_lock(&pool->lock);
-  rc = refuse_locked(pool);
+  int rc = mproc__pool_refuse_locked(pool, feeding);
   struct mproc_future *t = rc == 0 ? mproc__task_new_locked(pool) : NULL;
   if (rc == 0 && t == NULL) rc = MPROC_ENOMEM;
   pthread_mutex_unlock(&pool->lock);
@@ -212,22 +230,21 @@ int mproc_pool_submit(mproc_pool_t *pool, const char *target,
 
   /* Encoded outside the lock: the task is nobody else's yet. */
   t->timing.submitted_ns = mproc__now_ns();
-  static const mproc_value_t *const no_args[1] = {NULL};
-  rc = mproc__task_encode(pool, t, target, args, no_args, 0, kwargs,
-                          MPROC__CALL_ONE, 0);
+  rc = mproc__task_encode(pool, t, target, args, argv, argc, kwargs, mode,
+                          first);
 
+  /* The pool may have closed meanwhile. */
   pthread_mutex_lock(&pool->lock);
-  if (rc == 0) rc = refuse_locked(pool);
+  if (rc == 0) rc = mproc__pool_refuse_locked(pool, feeding);
   if (rc < 0) {
     mproc__task_discard_locked(pool, t);
-    pthread_mutex_unlock(&pool->lock);
-    return rc;
+  } else {
+    mproc__sched_enqueue_locked(pool, t);
+    mproc__dispatch_locked(pool);
+    *out = t;
   }
-  mproc__sched_enqueue_locked(pool, t);
-  mproc__dispatch_locked(pool);
   pthread_mutex_unlock(&pool->lock);
-  *out = t;
-  return 0;
+  return rc;
 }
 
 int mproc_pool_apply(mproc_pool_t *pool, const char *target,
@@ -243,7 +260,8 @@ int mproc_pool_apply(mproc_pool_t *pool, const char *target,
     return rc;
   }
   pthread_mutex_lock(&pool->lock);
-  mproc__task_wait_locked(pool, f, UINT64_MAX);
+  /* No deadline: it returns when the task is done, never with an error. */
+  MPROC__IGNORE(mproc__task_wait_locked(pool, f, UINT64_MAX));
   rc = f->code;
   if (rc == 0) {
     if (f->result == NULL)

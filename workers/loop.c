@@ -24,6 +24,7 @@
 #include "core/base/io.h"
 #include "core/pidfd.h"
 #include "workers/forkserver.h"
+#include "core/base/check.h"
 #include "workers/pool_internal.h"
 #include "workers/sched.h"
 
@@ -95,6 +96,7 @@ void mproc__flush_worker(worker_t *w) {
 }
 
 void mproc__dispatch_locked(mproc_pool_t *pool) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   if (pool->qhead == NULL && !pool->in_loop) return;
   uint64_t now = mproc__pool_now(pool);
   (void)mproc__sched_dispatch_locked(pool, now);
@@ -127,7 +129,9 @@ static void apply(mproc_pool_t *pool, arrival_t *a) {
       w->retiring = true;
       if (w->node.fds[MPROC__WFD_PIDFD] < 0 ||
           mproc__pidfd_send_signal(w->node.fds[MPROC__WFD_PIDFD], SIGKILL) < 0)
-        (void)mproc__server_kill(pool->ctl, w->pid);
+        /* Cannot even ask (the server is gone): the worker is dying with
+         * it anyway. */
+        MPROC__IGNORE(mproc__server_kill(pool->ctl, w->pid));
     }
   } else {
     mproc__slot_on_report(pool, w, r);
@@ -235,6 +239,7 @@ static uint64_t settle(mproc_pool_t *pool, arrivals_t *arrivals,
     mproc__server_died(pool);
   }
   mproc__slots_settle_deaths(pool);
+  mproc__slots_fail_queue_if_starts_fail(pool);
   if (pool->state == POOL_TERMINATING && !*shutting_down) {
     mproc__slots_kill_all(pool);
     *shutting_down = true;

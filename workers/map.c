@@ -12,46 +12,19 @@
 
 #include "core/base/clock.h"
 #include "core/target_internal.h"
+#include "core/base/check.h"
 #include "workers/pool_internal.h"
 #include "workers/sched.h"
 
-/* Submits items[0..n) as one chunk task. */
-/* Why the pool cannot take a chunk now, or 0. An iterator started before
- * close may go on feeding a closed pool. With the lock held. */
-static int refuse_locked(const mproc_pool_t *pool, bool feeding) {
-  if (pool->broken) return MPROC_EBROKEN;
-  if (pool->state == POOL_OPEN || (feeding && pool->state == POOL_CLOSED))
-    return 0;
-  return MPROC_ECLOSED;
-}
-
+/* Submits items[0..n) as one chunk task. feeding: for an iterator started
+ * before close, which may go on feeding a closed pool. */
 static int submit_chunk(mproc_pool_t *pool, const char *target,
                         const mproc_value_t *const *items, size_t n,
                         size_t first, bool star, bool feeding,
                         struct mproc_future **out) {
-  *out = NULL;
-  pthread_mutex_lock(&pool->lock);
-  int rc = refuse_locked(pool, feeding);
-  struct mproc_future *t = rc == 0 ? mproc__task_new_locked(pool) : NULL;
-  if (rc == 0 && t == NULL) rc = MPROC_ENOMEM;
-  pthread_mutex_unlock(&pool->lock);
-  if (rc < 0) return rc;
-
-  t->timing.submitted_ns = mproc__now_ns();
-  rc = mproc__task_encode(pool, t, target, NULL, items, n, NULL,
-                          star ? MPROC__CALL_STARMAP : MPROC__CALL_MAP, first);
-
-  pthread_mutex_lock(&pool->lock);
-  if (rc == 0) rc = refuse_locked(pool, feeding);
-  if (rc < 0) {
-    mproc__task_discard_locked(pool, t);
-  } else {
-    mproc__sched_enqueue_locked(pool, t);
-    mproc__dispatch_locked(pool);
-  }
-  pthread_mutex_unlock(&pool->lock);
-  if (rc == 0) *out = t;
-  return rc;
+  return mproc__task_submit(pool, target, NULL, items, n, NULL,
+                            star ? MPROC__CALL_STARMAP : MPROC__CALL_MAP,
+                            first, feeding, out);
 }
 
 static size_t auto_chunksize(const mproc_pool_t *pool, size_t n) {
@@ -100,7 +73,8 @@ static int map_impl(mproc_pool_t *pool, const char *target,
   /* Every submitted chunk ends before map returns, failed or not. */
   pthread_mutex_lock(&pool->lock);
   for (size_t c = 0; c < nchunks && fs[c] != NULL; c++)
-    mproc__task_wait_locked(pool, fs[c], UINT64_MAX);
+    MPROC__IGNORE(mproc__task_wait_locked(pool, fs[c], UINT64_MAX)); /* no
+                                                            deadline */
   pthread_mutex_unlock(&pool->lock);
 
   /* The results move into one list, in input order; the first failure in
@@ -223,7 +197,7 @@ int mproc_pool_imap(mproc_pool_t *pool, const mproc_imap_opts_t *opts,
     return MPROC_ENOMEM;
   }
   pthread_mutex_lock(&pool->lock);
-  rc = refuse_locked(pool, false);
+  rc = mproc__pool_refuse_locked(pool, false);
   if (rc == 0) {
     pool->refs++; /* the iterator may outlive the owner's hold */
     pool->feeding++;
@@ -251,7 +225,8 @@ static size_t take_input(mproc_iter_t *it, const mproc_value_t **argv,
         it->input_done = true;
         break;
       }
-      mproc_list_get(it->items, it->produced, &argv[m]);
+      /* In range: produced < len, checked just above. */
+      MPROC__IGNORE(mproc_list_get(it->items, it->produced, &argv[m]));
     } else {
       mproc_value_t *args = NULL;
       int rc = it->next(it->next_ctx, &args);

@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include "core/base/clock.h"
+#include "core/base/check.h"
 #include "core/base/io.h"
+#include "core/fdlimit.h"
 #include "core/target_internal.h"
 #include "workers/pool_internal.h"
 #include "workers/sched.h"
@@ -45,6 +47,7 @@ static void destroy(mproc_pool_t *pool) {
 }
 
 void mproc__pool_unref_locked(mproc_pool_t *pool) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   bool last = --pool->refs == 0;
   pthread_mutex_unlock(&pool->lock);
   if (last) destroy(pool);
@@ -55,6 +58,7 @@ uint64_t mproc__pool_now(const mproc_pool_t *pool) {
 }
 
 void mproc__pool_wake_locked(mproc_pool_t *pool, uint64_t deadline_ns) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   if (!pool->loop_sleeping || deadline_ns >= pool->loop_wake_ns) return;
   uint64_t one = 1;
   while (write(pool->wakefd, &one, sizeof one) < 0 && errno == EINTR) {
@@ -83,6 +87,7 @@ static int copy_options(mproc_pool_t *pool, const mproc_pool_opts_t *o) {
   if (o->max_rss_per_child && cfg->max_rss_kb == 0) cfg->max_rss_kb = 1;
   pool->task_timeout_ns =
       o->task_timeout_s > 0 ? (uint64_t)(o->task_timeout_s * 1e9) : 0;
+  cfg->task_timeout_ns = pool->task_timeout_ns;
   pool->kill_grace_ns =
       (uint64_t)((o->kill_grace_s > 0 ? o->kill_grace_s : 1.0) * 1e9);
   cfg->max_frame = o->max_frame ? o->max_frame : MPROC_FRAME_MAX_DEFAULT;
@@ -114,7 +119,7 @@ int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts) {
   pool->ctl = pool->epfd = pool->wakefd = -1;
   pool->loop_wake_ns = UINT64_MAX;
   mproc__node_init(&pool->node, NULL);
-  pthread_mutex_init(&pool->lock, NULL);
+  mproc__mutex_init(&pool->lock);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -122,48 +127,60 @@ int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts) {
   pthread_condattr_destroy(&ca);
 
   int rc = copy_options(pool, opts);
-  if (rc == 0) {
-    pool->workers = calloc(pool->nworkers, sizeof *pool->workers);
-    pool->board = mproc__board_new(pool->nworkers);
-    if (pool->workers == NULL || pool->board == NULL) rc = MPROC_ENOMEM;
-    pool->wcfg.board = pool->board;
+  if (rc < 0) goto fail;
+  pool->workers = calloc(pool->nworkers, sizeof *pool->workers);
+  pool->board = mproc__board_new(pool->nworkers);
+  pool->wcfg.board = pool->board;
+  if (pool->workers == NULL || pool->board == NULL) {
+    rc = MPROC_ENOMEM;
+    goto fail;
   }
-  for (unsigned i = 0; rc == 0 && i < pool->nworkers; i++) {
+  for (unsigned i = 0; i < pool->nworkers; i++) {
     worker_t *w = &pool->workers[i];
     mproc__node_init(&w->node, NULL);
     w->slot = (int)i;
     w->state = WORKER_NONE;
     w->slot_stats.slot = (int)i;
   }
-  if (rc == 0) {
-    mproc__lock();
+  /* Registered at once: a fork elsewhere must close them in its child. */
+  mproc__lock();
+  pool->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (pool->epfd < 0 && mproc__fd_limit_retry(-errno))
     pool->epfd = epoll_create1(EPOLL_CLOEXEC);
+  pool->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (pool->wakefd < 0 && mproc__fd_limit_retry(-errno))
     pool->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (pool->epfd < 0 || pool->wakefd < 0) rc = -errno;
-    pool->node.fds[MPROC__POOL_FD_EPOLL] = pool->epfd;
-    pool->node.fds[MPROC__POOL_FD_WAKE] = pool->wakefd;
-    mproc__node_link(&pool->node);
-    mproc__unlock();
+  if (pool->epfd < 0 || pool->wakefd < 0) rc = -errno;
+  pool->node.fds[MPROC__POOL_FD_EPOLL] = pool->epfd;
+  pool->node.fds[MPROC__POOL_FD_WAKE] = pool->wakefd;
+  mproc__node_link(&pool->node);
+  mproc__unlock();
+  if (rc < 0) {
+    rc = mproc__fail_limit(rc, "create a pool");
+    goto fail;
   }
-  if (rc == 0) {
-    mproc__install_exit_handler();
-    int err = pthread_create(&pool->thread, NULL, mproc__pool_thread, pool);
-    if (err != 0) rc = -err;
+  mproc__install_exit_handler();
+  int err = pthread_create(&pool->thread, NULL, mproc__pool_thread, pool);
+  if (err != 0) {
+    rc = -err;
+    goto fail;
   }
-  if (rc == 0) {
-    pthread_mutex_lock(&pool->lock);
-    while (!pool->thread_started) pthread_cond_wait(&pool->cond, &pool->lock);
-    bool failed = pool->state == POOL_DONE;
-    rc = pool->start_error; /* why the fork server could not start */
-    pthread_mutex_unlock(&pool->lock);
-    if (failed) {
-      pthread_join(pool->thread, NULL);
-      if (rc == 0) rc = MPROC_EAGAIN;
-    } else {
-      *out = pool;
-      return 0;
-    }
+  /* The pool thread starts the fork server and says how it went. */
+  pthread_mutex_lock(&pool->lock);
+  while (!pool->thread_started) pthread_cond_wait(&pool->cond, &pool->lock);
+  bool failed = pool->state == POOL_DONE;
+  rc = pool->start_error;
+  pthread_mutex_unlock(&pool->lock);
+  if (failed) {
+    pthread_join(pool->thread, NULL);
+    if (rc == 0) rc = MPROC_EAGAIN;
+    rc = mproc__fail_limit(rc, "create a pool (its fork server)");
+    goto fail;
   }
+  *out = pool;
+  return 0;
+
+fail:
   mproc__lock();
   mproc__close(pool->epfd);
   mproc__close(pool->wakefd);
@@ -188,6 +205,7 @@ int mproc_pool_close(mproc_pool_t *pool) {
 
 /* Tasks not yet finished fail now; the pool thread kills the workers. */
 static void terminate_locked(mproc_pool_t *pool) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   if (pool->state == POOL_DONE || pool->state == POOL_TERMINATING) return;
   pool->state = POOL_TERMINATING;
   mproc__sched_fail_all_locked(pool, MPROC_ETERMINATED, true,
@@ -198,6 +216,7 @@ static void terminate_locked(mproc_pool_t *pool) {
 }
 
 static int join_locked(mproc_pool_t *pool, uint64_t deadline) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   while (pool->state != POOL_DONE)
     if (mproc__cond_wait_until(pool, deadline) < 0) return MPROC_ETIMEDOUT;
   return 0;
@@ -205,6 +224,7 @@ static int join_locked(mproc_pool_t *pool, uint64_t deadline) {
 
 /* Reaps the pool thread once it has finished (first caller only). */
 static void reap_thread_locked(mproc_pool_t *pool) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   if (!pool->thread_started || pool->state != POOL_DONE) return;
   pool->thread_started = false;
   pthread_mutex_unlock(&pool->lock);

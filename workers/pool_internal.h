@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/base/check.h"
 #include "core/registry.h"
 #include "core/base/buf.h"
 #include "multiproc/frame.h"
@@ -169,6 +170,7 @@ struct mproc_pool {
                               forks that failed, hand-overs lost, deaths
                               before READY; each adds to the backoff */
   int spawn_error;        /* the last fork or hand-over failure, or 0 */
+  bool start_failed_now;  /* a start failed since the last settle */
   int start_error;        /* why the first fork server did not start */
   char *broken;           /* why workers cannot start; NULL while fine */
   double ema_run_ns;      /* recent task run time, for in-flight depth */
@@ -205,11 +207,26 @@ void mproc__task_recycle_locked(mproc_pool_t *pool, struct mproc_future *t);
 void mproc__task_clear_chunk(struct mproc_future *t);
 /* Encodes the call into t's frame: args (or argv/argc) and kwargs as one
  * call (mode MPROC__CALL_ONE), or argv as the items of a map chunk. */
-int mproc__task_encode(mproc_pool_t *pool, struct mproc_future *t,
+MPROC__MUST_USE int mproc__task_encode(mproc_pool_t *pool, struct mproc_future *t,
                        const char *target, const mproc_value_t *args,
                        const mproc_value_t *const *argv, size_t argc,
                        const mproc_value_t *kwargs, uint32_t mode,
                        uint64_t first);
+/* Why the pool cannot take a task now (MPROC_EBROKEN, MPROC_ECLOSED), or 0.
+ * feeding: for an iterator started before close, which may go on feeding a
+ * closed pool (as Python's imap does). With the lock held. */
+int mproc__pool_refuse_locked(const mproc_pool_t *pool, bool feeding);
+/* Queues one task: args (or argv/argc) and kwargs as one call, or argv as
+ * a map chunk (mode); refused when the pool cannot take it (see
+ * refuse_locked). The call is encoded without the lock. Sets *out. */
+MPROC__MUST_USE int mproc__task_submit(mproc_pool_t *pool, const char *target,
+                                       const mproc_value_t *args,
+                                       const mproc_value_t *const *argv,
+                                       size_t argc,
+                                       const mproc_value_t *kwargs,
+                                       uint32_t mode, uint64_t first,
+                                       bool feeding,
+                                       struct mproc_future **out);
 /* Fills err (when not NULL) for a call the pool refused with rc: a broken
  * pool says why. */
 void mproc__pool_refusal(mproc_pool_t *pool, int rc, mproc_task_error_t *err);
@@ -219,10 +236,10 @@ void mproc__chunk_item(const struct mproc_future *t, size_t i,
                        mproc_task_error_t *err, const mproc_value_t **result);
 /* One wait on pool->cond, until deadline_ns at the latest (UINT64_MAX: no
  * limit); MPROC_ETIMEDOUT once it has passed. With the lock held. */
-int mproc__cond_wait_until(mproc_pool_t *pool, uint64_t deadline_ns);
+MPROC__MUST_USE int mproc__cond_wait_until(mproc_pool_t *pool, uint64_t deadline_ns);
 /* Waits on pool->cond until t is done or the deadline passes; 0 or
  * MPROC_ETIMEDOUT. With the lock held. */
-int mproc__task_wait_locked(mproc_pool_t *pool, struct mproc_future *t,
+MPROC__MUST_USE int mproc__task_wait_locked(mproc_pool_t *pool, struct mproc_future *t,
                             uint64_t deadline_ns);
 /* Copies t's error into err. */
 void mproc__task_error(const struct mproc_future *t, mproc_task_error_t *err);
@@ -270,6 +287,11 @@ void mproc__slot_spawn_failed(mproc_pool_t *pool, uint32_t slot, int err);
 void mproc__slot_exited(mproc_pool_t *pool, const mproc__control_t *c);
 /* Its pipe reached EOF: drop its descriptors; wait for its status. */
 void mproc__slot_mark_dead(mproc_pool_t *pool, worker_t *w);
+/* After starts failed (fork or hand-over errors) too often in a row with no
+ * worker serving: the queued tasks fail with that error and the limit's
+ * detail, rather than wait; the pool keeps trying. With the pool lock held,
+ * the registry's not. */
+void mproc__slots_fail_queue_if_starts_fail(mproc_pool_t *pool);
 /* Settles every worker that is dead with its status known: its tasks, its
  * statistics, its slot. */
 void mproc__slots_settle_deaths(mproc_pool_t *pool);
@@ -288,7 +310,7 @@ void mproc__slots_kill_all(mproc_pool_t *pool);
 bool mproc__slots_all_gone(const mproc_pool_t *pool);
 /* Starts a fork server (without the pool lock: fork copies the calling
  * thread only). Returns 0 or -errno. */
-int mproc__server_begin(mproc_pool_t *pool);
+MPROC__MUST_USE int mproc__server_begin(mproc_pool_t *pool);
 /* The fork server died: forget it and its pending spawns; plan a new one
  * or break the pool. With the lock held. */
 void mproc__server_died(mproc_pool_t *pool);

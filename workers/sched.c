@@ -12,6 +12,7 @@
 #define INFLIGHT_MAX 256
 
 void mproc__sched_enqueue_locked(mproc_pool_t *pool, struct mproc_future *t) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   t->next = NULL;
   t->state = TASK_QUEUED;
   if (t->timing.submitted_ns == 0) t->timing.submitted_ns = mproc__pool_now(pool);
@@ -57,6 +58,7 @@ static void push_outstanding(worker_t *w, struct mproc_future *t,
 }
 
 unsigned mproc__sched_dispatch_locked(mproc_pool_t *pool, uint64_t now_ns) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   unsigned cap = inflight_cap(pool), moved = 0;
   while (pool->qhead != NULL) {
     worker_t *best = NULL;
@@ -135,6 +137,7 @@ static void take_outcome(struct mproc_future *t, mproc__report_t *r) {
 
 int mproc__sched_complete_locked(mproc_pool_t *pool, worker_t *w,
                                  mproc__report_t *r, uint64_t now_ns) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   struct mproc_future *t = w->ohead;
   if (t == NULL || t->id != r->id) return MPROC_EMALFORMED;
   w->ohead = t->next;
@@ -183,6 +186,7 @@ static void requeue_front(mproc_pool_t *pool, worker_t *w) {
 }
 
 void mproc__sched_requeue_locked(mproc_pool_t *pool, worker_t *w) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   requeue_front(pool, w);
 }
 
@@ -206,6 +210,7 @@ static struct mproc_future *take_outstanding(worker_t *w, uint64_t id) {
 bool mproc__sched_worker_died_locked(mproc_pool_t *pool, worker_t *w,
                                      uint64_t running, int code,
                                      int exit_code, int sig, const char *why) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   struct mproc_future *t = running ? take_outstanding(w, running) : NULL;
   if (t != NULL) mproc__sched_fail_locked(pool, t, code, exit_code, sig, "%s", why);
   requeue_front(pool, w);
@@ -214,6 +219,7 @@ bool mproc__sched_worker_died_locked(mproc_pool_t *pool, worker_t *w,
 
 void mproc__sched_fail_all_locked(mproc_pool_t *pool, int code,
                                   bool running_too, const char *why) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   while (pool->qhead != NULL) {
     struct mproc_future *t = pool->qhead;
     pool->qhead = t->next;
@@ -234,6 +240,7 @@ void mproc__sched_fail_all_locked(mproc_pool_t *pool, int code,
 }
 
 void mproc__sched_finish_locked(mproc_pool_t *pool, struct mproc_future *t) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   t->state = TASK_DONE;
   if (t->timing.completed_ns == 0)
     t->timing.completed_ns = mproc__pool_now(pool);
@@ -251,6 +258,7 @@ void mproc__sched_finish_locked(mproc_pool_t *pool, struct mproc_future *t) {
 void mproc__sched_fail_locked(mproc_pool_t *pool, struct mproc_future *t,
                               int code, int exit_code, int sig,
                               const char *fmt, ...) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
   t->code = code;
   t->exit_code = exit_code;
   t->signal = sig;

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/base/check.h"
 #include "workers/pool_internal.h"
 
 #ifdef __cplusplus
@@ -39,7 +40,7 @@ unsigned mproc__sched_dispatch_locked(mproc_pool_t *pool, uint64_t now_ns);
  * task's outcome (taking what r holds), finishes it, and marks w retiring
  * when due. Returns 0, or MPROC_EMALFORMED when r is not for that task (a
  * broken worker: the caller stops it, and its death settles the rest). */
-int mproc__sched_complete_locked(mproc_pool_t *pool, worker_t *w,
+MPROC__MUST_USE int mproc__sched_complete_locked(mproc_pool_t *pool, worker_t *w,
                                  mproc__report_t *r, uint64_t now_ns);
 
 /* Worker w has died while inside task running (0: none, as the board

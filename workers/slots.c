@@ -18,6 +18,7 @@
 
 #include "core/base/clock.h"
 #include "core/base/io.h"
+#include "core/fdlimit.h"
 #include "core/pidfd.h"
 #include "core/registry.h"
 #include "workers/forkserver.h"
@@ -73,7 +74,9 @@ static void break_pool(mproc_pool_t *pool, const char *why) {
  * fork or hand-over error, and none serves: the queued tasks fail with
  * that error rather than wait. The pool keeps trying: a task queued now
  * waits for the next try, and fails only if that one fails too. */
-static void fail_queue_if_starts_fail(mproc_pool_t *pool) {
+void mproc__slots_fail_queue_if_starts_fail(mproc_pool_t *pool) {
+  if (!pool->start_failed_now) return;
+  pool->start_failed_now = false;
   if (pool->qhead == NULL || pool->spawn_error == 0 ||
       pool->start_failures < START_FAILURES_REPORTED)
     return;
@@ -81,10 +84,10 @@ static void fail_queue_if_starts_fail(mproc_pool_t *pool) {
     if (pool->workers[i].state == WORKER_RUNNING && pool->workers[i].ready)
       return;
   char why[MPROC_CALL_MESSAGE_MAX];
-  snprintf(why, sizeof why,
-           "no worker could start: %s (%u attempts in a row; the pool keeps "
+  MPROC__IGNORE(mproc__fail_limit(pool->spawn_error, "start a pool worker"));
+  snprintf(why, sizeof why, "%s (%u attempts in a row; the pool keeps "
            "trying)",
-           mproc_strerror(pool->spawn_error), pool->start_failures);
+           mproc_last_error(), pool->start_failures);
   int code = pool->spawn_error;
   while (pool->qhead != NULL) {
     struct mproc_future *t = pool->qhead;
@@ -98,7 +101,9 @@ static void fail_queue_if_starts_fail(mproc_pool_t *pool) {
 static void start_failed(mproc_pool_t *pool, worker_t *w, int err) {
   unsigned n = ++pool->start_failures;
   pool->spawn_error = err;
-  fail_queue_if_starts_fail(pool);
+  /* Judged in the next settle, outside the registry's lock (a hand-over
+   * fails under it, and the message counts the registry's descriptors). */
+  pool->start_failed_now = true;
   uint64_t delay = 0;
   if (n >= 3) {
     unsigned shift = n - 3 > 20 ? 20 : n - 3;
@@ -250,18 +255,23 @@ void mproc__slot_on_spawned(mproc_pool_t *pool, const mproc__control_t *c,
     /* A worker the pool cannot talk to would wait forever: the server
      * kills it; the slot tries again after a while. The usual cause is
      * this process's descriptor limit. */
-    if (c->pid > 0) (void)mproc__server_kill(pool->ctl, c->pid);
+    /* The server gone, the worker dies with it anyway. */
+    if (c->pid > 0) MPROC__IGNORE(mproc__server_kill(pool->ctl, c->pid));
     if (w != NULL && w->state == WORKER_SPAWNING) {
       w->state = WORKER_NONE;
       start_failed(pool, w, MPROC_EMFILE);
+      /* The soft descriptor limit is raised once, and the next try comes at
+       * once; past the hard one, starts keep failing (the message says
+       * so). */
+      if (mproc__fd_limit_retry(MPROC_EMFILE)) w->spawn_at_ns = 0;
     }
     return;
   }
   for (int i = 0; i < MPROC__WFD_COUNT; i++) w->node.fds[i] = fds[i];
   mproc__node_link(&w->node); /* registry lock held by the caller */
   /* Both are fresh descriptors of ours: F_SETFL cannot fail on them. */
-  (void)mproc__set_nonblock(fds[MPROC__WFD_TASKS], 1);
-  (void)mproc__set_nonblock(fds[MPROC__WFD_ANSWERS], 1);
+  MPROC__IGNORE(mproc__set_nonblock(fds[MPROC__WFD_TASKS], 1));
+  MPROC__IGNORE(mproc__set_nonblock(fds[MPROC__WFD_ANSWERS], 1));
   w->pid = c->pid;
   w->serial = c->serial;
   w->server_gen = pool->server_gen;
@@ -391,6 +401,8 @@ void mproc__slots_kill_all(mproc_pool_t *pool) {
 int mproc__server_begin(mproc_pool_t *pool) {
   int ctl, pidfd;
   int pid = mproc__server_start(&pool->wcfg, &ctl, &pidfd);
+  if (pid < 0 && mproc__fd_limit_retry(pid))
+    pid = mproc__server_start(&pool->wcfg, &ctl, &pidfd);
   if (pid < 0) return pid;
   pthread_mutex_lock(&pool->lock);
   pool->server_pid = pid;

@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/base/check.h"
 #include "core/boundary.h"
 #include "core/call_internal.h"
 #include "core/base/clock.h"
@@ -341,6 +342,29 @@ static void run_chunk(worker_t *w) {
   mproc_value_free(no_kwargs);
 }
 
+/* The task's target ran longer than the pool's task timeout, and nothing
+ * stopped it in time (the pool's SIGTERM comes from another process, which
+ * a loaded machine may delay): it fails as if stopped — the timeout is the
+ * contract, not the kill. */
+static void fail_overtime(worker_t *w) {
+  mproc__report_t *r = &w->report;
+  for (size_t i = 0; i < r->n_item_errors; i++) free(w->errs[i].message);
+  for (size_t i = 0; i < r->n_results; i++) mproc_value_free(w->results[i]);
+  r->n_item_errors = r->n_results = 0;
+  mproc__call_clear(&w->call);
+  r->result = NULL;
+  mproc__call_init(&w->call, w->in->target, w->in->args, w->in->kwargs, NULL,
+                   w->in->id);
+  double ran = (double)(r->t_ns - r->t_enter_ns) / 1e9;
+  MPROC__IGNORE(mproc_call_fail(
+      &w->call, "task ran %.3f s, longer than the pool's task timeout (%.3f s)",
+      ran, (double)w->cfg->task_timeout_ns / 1e9));
+  r->error = MPROC_ETASKTIMEOUT;
+  r->code = -1;
+  r->message = w->call.message;
+  r->message_len = w->call.message_len;
+}
+
 /* Frees what the answer held and, after a big task, the buffers. */
 static void answer_done(worker_t *w, mproc__reader_t *reader) {
   mproc__report_t *r = &w->report;
@@ -419,6 +443,9 @@ static void serve(void *arg) {
       run_one(w);
     else
       run_chunk(w);
+    if (cfg->task_timeout_ns && w->entered && r->error == 0 &&
+        r->t_ns - r->t_enter_ns > cfg->task_timeout_ns)
+      fail_overtime(w);
     /* Memory and CPU every millisecond or so: enough for max_rss_per_child
      * and the statistics, without a syscall per small task. */
     if (r->t_ns - w->usage_at >= 1000000 || cfg->max_rss_kb) {
@@ -441,7 +468,7 @@ static void serve(void *arg) {
 void mproc__worker_main(const mproc__worker_cfg_t *cfg, int tasks,
                         int answers, unsigned slot, uint32_t serial) {
   (void)serial; /* its name, PoolWorker-serial, was set at fork */
-  static worker_t w; /* static: it outlives the stack we switch from */
+  worker_t w; /* on this stack, which the worker never leaves */
   memset(&w, 0, sizeof w);
   w.cfg = cfg;
   w.tasks = tasks;

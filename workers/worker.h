@@ -26,6 +26,10 @@ typedef struct {
   const mproc_value_t *initargs; /* a tuple or list, or NULL for () */
   size_t max_frame;              /* largest task or answer payload */
   size_t max_rss_kb;             /* report memory after every task when set */
+  uint64_t task_timeout_ns;      /* 0: none. A task whose target ran longer
+                                    fails with MPROC_ETASKTIMEOUT even when
+                                    the pool's kill came too late to stop
+                                    it (a loaded machine) */
   sigset_t mask;                 /* the signal mask workers start with */
   bool sigchld_ignored;          /* the program ignores SIGCHLD: so do the
                                     workers (the server cannot: it reaps) */

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/base/check.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -29,7 +31,7 @@ static inline void mproc__buf_lend(mproc__buf_t *b, void *mem, size_t cap) {
 }
 
 /* Makes room for extra more bytes after len. Returns 0 or MPROC_ENOMEM. */
-int mproc__buf_reserve(mproc__buf_t *b, size_t extra);
+MPROC__MUST_USE int mproc__buf_reserve(mproc__buf_t *b, size_t extra);
 
 /* Drops the first n bytes (moving the rest to the front). */
 void mproc__buf_consume(mproc__buf_t *b, size_t n);

@@ -212,7 +212,8 @@ static int access_item(mproc_array_t *a, size_t i, access_t what, void *io) {
     case GET_FLOAT: rc = read_float(a, p, io); break;
     default: rc = write_float(a, p, *(double *)io); break;
   }
-  if (a->has_lock) (void)mproc__lockcore_release(&a->lock.core);
+  /* Taken just above by this thread: the release cannot be refused. */
+  if (a->has_lock) MPROC__IGNORE(mproc__lockcore_release(&a->lock.core));
   if (rc == 0 && locked == MPROC_EOWNERDEAD) rc = locked;
   return rc;
 }

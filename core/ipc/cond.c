@@ -53,7 +53,9 @@ static int wait_until(mproc_cond_t *c, uint64_t deadline) {
   uint32_t depth = l->depth;
   uint32_t seq = MPROC__LOAD(&c->seq);
   MPROC__ADD(&c->waiters, 1);
-  for (uint32_t i = 0; i < depth; i++) (void)mproc__lockcore_release(l);
+  /* Held depth times by this thread (checked above): never refused. */
+  for (uint32_t i = 0; i < depth; i++)
+    MPROC__IGNORE(mproc__lockcore_release(l));
   int rc = deadline == 0 ? MPROC_ETIMEDOUT : 0;
   while (rc == 0 && MPROC__LOAD(&c->seq) == seq)
     rc = mproc__futex_wait(&c->seq, seq, deadline);

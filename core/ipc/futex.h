@@ -16,6 +16,8 @@
 
 #include <stdint.h>
 
+#include "core/base/check.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -32,7 +34,8 @@ extern "C" {
  * Returns 0 (woken, interrupted by a signal, the word had already changed,
  * or time to re-check: look again) or MPROC_ETIMEDOUT once the deadline has
  * passed. */
-int mproc__futex_wait(uint32_t *word, uint32_t expected, uint64_t deadline_ns);
+MPROC__MUST_USE int mproc__futex_wait(uint32_t *word, uint32_t expected,
+                                      uint64_t deadline_ns);
 
 /* Wakes up to n waiters on word (INT32_MAX: all of them). */
 void mproc__futex_wake(uint32_t *word, int n);

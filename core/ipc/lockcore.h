@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/base/check.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -36,17 +38,18 @@ typedef struct {
 } mproc__lockcore_t;
 
 /* Initialises l in shared memory (zeroed). Returns 0 or -errno. */
-int mproc__lockcore_init(mproc__lockcore_t *l, bool recursive);
+MPROC__MUST_USE int mproc__lockcore_init(mproc__lockcore_t *l, bool recursive);
 
 /* Takes l, waiting until deadline_ns (CLOCK_MONOTONIC; 0: do not wait;
  * UINT64_MAX: no limit). Returns 0; MPROC_EOWNERDEAD (taken, and made
  * consistent: the previous holder died holding it); MPROC_ETIMEDOUT;
  * MPROC_EDEADLK (a non-recursive lock the caller already holds). */
-int mproc__lockcore_acquire(mproc__lockcore_t *l, uint64_t deadline_ns);
+MPROC__MUST_USE int mproc__lockcore_acquire(mproc__lockcore_t *l,
+                                            uint64_t deadline_ns);
 
 /* Gives l back once (an RLock is free after as many releases as it was
  * acquired). Returns 0 or MPROC_EPERM (the caller does not hold it). */
-int mproc__lockcore_release(mproc__lockcore_t *l);
+MPROC__MUST_USE int mproc__lockcore_release(mproc__lockcore_t *l);
 
 /* Whether the calling thread holds l. */
 bool mproc__lockcore_held(const mproc__lockcore_t *l);

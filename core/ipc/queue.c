@@ -171,7 +171,10 @@ static int qlock(qshared_t *s, uint64_t deadline) {
   return rc;
 }
 
-static void qunlock(qshared_t *s) { (void)mproc__lockcore_release(&s->lock); }
+/* Only after qlock succeeded, by the same thread: never refused. */
+static void qunlock(qshared_t *s) {
+  MPROC__IGNORE(mproc__lockcore_release(&s->lock));
+}
 
 /* With the lock held: sleeps on seq until it moves or the deadline, and
  * takes the lock back. Returns 0 (the lock held: look again), 1 (the lock

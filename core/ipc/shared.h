@@ -13,13 +13,15 @@
 
 #include <stddef.h>
 
+#include "core/base/check.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* A zeroed shared mapping of at least size bytes (whole pages). Returns
  * 0 with *out set, or -errno (MPROC_ENOMEM). */
-int mproc__shared_map(void **out, size_t size);
+MPROC__MUST_USE int mproc__shared_map(void **out, size_t size);
 
 /* Unmaps a mapping made by mproc__shared_map for this process only. */
 void mproc__shared_unmap(void *p, size_t size);

@@ -14,6 +14,7 @@
 #include "serialization/value_ext.h"
 
 static void hold_locked(mproc__spill_t *s, int fd) {
+  mproc__assert_registry_locked();
   mproc__node_init(&s->node, NULL);
   s->node.fds[0] = fd;
   mproc__node_link(&s->node);
@@ -54,6 +55,7 @@ int mproc__spill_write(mproc__spill_t *s, const mproc_value_t *v) {
 }
 
 void mproc__spill_adopt_locked(mproc__spill_t *s, int fd) {
+  mproc__assert_registry_locked();
   hold_locked(s, fd);
   struct stat st;
   s->size = fstat(fd, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0;
@@ -110,6 +112,7 @@ int mproc__send_fd(int sock, const void *data, size_t n, int fd, int flags) {
 }
 
 int mproc__recv_fd_locked(int sock, int *fd, int flags) {
+  mproc__assert_registry_locked();
   *fd = -1;
   char byte;
   struct iovec iov = {&byte, 1};

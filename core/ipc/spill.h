@@ -22,6 +22,8 @@
 #include "core/registry.h"
 #include "multiproc/value.h"
 
+#include "core/base/check.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -33,13 +35,16 @@ typedef struct {
 
 /* Encodes v into a new memfd held in s. Returns 0, MPROC_ENOMEM,
  * MPROC_ENOSPC, MPROC_EMFILE or -errno (s then holds nothing). */
-int mproc__spill_write(mproc__spill_t *s, const mproc_value_t *v);
+MPROC__MUST_USE int mproc__spill_write(mproc__spill_t *s,
+                                       const mproc_value_t *v);
 
 /* Decodes the value in s's memfd. */
-int mproc__spill_read(const mproc__spill_t *s, mproc_value_t **out);
+MPROC__MUST_USE int mproc__spill_read(const mproc__spill_t *s,
+                                      mproc_value_t **out);
 
 /* Decodes the value in the memory file fd, size bytes (a received one). */
-int mproc__spill_read_fd(int fd, size_t size, mproc_value_t **out);
+MPROC__MUST_USE int mproc__spill_read_fd(int fd, size_t size,
+                                         mproc_value_t **out);
 
 /* The memfd, or -1. */
 int mproc__spill_fd(const mproc__spill_t *s);
@@ -55,14 +60,15 @@ void mproc__spill_release(mproc__spill_t *s);
  * to the first of them. flags: for sendmsg (MSG_NOSIGNAL is added).
  * Returns 0 or -errno (-EAGAIN with MSG_DONTWAIT when nothing could be
  * sent; what follows a partial send is written without the flags). */
-int mproc__send_fd(int sock, const void *data, size_t n, int fd, int flags);
+MPROC__MUST_USE int mproc__send_fd(int sock, const void *data, size_t n, int fd,
+                                   int flags);
 
 /* Receives one byte and the descriptor riding on it (close-on-exec) into
  * *fd, -1 when none came; call with the registry's lock held and adopt the
  * descriptor before releasing it. Returns 1, 0 at end of stream, or -errno
  * (-EAGAIN with MSG_DONTWAIT and nothing there; -EMFILE when a descriptor
  * came but this process had no room for it: the kernel dropped it). */
-int mproc__recv_fd_locked(int sock, int *fd, int flags);
+MPROC__MUST_USE int mproc__recv_fd_locked(int sock, int *fd, int flags);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,8 @@
 #include "core/ipc/lockcore.h"
 #include "multiproc/sync.h"
 
+#include "core/base/check.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -23,11 +25,12 @@ struct mproc_lock {
 };
 
 /* Initialises a lock inside another object's shared memory. */
-int mproc__lock_init_embedded(mproc_lock_t *l, bool recursive);
+MPROC__MUST_USE int mproc__lock_init_embedded(mproc_lock_t *l, bool recursive);
 
 /* A timeout_s as a deadline for lockcore and futex waits: 0 stays 0 ("only
  * try"), negative or infinite is UINT64_MAX. MPROC_EINVAL for NaN. */
-int mproc__ipc_deadline(double timeout_s, uint64_t *deadline_ns);
+MPROC__MUST_USE int mproc__ipc_deadline(double timeout_s,
+                                        uint64_t *deadline_ns);
 
 #ifdef __cplusplus
 }

@@ -837,9 +837,16 @@ Tally Check(TaskRun& run, const Rules& rules) {
       char ms[96];
       snprintf(ms, sizeof ms, " (sleeps %.1f ms; stopped %.1f ms after it "
                "was entered)", r.sleep_s * 1e3, ran * 1e3);
-      if (ent == 0)
-        t.Bad("ETASKTIMEOUT although its target was never entered", d);
-      else if (!past && ran < rules.timed.timeout_s * 0.95)
+      // Never entered by its count, yet timed out: the worker was held up
+      // (descheduled, on a loaded machine) in the instant between its
+      // entered post and the count, for the whole timeout. Bounded with
+      // the EWORKER cases below.
+      eworker_chunks.insert(r.chunk_first);
+      if (ent == 0) {
+        if (unentered_chunks.insert(r.chunk_first).second &&
+            unentered_example.empty())
+          unentered_example = d;
+      } else if (!past && ran < rules.timed.timeout_s * 0.95)
         t.Bad("ETASKTIMEOUT for a task that would have finished in time, "
               "stopped before running for the timeout",
               d + ms);
@@ -861,8 +868,9 @@ Tally Check(TaskRun& run, const Rules& rules) {
   // along with everything else.)
   size_t allowed = eworker_chunks.size() / 20;
   if (allowed < 5) allowed = 5;
-  printf("[chaos] EWORKER tasks or chunks: %zu, of which killed in the "
-         "instant before their target's first instruction: %zu\n",
+  printf("[chaos] EWORKER/ETASKTIMEOUT tasks or chunks: %zu, of which "
+         "stopped in the instant before their target's first instruction: "
+         "%zu\n",
          eworker_chunks.size(), unentered_chunks.size());
   if (unentered_chunks.size() > allowed)
     for (size_t i = 0; i < unentered_chunks.size(); i++)
@@ -1433,6 +1441,9 @@ TEST_F(Chaos, DescriptorLimitInThePoolsProcessFailsClearlyAndRecovers) {
     SleepS(1.5);
     hog.Release();
     ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &old));
+    // Enough kills to prove something, however slow the machine is today.
+    for (double end = Now() + 10; killer.worker_kills.load() < 20 && Now() < end;)
+      SleepS(0.01);
     killer.Stop();
     hog.Stop();
     printf("[chaos] fd limit %d (highest fd %d) for 1.5 s: %zu tasks ended "
@@ -1476,8 +1487,10 @@ TEST_F(Chaos, DescriptorLimitInTheForkServerFailsClearlyAndRecovers) {
     size_t ended0 = run.ended.load();
     ASSERT_EQ(0, prlimit(server, RLIMIT_NOFILE, &low, nullptr));
     SleepS(1.5);
-    killer.Stop();
     prlimit(server, RLIMIT_NOFILE, &old, nullptr);  // it may have died
+    for (double end = Now() + 10; killer.worker_kills.load() < 20 && Now() < end;)
+      SleepS(0.01);
+    killer.Stop();
     printf("[chaos] fork server %d: fd limit %d for 1.5 s: %zu tasks ended "
            "meanwhile\n",
            (int)server, static_cast<int>(low.rlim_cur),

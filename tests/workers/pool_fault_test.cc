@@ -28,33 +28,8 @@ namespace {
 using mproc_test::Now;
 using namespace pool_test;
 
-// ---- Targets.
-
-MPROC_TARGET(square) {
-  int64_t x;
-  if (mproc_unpack(call, "L", &x) < 0) return -1;
-  return mproc_call_return(call, "L", x * x);
-}
-
-MPROC_TARGET(my_pid) { return mproc_call_return(call, "i", (int)getpid()); }
-
-MPROC_TARGET(sleep_then_pid) {
-  double s;
-  if (mproc_unpack(call, "d", &s) < 0) return -1;
-  SleepS(s);
-  return mproc_call_return(call, "i", (int)getpid());
-}
-
-MPROC_TARGET(instant) {
-  (void)call;
-  return 0;
-}
-
-MPROC_TARGET(kill_self) {
-  (void)call;
-  raise(SIGKILL);
-  return 0;
-}
+// ---- Targets (square, my_pid, sleep_then_pid, instant and kill_self are
+// shared: tests/workers/targets.cc).
 
 // Leaves with _exit(code), never answering.
 MPROC_TARGET(exit_without_answer) {

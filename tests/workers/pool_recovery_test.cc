@@ -28,26 +28,7 @@ namespace {
 using mproc_test::Now;
 using namespace pool_test;
 
-// ---- Targets.
-
-MPROC_TARGET(rec_square) {
-  int64_t x;
-  if (mproc_unpack(call, "L", &x) < 0) return -1;
-  return mproc_call_return(call, "L", x * x);
-}
-
-MPROC_TARGET(rec_sleep_then_pid) {
-  double s;
-  if (mproc_unpack(call, "d", &s) < 0) return -1;
-  SleepS(s);
-  return mproc_call_return(call, "i", (int)getpid());
-}
-
-MPROC_TARGET(rec_kill_self) {
-  (void)call;
-  raise(SIGKILL);
-  return 0;
-}
+// ---- Targets (square, sleep_then_pid and kill_self: targets.cc).
 
 // Prints its text to stdout (no newline flush forced), then sleeps s.
 MPROC_TARGET(rec_print_then_sleep) {
@@ -140,7 +121,7 @@ int PoolUnderIgnoredSigchld() {
   if (mproc_pool_new(&pool, &opts) != 0) return 10;
   // A worker that dies fails its task.
   mproc_future_t* f = nullptr;
-  if (mproc_pool_submit(pool, "rec_kill_self", nullptr, nullptr, &f) != 0)
+  if (mproc_pool_submit(pool, "kill_self", nullptr, nullptr, &f) != 0)
     return 11;
   if (mproc_future_wait(f, 10) != 0) return 12;  // hung: defect 1
   mproc_task_error_t err;
@@ -153,7 +134,7 @@ int PoolUnderIgnoredSigchld() {
   mproc_pack(&args, "(d)", 0.0);
   for (int i = 0; i < 10; i++) {
     mproc_value_t* r = nullptr;
-    if (mproc_pool_apply(pool, "rec_sleep_then_pid", args, nullptr, &r,
+    if (mproc_pool_apply(pool, "sleep_then_pid", args, nullptr, &r,
                          nullptr) != 0)
       return 14;
     int64_t pid = 0;
@@ -372,6 +353,43 @@ TEST_F(PoolRecovery, TimeoutsLandingAtATasksEndNeverFailItsSuccessor) {
   EXPECT_GT(timed_out, 0);
 }
 
+// A task that outlives its timeout fails with MPROC_ETASKTIMEOUT even when
+// the pool's SIGTERM could not stop it in time (here it is blocked; on a
+// loaded machine it may come late): the timeout is the contract.
+MPROC_TARGET(rec_block_sigterm_sleep) {
+  double s;
+  if (mproc_unpack(call, "d", &s) < 0) return -1;
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  sigprocmask(SIG_BLOCK, &term, nullptr);
+  SleepS(s);
+  return mproc_call_return(call, "i", 1);
+}
+
+TEST_F(PoolRecovery, ATaskThatOutlivesItsTimeoutFailsEvenIfTheKillComesLate) {
+  mproc_pool_opts_t opts = {};
+  opts.workers = 1;
+  opts.task_timeout_s = 0.05;
+  opts.kill_grace_s = 5;  // SIGKILL would come long after it returns
+  PoolPtr pool = NewPool(opts);
+  Value args = Pack("(d)", 0.3);
+  mproc_value_t* r = nullptr;
+  mproc_task_error_t err;
+  EXPECT_EQ(MPROC_ETASKTIMEOUT,
+            mproc_pool_apply(pool.get(), "rec_block_sigterm_sleep", args.get(),
+                             nullptr, &r, &err))
+      << err.message;
+  EXPECT_EQ(nullptr, r);
+  // The pool serves on.
+  Value x = Pack("(L)", static_cast<int64_t>(4));
+  ASSERT_EQ(0, mproc_pool_apply(pool.get(), "square", x.get(), nullptr, &r,
+                                &err))
+      << err.message;
+  EXPECT_EQ(16, AsInt(r));
+  mproc_value_free(r);
+}
+
 // ---- A worker killed while it starts (defect 7).
 
 TEST_F(PoolRecovery, WorkersKilledWhileStartingNeverBreakThePool) {
@@ -394,7 +412,7 @@ TEST_F(PoolRecovery, WorkersKilledWhileStartingNeverBreakThePool) {
   Value args = Pack("(L)", static_cast<int64_t>(9));
   mproc_value_t* r = nullptr;
   mproc_task_error_t err;
-  ASSERT_EQ(0, mproc_pool_apply(pool.get(), "rec_square", args.get(), nullptr,
+  ASSERT_EQ(0, mproc_pool_apply(pool.get(), "square", args.get(), nullptr,
                                 &r, &err))
       << err.message;
   EXPECT_EQ(81, AsInt(r));
@@ -417,7 +435,7 @@ TEST_F(PoolRecovery, InitializerDyingBreaksThePoolWithTheReason) {
   Value args = Pack("(L)", static_cast<int64_t>(3));
   mproc_value_t* r = nullptr;
   mproc_task_error_t err;
-  EXPECT_EQ(MPROC_EBROKEN, mproc_pool_apply(pool.get(), "rec_square",
+  EXPECT_EQ(MPROC_EBROKEN, mproc_pool_apply(pool.get(), "square",
                                             args.get(), nullptr, &r, &err));
   EXPECT_NE(nullptr, strstr(err.message, "signal 9")) << err.message;
 }
@@ -433,16 +451,17 @@ int LostHandoverRecovers() {
   if (worker <= 0) return 11;
   struct rlimit old;
   getrlimit(RLIMIT_NOFILE, &old);
-  // No new descriptor at all in this process: the fork server (its own
-  // process, its own limit) can still make a worker, but the pool cannot
-  // receive the worker's descriptors.
-  struct rlimit none = {3, old.rlim_max};
+  // No new descriptor at all in this process, and no way up (the soft limit
+  // would be raised to the hard one): the fork server (its own process, its
+  // own limit) can still make a worker, but the pool cannot receive the
+  // worker's descriptors.
+  struct rlimit none = {3, 3};
   if (setrlimit(RLIMIT_NOFILE, &none) != 0) return 12;
   kill(worker, SIGKILL);
   mproc_value_t* args = nullptr;
   mproc_pack(&args, "(L)", (int64_t)5);
   mproc_future_t* f = nullptr;
-  if (mproc_pool_submit(pool, "rec_square", args, nullptr, &f) != 0)
+  if (mproc_pool_submit(pool, "square", args, nullptr, &f) != 0)
     return 13;
   // It must not wait forever: it fails, with the descriptor limit.
   if (mproc_future_wait(f, 20) != 0) return 14;
@@ -454,10 +473,11 @@ int LostHandoverRecovers() {
             err.message);
     return 15;
   }
-  // Raised again: the pool serves again.
-  setrlimit(RLIMIT_NOFILE, &old);
+  // Raised again (raising a hard limit takes CAP_SYS_RESOURCE: root, as in
+  // CI): the pool serves again.
+  if (setrlimit(RLIMIT_NOFILE, &old) != 0) return 0;
   mproc_value_t* r = nullptr;
-  if (mproc_pool_apply(pool, "rec_square", args, nullptr, &r, &err) != 0) {
+  if (mproc_pool_apply(pool, "square", args, nullptr, &r, &err) != 0) {
     fprintf(stderr, "after raising the limit: %s\n", err.message);
     return 16;
   }
@@ -486,11 +506,13 @@ int PoolNewAtTheLimitSaysEmfile() {
   close(probe);
   struct rlimit old;
   getrlimit(RLIMIT_NOFILE, &old);
-  struct rlimit tight = {static_cast<rlim_t>(probe + 2), old.rlim_max};
+  // (The hard limit too: the soft one alone would be raised to it.)
+  struct rlimit tight = {static_cast<rlim_t>(probe + 2),
+                         static_cast<rlim_t>(probe + 2)};
   if (setrlimit(RLIMIT_NOFILE, &tight) != 0) return 11;
   mproc_pool_t* pool = nullptr;
   int rc = mproc_pool_new(&pool, nullptr);
-  setrlimit(RLIMIT_NOFILE, &old);
+  setrlimit(RLIMIT_NOFILE, &old);  // in this child only; root may raise it
   if (rc != MPROC_EMFILE) {
     fprintf(stderr, "mproc_pool_new: %s\n", mproc_err_name(rc));
     mproc_pool_free(pool);
@@ -510,7 +532,7 @@ TEST_F(PoolRecovery, PoolNewAtTheDescriptorLimitSaysEmfile) {
 TEST_F(PoolRecovery, KilledForkServerIsReplacedAndLaterTasksRun) {
   PoolPtr pool = NewPool(2);
   Value args = Pack("(d)", 30.0);
-  Future running = Submit(pool.get(), "rec_sleep_then_pid", args.get());
+  Future running = Submit(pool.get(), "sleep_then_pid", args.get());
   pid_t pid = 0;
   for (double end = Now() + 20; pid == 0 && Now() < end; SleepS(0.01))
     pid = TimingOf(running.get()).pid;
@@ -528,7 +550,7 @@ TEST_F(PoolRecovery, KilledForkServerIsReplacedAndLaterTasksRun) {
     Value x = Pack("(L)", static_cast<int64_t>(i));
     mproc_value_t* r = nullptr;
     mproc_task_error_t err;
-    ASSERT_EQ(0, mproc_pool_apply(pool.get(), "rec_square", x.get(), nullptr,
+    ASSERT_EQ(0, mproc_pool_apply(pool.get(), "square", x.get(), nullptr,
                                   &r, &err))
         << i << ": " << err.message;
     EXPECT_EQ(i * i, AsInt(r));
@@ -548,7 +570,7 @@ TEST_F(PoolRecovery, KilledForkServerIsReplacedAndLaterTasksRun) {
 TEST_F(PoolRecovery, TasksAWorkerHeldButNeverStartedGoToAnotherWorker) {
   PoolPtr pool = NewPool(1);
   Value zero = Pack("(d)", 0.0);
-  Future warm = Submit(pool.get(), "rec_sleep_then_pid", zero.get());
+  Future warm = Submit(pool.get(), "sleep_then_pid", zero.get());
   ASSERT_EQ(0, mproc_future_wait(warm.get(), 10));
   pid_t worker = static_cast<pid_t>(IntResult(warm.get()));
   ASSERT_GT(worker, 0);
@@ -557,7 +579,7 @@ TEST_F(PoolRecovery, TasksAWorkerHeldButNeverStartedGoToAnotherWorker) {
   std::vector<Future> held;
   for (int i = 0; i < 4; i++) {
     Value x = Pack("(L)", static_cast<int64_t>(i + 2));
-    held.push_back(Submit(pool.get(), "rec_square", x.get()));
+    held.push_back(Submit(pool.get(), "square", x.get()));
   }
   // The first ones are handed to it at once (how many depends on the
   // in-flight depth, from recent run times); the rest wait in the queue.

@@ -29,13 +29,8 @@ namespace {
 using mproc_test::Now;
 using namespace pool_test;
 
-// ---- Targets.
-
-MPROC_TARGET(square) {
-  int64_t x;
-  if (mproc_unpack(call, "x=L", &x) < 0) return -1;
-  return mproc_call_return(call, "L", x * x);
-}
+// ---- Targets (square, my_pid, sleep_then_pid, instant and kill_self are
+// shared: tests/workers/targets.cc).
 
 // x * x after a pause of 0..0.8 ms that depends on x, so that tasks finish
 // out of input order.
@@ -57,8 +52,6 @@ MPROC_TARGET(add) {
   return mproc_call_return(call, "L", a + b);
 }
 
-MPROC_TARGET(my_pid) { return mproc_call_return(call, "i", (int)getpid()); }
-
 // Sets 42 twice as the very same value, then offers an item of a list:
 // the call keeps 42, refuses the item (not its to take) and leaves it be.
 MPROC_TARGET(result_set_twice) {
@@ -74,13 +67,6 @@ MPROC_TARGET(result_set_twice) {
   bool kept = mproc_value_len(list) == 1;
   mproc_value_free(list);
   return rc == MPROC_EOWNED && kept ? 0 : -1;
-}
-
-MPROC_TARGET(sleep_then_pid) {
-  double s;
-  if (mproc_unpack(call, "d", &s) < 0) return -1;
-  SleepS(s);
-  return mproc_call_return(call, "i", (int)getpid());
 }
 
 // Item 0 takes half a second; the others return at once.
@@ -150,12 +136,6 @@ MPROC_TARGET(read_init) {
 int g_snapshot = 0;
 
 MPROC_TARGET(read_snapshot) { return mproc_call_return(call, "i", g_snapshot); }
-
-MPROC_TARGET(kill_self) {
-  (void)call;
-  raise(SIGKILL);
-  return 0;
-}
 
 // (SIGUSR1 blocked?, SIGUSR2's handler is SIG_DFL?, SIGINT ignored?)
 MPROC_TARGET(signal_state) {

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/base/check.h"
 #include "workers/sched.h"
 
 namespace {
@@ -18,7 +19,7 @@ class Sched : public ::testing::Test {
  protected:
   void SetUp() override {
     pool_ = static_cast<mproc_pool_t*>(calloc(1, sizeof *pool_));
-    pthread_mutex_init(&pool_->lock, nullptr);
+    mproc__mutex_init(&pool_->lock);  // error-checking in debug builds
     pthread_cond_init(&pool_->cond, nullptr);
     pool_->refs = 1;
     pool_->state = POOL_OPEN;
