@@ -172,7 +172,9 @@ MPROC_API const char *mproc_process_error(const mproc_process_t *p);
  * Errors: MPROC_EFAILED (the target failed, or never returned: killed,
  * crashed, exit() called — see mproc_process_exitcode and
  * mproc_process_error), MPROC_ENOMEM or MPROC_ENOSPC (the child had no
- * memory to send the result), MPROC_EMALFORMED or MPROC_EIO (the result
+ * memory to send the result), MPROC_EMFILE (the child had no descriptor
+ * for a large result's memory file), MPROC_E2BIG (a result whose encoding
+ * is over 2 GiB), MPROC_EMALFORMED or MPROC_EIO (the result
  * arrived damaged or not at all), MPROC_ENOTCHILD, MPROC_ECHILD. */
 MPROC_API int mproc_process_result(mproc_process_t *p, const mproc_value_t **out);
 

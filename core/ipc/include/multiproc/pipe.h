@@ -88,7 +88,8 @@ MPROC_API int mproc_conn_recv_bytes(mproc_conn_t *c, void **p, size_t *n);
 
 /* Whether there is something to receive (a message, or the end of the
  * stream), waiting at most timeout_s (negative: without limit; 0: just
- * check). Returns 1 or 0. Errors: MPROC_EBADF (a send-only end). */
+ * check). Returns 1 or 0. Errors: MPROC_EBADF (a send-only end),
+ * MPROC_ENOMEM. */
 MPROC_API int mproc_conn_poll(mproc_conn_t *c, double timeout_s);
 
 /* The descriptor, for your own poll/epoll loop (do not close it). */

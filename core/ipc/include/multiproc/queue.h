@@ -78,14 +78,15 @@ typedef struct {
 } mproc_queue_opts_t;
 
 /* Makes a queue (Queue(maxsize), SimpleQueue() or JoinableQueue(maxsize)).
- * Errors: MPROC_ENOMEM, MPROC_EMFILE. */
+ * Errors: MPROC_ENOMEM, MPROC_EMFILE, MPROC_ENFILE. */
 MPROC_API int mproc_queue_new(mproc_queue_t **out, const mproc_queue_opts_t *opts);
 
 /* Puts a copy of item at the end, waiting at most timeout_s for room
  * (maxsize reached, or the ring full). Errors: MPROC_EFULL (no room in
  * time: Python's queue.Full, also for put_nowait), MPROC_E2BIG (an item
  * whose encoding is over 2 GiB), MPROC_ENOMEM, MPROC_ENOSPC (no memory
- * for a large item's memory file), MPROC_EMFILE (no descriptor for it). */
+ * for a large item's memory file), MPROC_EMFILE (no descriptor for it),
+ * MPROC_ETOOBIG (that file over this process's RLIMIT_FSIZE). */
 MPROC_API int mproc_queue_put(mproc_queue_t *q, const mproc_value_t *item,
                               double timeout_s);
 

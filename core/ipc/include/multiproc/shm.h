@@ -27,6 +27,10 @@
  * *_close and *_free release the calling process's view (a child may close
  * its inherited copy; the others keep theirs). Handles may be used from
  * several threads; the memory itself is the caller's to synchronise.
+ *
+ * Errors every function here returning int may return: MPROC_EINVAL (a
+ * NULL handle or argument); the constructors (mproc_shm_new,
+ * mproc_shm_create, mproc_shm_attach, mproc_array_new) also MPROC_ENOMEM.
  */
 #ifndef MPROC_SHM_H
 #define MPROC_SHM_H
@@ -51,18 +55,20 @@ typedef struct mproc_array mproc_array_t;
 #define MPROC_SHM_NAME_MAX 200
 
 /* Anonymous shared memory of size bytes (> 0), zeroed, shared with the
- * children forked after it. mproc_shm_name gives NULL. */
+ * children forked after it. mproc_shm_name gives NULL.
+ * Errors: MPROC_EINVAL (size 0), MPROC_ENOMEM. */
 MPROC_API int mproc_shm_new(mproc_shm_t **out, size_t size);
 
 /* Creates /dev/shm/<name> of size bytes (> 0), zeroed. name NULL makes a
  * unique one ("mproc-<pid>-<n>-<random>"; read it with mproc_shm_name).
  * Names are [A-Za-z0-9._-] only (a leading '/' is accepted and dropped).
  * Errors: MPROC_EEXIST (the name is taken), MPROC_EINVAL (bad name or
- * size 0), MPROC_EACCES, MPROC_ENOSPC, MPROC_EMFILE. */
+ * size 0), MPROC_EACCES, MPROC_ENOSPC, MPROC_EMFILE, MPROC_ENFILE. */
 MPROC_API int mproc_shm_create(mproc_shm_t **out, const char *name, size_t size);
 
 /* Opens an existing named segment, whatever its size.
- * Errors: MPROC_ENOENT, MPROC_EINVAL, MPROC_EACCES, MPROC_EMFILE. */
+ * Errors: MPROC_ENOENT, MPROC_EINVAL (a bad name, or an object of size 0:
+ * not made by mproc_shm_create), MPROC_EACCES, MPROC_EMFILE, MPROC_ENFILE. */
 MPROC_API int mproc_shm_attach(mproc_shm_t **out, const char *name);
 
 /* The memory, its size, its name (NULL when anonymous). */
@@ -72,7 +78,7 @@ MPROC_API const char *mproc_shm_name(const mproc_shm_t *shm);
 
 /* Removes the name: no one can attach any more; the memory lives on until
  * every process has closed it. Errors: MPROC_ENOENT (already unlinked),
- * MPROC_EINVAL (anonymous memory has no name). */
+ * MPROC_EINVAL (anonymous memory has no name), MPROC_EACCES. */
 MPROC_API int mproc_shm_unlink(mproc_shm_t *shm);
 
 /* Unmaps the memory in this process and frees the handle. NULL is
@@ -88,7 +94,7 @@ MPROC_API int mproc_shm_close(mproc_shm_t *shm);
  * 'B' unsigned char, 'h' short, 'H' unsigned short, 'i' int, 'I' unsigned
  * int, 'l' long, 'L' unsigned long, 'q' long long, 'Q' unsigned long long,
  * 'f' float, 'd' double. The data is aligned for any of them.
- * Errors: MPROC_EINVAL (unknown typecode, n 0 or too large). */
+ * Errors: MPROC_EINVAL (unknown typecode, n 0 or too large), MPROC_ENOMEM. */
 MPROC_API int mproc_array_new(mproc_array_t **out, char typecode, size_t n,
                               bool lock);
 

@@ -91,9 +91,11 @@ MPROC_API void mproc_lock_free(mproc_lock_t *lock);
 
 /* ---- Semaphore and BoundedSemaphore. */
 
-/* A Semaphore starting at value (at most INT32_MAX). */
+/* A Semaphore starting at value. Errors: MPROC_ERANGE (value over
+ * INT32_MAX). */
 MPROC_API int mproc_sem_new(mproc_sem_t **out, unsigned value);
-/* A BoundedSemaphore: releasing it above its starting value is refused. */
+/* A BoundedSemaphore: releasing it above its starting value is refused.
+ * Errors: as mproc_sem_new. */
 MPROC_API int mproc_bsem_new(mproc_sem_t **out, unsigned value);
 
 /* Takes one unit, waiting at most timeout_s. Errors: MPROC_ETIMEDOUT. */
@@ -173,7 +175,9 @@ typedef struct {
   double timeout_s;
 } mproc_barrier_opts_t;
 
-/* A barrier for parties (>= 1) processes or threads. opts may be NULL. */
+/* A barrier for parties (>= 1) processes or threads. opts may be NULL.
+ * Errors: MPROC_EINVAL (parties 0 or over INT32_MAX; opts->timeout_s
+ * negative or NaN). */
 MPROC_API int mproc_barrier_new(mproc_barrier_t **out, unsigned parties,
                                 const mproc_barrier_opts_t *opts);
 
