@@ -4,6 +4,7 @@
  * also be included alone ("multiproc/process.h"); they live in
  * <module>/include/multiproc/ in the source tree.
  *   multiproc/error.h   error codes, mproc_strerror, mproc_last_error
+ *   multiproc/version.h mproc_version, MPROC_VERSION_*
  *   multiproc/value.h   values, pack/unpack, repr, protobuf encoding
  *   multiproc/frame.h   length-prefixed frames over a descriptor
  *   multiproc/call.h    what a target receives
@@ -29,5 +30,6 @@
 #include "multiproc/sync.h"
 #include "multiproc/target.h"
 #include "multiproc/value.h"
+#include "multiproc/version.h"
 
 #endif /* MULTIPROC_H */

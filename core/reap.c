@@ -129,7 +129,10 @@ static void ended(mproc_process_t *p, int status, const struct rusage *ru) {
   drain_reports(p);
   t->startup_s = seconds(t->started_ns, t->entered_ns);
   t->run_s = seconds(t->entered_ns, t->returned_ns);
-  t->wall_s = seconds(t->started_ns, t->reaped_ns);
+  /* The child leaves right after its RETURNED report; without one (killed,
+   * crashed, exit()), the reap is the best known end (process.h). */
+  t->ended_ns = t->returned_ns ? t->returned_ns : t->reaped_ns;
+  t->wall_s = seconds(t->started_ns, t->ended_ns);
   /* The pipe has nothing more to say; the sentinel stays open until close,
    * as Python's does. */
   mproc__node_close_fd(&p->node, MPROC__FD_SOCK);

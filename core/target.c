@@ -103,6 +103,62 @@ int mproc_target_register(const char *name, mproc_target_fn fn) {
   return mproc_target_register_at(name, fn, NULL);
 }
 
+/* Edit distance (insertions, deletions, substitutions) between a and b,
+ * both at most MPROC_TARGET_NAME_MAX long; stops counting past limit. */
+static size_t distance(const char *a, const char *b, size_t limit) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > MPROC_TARGET_NAME_MAX || lb > MPROC_TARGET_NAME_MAX) return limit + 1;
+  if ((la > lb ? la - lb : lb - la) > limit) return limit + 1;
+  size_t row[MPROC_TARGET_NAME_MAX + 1];
+  for (size_t j = 0; j <= lb; j++) row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0], best = row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t sub = diag + (a[i - 1] != b[j - 1]);
+      size_t v = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
+      row[j] = sub < v ? sub : v;
+      diag = up;
+      if (row[j] < best) best = row[j];
+    }
+    if (best > limit) return limit + 1;
+  }
+  return row[lb];
+}
+
+/* The registered name closest to name (a typo's likely intent), or NULL
+ * when none is near: at most a third of the name's letters differ (and at
+ * least one may). Call with the lock held. */
+static const char *closest(const char *name) {
+  size_t len = strlen(name);
+  size_t limit = len / 3 > 1 ? len / 3 : 1;
+  const char *best = NULL;
+  size_t best_d = limit + 1;
+  for (size_t i = 0; i < nslots; i++) {
+    if (slots[i].name == NULL) continue;
+    size_t d = distance(name, slots[i].name, limit);
+    if (d < best_d || (d == best_d && best != NULL &&
+                       strcmp(slots[i].name, best) < 0)) {
+      best_d = d;
+      best = slots[i].name;
+    }
+  }
+  return best_d <= limit ? best : NULL;
+}
+
+/* The ENOTARGET detail: the name quoted, and the closest registered one. */
+static int no_target(const char *name) {
+  const char *near = closest(name);
+  if (near != NULL)
+    return mproc__fail(MPROC_ENOTARGET,
+                       "no target registered as '%s' (did you mean '%s'?)",
+                       name, near);
+  return mproc__fail(MPROC_ENOTARGET,
+                     "no target registered as '%s' (%zu target%s registered; "
+                     "MPROC_TARGET(%s) or mproc_target_register registers one)",
+                     name, used, used == 1 ? " is" : "s are", name);
+}
+
 int mproc__target_resolve(const char *name, mproc_target_fn *fn) {
   *fn = NULL;
   if (name == NULL) return MPROC_EINVAL;
@@ -117,9 +173,8 @@ int mproc__target_resolve(const char *name, mproc_target_fn *fn) {
       rc = 0;
     }
   }
+  if (rc == MPROC_ENOTARGET) rc = no_target(name);
   pthread_rwlock_unlock(&lock);
-  if (rc == MPROC_ENOTARGET)
-    mproc__fail(rc, "no target registered as '%s'", name);
   return rc;
 }
 

@@ -12,7 +12,8 @@
  *   -j N      worker processes (default: one per CPU)
  *   -r        hash the regular files under each directory, in byte order
  *             of their paths (like `find DIR -type f | LC_ALL=C sort`)
- *   --stats   after the list, a per-worker timing table on stderr
+ *   --stats   after the list, a per-worker timing table on stderr (pid: the
+ *             slot's last worker; the table comes after join)
  *
  * A progress line is drawn on stderr while it runs, when stderr is a
  * terminal. Files are hashed with OpenSSL's libcrypto (EVP, SHA-256).
@@ -193,7 +194,7 @@ static void print_stats(mproc_pool_t *pool) {
           "restarts");
   for (size_t i = 0; i < n; i++)
     fprintf(stderr, "%-6d %8d %8llu %9.3f %9.3f %9.3f %9.3f %10ld %8u\n",
-            st[i].slot, (int)st[i].pid, (unsigned long long)st[i].tasks,
+            st[i].slot, (int)st[i].last_pid, (unsigned long long)st[i].tasks,
             st[i].busy_s, st[i].idle_s, st[i].user_s, st[i].sys_s,
             st[i].max_rss_kb, st[i].restarts);
   free(st);

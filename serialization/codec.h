@@ -5,6 +5,14 @@
 #ifndef MPROC_SERIALIZATION_CODEC_H
 #define MPROC_SERIALIZATION_CODEC_H
 
+/* Debian's libprotobuf-nanopb.a was built with PB_ENABLE_MALLOC: every
+ * file that includes pb.h must be too, and gets it from its target's
+ * local_defines (MPROC_NANOPB_DEFINES, tools/build_defs.bzl), which never
+ * reach the programs that use multiproc. */
+#ifndef PB_ENABLE_MALLOC
+#error "build with local_defines = MPROC_NANOPB_DEFINES (tools/build_defs.bzl)"
+#endif
+
 #include <pb.h>
 #include <pb_decode.h>
 #include <pb_encode.h>

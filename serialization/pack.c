@@ -3,45 +3,84 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/error_detail.h"
 #include "serialization/format.h"
 #include "serialization/value_internal.h"
 
+/* A format error: where (the 1-based position of the character at fault
+ * in fmt) and what, recorded for mproc_last_error(). */
+static int bad_format(const char *fmt, const char *at, const char *what) {
+  size_t pos = (size_t)(at - fmt) + 1;
+  if (*at == '\0')
+    return mproc__fail(MPROC_EFORMAT, "mproc_pack format \"%s\": at the end: %s",
+                       fmt, what);
+  return mproc__fail(MPROC_EFORMAT,
+                     "mproc_pack format \"%s\": position %zu, '%c': %s", fmt,
+                     pos, *at, what);
+}
+
 /* Checks the whole format before any argument is read, so a bad format never
  * consumes varargs it cannot interpret. */
-static int validate(const char *f) {
+static int validate(const char *fmt) {
   char stack[MPROC_MAX_DEPTH];
   unsigned items[MPROC_MAX_DEPTH]; /* items so far in each open container */
   int depth = 0;
+  const char *f = fmt;
   for (;;) {
+    /* The token's own character: next_tok skips separators first. */
+    while (*f == ' ' || *f == '\t' || *f == ',' || *f == ':') f++;
+    const char *at = f;
     mproc__tok_t t = mproc__next_tok(&f, true, false);
     bool in_dict = depth > 0 && stack[depth - 1] == '{';
     bool key_pos = in_dict && items[depth - 1] % 2 == 0;
     switch (t.kind) {
       case MPROC__TOK_END:
-        return depth == 0 ? 0 : MPROC_EFORMAT;
+        if (depth == 0) return 0;
+        return bad_format(fmt, at,
+                          stack[depth - 1] == '(' ? "a '(' is never closed"
+                          : stack[depth - 1] == '[' ? "a '[' is never closed"
+                                                    : "a '{' is never closed");
       case MPROC__TOK_OTHER:
-        return MPROC_EFORMAT;
+        return bad_format(fmt, at,
+                          "not a conversion (n b i l L z d s s# y# O N) nor a "
+                          "bracket");
       case MPROC__TOK_OPEN:
-        if (key_pos) return MPROC_EFORMAT;
-        if (depth == MPROC_MAX_DEPTH) return MPROC_EDEPTH;
+        if (key_pos)
+          return bad_format(fmt, at, "a dict key must be s or s# (a str)");
+        if (depth == MPROC_MAX_DEPTH)
+          return mproc__fail(MPROC_EDEPTH,
+                             "mproc_pack format \"%s\": position %zu: more "
+                             "than %d containers nested",
+                             fmt, (size_t)(at - fmt) + 1, MPROC_MAX_DEPTH);
         stack[depth] = t.c;
         items[depth] = 0;
         depth++;
         break;
       case MPROC__TOK_CLOSE: {
-        if (depth == 0) return MPROC_EFORMAT;
+        if (depth == 0) return bad_format(fmt, at, "closes nothing");
         char open = stack[depth - 1];
         char want = open == '(' ? ')' : open == '[' ? ']' : '}';
-        if (t.c != want) return MPROC_EFORMAT;
-        if (open == '{' && items[depth - 1] % 2 != 0) return MPROC_EFORMAT;
+        if (t.c != want)
+          return bad_format(fmt, at,
+                            want == ')'   ? "the open bracket is a '(': ')' "
+                                            "closes it"
+                            : want == ']' ? "the open bracket is a '[': ']' "
+                                            "closes it"
+                                          : "the open bracket is a '{': '}' "
+                                            "closes it");
+        if (open == '{' && items[depth - 1] % 2 != 0)
+          return bad_format(fmt, at, "a dict key without a value");
         depth--;
         if (depth > 0) items[depth - 1]++;
         break;
       }
       case MPROC__TOK_CONV:
-        if (t.c == 'y' && !t.hash) return MPROC_EFORMAT;
-        if (t.hash && t.c != 's' && t.c != 'y') return MPROC_EFORMAT;
-        if (key_pos && t.c != 's') return MPROC_EFORMAT;
+        if (t.c == 'y' && !t.hash)
+          return bad_format(fmt, at, "bytes are y# (a pointer and a length)");
+        if (t.hash && t.c != 's' && t.c != 'y')
+          return bad_format(fmt, at, "only s and y take '#'");
+        if (key_pos && t.c != 's')
+          return bad_format(fmt, at, "a dict key must be s or s# (a str)");
         if (depth > 0) items[depth - 1]++;
         break;
     }

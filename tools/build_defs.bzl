@@ -20,6 +20,12 @@ MPROC_COPTS = [
     "-fvisibility=hidden",
 ]
 
+# For the targets whose files include nanopb's pb.h, as local_defines: the
+# configuration Debian's libprotobuf-nanopb.a was built with
+# (third_party/system/system.BUILD). Local, so it never reaches the compile
+# lines of programs that use multiproc (serialization/codec.h checks it).
+MPROC_NANOPB_DEFINES = ["PB_ENABLE_MALLOC=1"]
+
 MPROC_TEST_COPTS = [
     "-D_GNU_SOURCE",
     "-Wall",

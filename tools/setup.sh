@@ -18,6 +18,7 @@ PACKAGES=(
   clang-14           # clang sanitizer builds and fuzzing (.bazelrc, tools/fuzz.sh)
   libclang-rt-14-dev # clang's ASan/UBSan/TSan runtimes and libFuzzer
   llvm-14            # llvm-symbolizer, for readable sanitizer stacks
+  pkg-config         # the install check builds programs with pkg-config (tools/check_install.sh)
 )
 
 missing=()

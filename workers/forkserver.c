@@ -32,9 +32,11 @@
 #include "core/registry.h"
 #include "workers/forkserver.h"
 
-/* Sends c with nfds descriptors attached. */
+/* Sends c with nfds descriptors attached. The server's sends block (the
+ * pool thread always comes back to read); the pool's pass MSG_DONTWAIT, so
+ * that the two never wait on each other with both queues full. */
 static int send_control(int ctl, const mproc__control_t *c, const int *fds,
-                        int nfds) {
+                        int nfds, int flags) {
   uint8_t buf[128];
   int len = mproc__control_encode(c, buf, sizeof buf);
   if (len < 0) return len;
@@ -58,7 +60,7 @@ static int send_control(int ctl, const mproc__control_t *c, const int *fds,
     memcpy(CMSG_DATA(cm), fds, (size_t)nfds * sizeof(int));
   }
   for (;;) {
-    if (sendmsg(ctl, &msg, MSG_NOSIGNAL) >= 0) return 0;
+    if (sendmsg(ctl, &msg, MSG_NOSIGNAL | flags) >= 0) return 0;
     if (errno != EINTR) return -errno;
   }
 }
@@ -97,7 +99,7 @@ static child_t *children_find(children_t *c, pid_t pid) {
 static void spawn_failed(int ctl, mproc__control_t *reply, int err) {
   reply->kind = MPROC__CTL_SPAWN_FAILED;
   reply->status = err;
-  (void)send_control(ctl, reply, NULL, 0);
+  (void)send_control(ctl, reply, NULL, 0, 0);
 }
 
 static void spawn(const mproc__worker_cfg_t *cfg, int ctl, int sigfd,
@@ -158,7 +160,7 @@ static void spawn(const mproc__worker_cfg_t *cfg, int ctl, int sigfd,
    * writes. */
   (void)send_control(ctl, &reply, fds,
                      fds[MPROC__WFD_PIDFD] >= 0 ? MPROC__WFD_COUNT
-                                                : MPROC__WFD_PIDFD);
+                                                : MPROC__WFD_PIDFD, 0);
   for (int i = 0; i < MPROC__WFD_COUNT; i++) mproc__close(fds[i]);
 }
 
@@ -186,7 +188,7 @@ static void server_reap(int ctl, children_t *children) {
     c.stime_us = (uint64_t)ru.ru_stime.tv_sec * 1000000u +
                  (uint64_t)ru.ru_stime.tv_usec;
     c.maxrss_kb = ru.ru_maxrss > 0 ? (uint64_t)ru.ru_maxrss : 0;
-    (void)send_control(ctl, &c, NULL, 0);
+    (void)send_control(ctl, &c, NULL, 0, 0);
   }
 }
 
@@ -282,7 +284,7 @@ int mproc__server_spawn(int ctl, unsigned slot, uint32_t serial) {
   c.kind = MPROC__CTL_SPAWN;
   c.slot = (uint32_t)slot;
   c.serial = serial;
-  return send_control(ctl, &c, NULL, 0);
+  return send_control(ctl, &c, NULL, 0, MSG_DONTWAIT);
 }
 
 int mproc__server_kill(int ctl, pid_t pid) {
@@ -290,7 +292,7 @@ int mproc__server_kill(int ctl, pid_t pid) {
   memset(&c, 0, sizeof c);
   c.kind = MPROC__CTL_KILL;
   c.pid = pid;
-  return send_control(ctl, &c, NULL, 0);
+  return send_control(ctl, &c, NULL, 0, MSG_DONTWAIT);
 }
 
 int mproc__server_recv(int ctl, mproc__control_t *msg, int fds[MPROC__WFD_COUNT]) {

@@ -21,12 +21,15 @@ extern "C" {
 MPROC__MUST_USE int mproc__server_start(const mproc__worker_cfg_t *cfg, int *ctl,
                         int *pidfd);
 
-/* Asks for a worker in slot; serial numbers it ("PoolWorker-serial"). */
+/* Asks for a worker in slot; serial numbers it ("PoolWorker-serial").
+ * Never blocks: -EAGAIN when the server's queue is full (ask again once
+ * its answers have been read). */
 MPROC__MUST_USE int mproc__server_spawn(int ctl, unsigned slot, uint32_t serial);
 
 /* Asks the server to SIGKILL its worker pid (one the pool could not take
  * over). The server ignores a pid that is not a live child of its own, so
- * a recycled pid is never hit. */
+ * a recycled pid is never hit. Never blocks (-EAGAIN when the queue is
+ * full). */
 MPROC__MUST_USE int mproc__server_kill(int ctl, pid_t pid);
 
 /* Receives one control message without blocking; fds gets the attached

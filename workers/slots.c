@@ -34,6 +34,9 @@
  * hand-over failures and no worker serves, queued tasks fail with the
  * error instead of waiting (the pool keeps trying for later tasks). */
 #define START_FAILURES_REPORTED 5
+/* Spawn requests outstanding at the fork server at once (see
+ * mproc__slots_respawn). */
+#define MPROC__SPAWN_WINDOW 32
 /* Backoff between failed starts: doubles from the third, up to the cap. */
 #define BACKOFF_FIRST_NS 5000000u
 #define BACKOFF_MAX_NS 1000000000u
@@ -273,6 +276,7 @@ void mproc__slot_on_spawned(mproc_pool_t *pool, const mproc__control_t *c,
   MPROC__IGNORE(mproc__set_nonblock(fds[MPROC__WFD_TASKS], 1));
   MPROC__IGNORE(mproc__set_nonblock(fds[MPROC__WFD_ANSWERS], 1));
   w->pid = c->pid;
+  w->slot_stats.last_pid = c->pid; /* kept when the worker ends */
   w->serial = c->serial;
   w->server_gen = pool->server_gen;
   w->state = WORKER_RUNNING;
@@ -366,6 +370,9 @@ uint64_t mproc__slots_respawn(mproc_pool_t *pool) {
       pool->server_pid == 0 || mproc__pool_drained(pool))
     return UINT64_MAX;
   uint64_t now = mproc__pool_now(pool), next = UINT64_MAX;
+  unsigned spawning = 0;
+  for (unsigned i = 0; i < pool->nworkers; i++)
+    spawning += pool->workers[i].state == WORKER_SPAWNING;
   for (unsigned i = 0; i < pool->nworkers; i++) {
     worker_t *w = &pool->workers[i];
     if (w->state != WORKER_NONE) continue;
@@ -373,10 +380,22 @@ uint64_t mproc__slots_respawn(mproc_pool_t *pool) {
       if (w->spawn_at_ns < next) next = w->spawn_at_ns;
       continue;
     }
+    /* At most MPROC__SPAWN_WINDOW requests are outstanding: the server
+     * answers each with a message carrying descriptors, and a thousand of
+     * them at once would fill both directions of the control socket (512
+     * datagrams by default) and the descriptors a user may have in flight;
+     * the rest go as answers arrive. */
+    if (spawning >= MPROC__SPAWN_WINDOW) continue;
     mproc__post_reset(&pool->board[i]);
-    uint32_t serial = ++pool->next_serial;
-    if (mproc__server_spawn(pool->ctl, i, serial) == 0)
+    uint32_t serial = pool->next_serial + 1;
+    int rc = mproc__server_spawn(pool->ctl, i, serial);
+    if (rc == 0) {
+      pool->next_serial = serial;
       w->state = WORKER_SPAWNING;
+      spawning++;
+    } else if (rc == -EAGAIN && now + 1000000 < next) {
+      next = now + 1000000; /* the queue is full: again in 1 ms */
+    }
   }
   return next;
 }

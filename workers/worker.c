@@ -308,9 +308,9 @@ static void run_chunk(worker_t *w) {
       code = no_target(&w->call, in->target);
     } else if (k != MPROC_TUPLE && k != MPROC_LIST) {
       error = MPROC_ETYPE;
-      code = mproc_call_fail(&w->call, "starmap item %llu is a %s, not a tuple",
+      code = mproc_call_fail(&w->call, "starmap item %llu is %s %s, not a tuple",
                              (unsigned long long)(in->first + i),
-                             mproc_kind_name(k));
+                             k == MPROC_INT ? "an" : "a", mproc_kind_name(k));
     } else {
       enter(w);
       code = mproc__call_run(&w->call, fn);

@@ -19,7 +19,7 @@ if [ -n "$bad$internal" ]; then
   exit 1
 fi
 # The API is there: a few functions from each module.
-for want in mproc_strerror mproc_last_error mproc_value_int mproc_pack \
+for want in mproc_strerror mproc_last_error mproc_version mproc_value_int mproc_pack \
     mproc_frame_read mproc_call_fail mproc_target_register_at \
     mproc_process_start mproc_pool_new mproc_pool_map mproc_process_result \
     mproc_pipe mproc_queue_put mproc_lock_acquire mproc_shm_create \

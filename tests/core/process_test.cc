@@ -456,12 +456,45 @@ TEST_P(ProcessTest, TimingIsRecordedInOrder) {
   EXPECT_GE(t.reaped_ns, t.returned_ns);
   EXPECT_GE(t.run_s, 0.1);
   EXPECT_LT(t.run_s, 1.0);
+  EXPECT_EQ(t.returned_ns, t.ended_ns);  // it returned: it says so
+  EXPECT_GE(t.reaped_ns, t.ended_ns);
   EXPECT_GE(t.wall_s, t.run_s);
-  EXPECT_NEAR(t.wall_s, (t.reaped_ns - t.started_ns) / 1e9, 1e-6);
+  EXPECT_NEAR(t.wall_s, (t.ended_ns - t.started_ns) / 1e9, 1e-6);
   EXPECT_GT(t.startup_s, 0.0);
   EXPECT_GT(t.max_rss_kb, 0);
   EXPECT_GE(t.user_s, 0.0);
   EXPECT_GE(t.sys_s, 0.0);
+}
+
+// wall_s is the child's life, from start to the child's end; how late the
+// parent joined does not count.
+TEST_P(ProcessTest, WallTimeEndsWhenTheChildLeavesNotWhenItIsJoined) {
+  mproc_process_t* p = StartSleeper(0.1);
+  SleepS(1.0);  // the child ended long ago
+  ASSERT_EQ(0, mproc_process_join(p, -1));
+  mproc_timing_t t;
+  ASSERT_EQ(0, mproc_process_timing(p, &t));
+  EXPECT_GE((t.reaped_ns - t.started_ns) / 1e9, 1.0);
+  EXPECT_EQ(t.returned_ns, t.ended_ns);
+  EXPECT_NEAR(t.wall_s, (t.ended_ns - t.started_ns) / 1e9, 1e-6);
+  EXPECT_GE(t.wall_s, 0.1);
+  EXPECT_LT(t.wall_s, 0.8);  // a 0.1 s target, however loaded the machine
+}
+
+// A killed child reports no end: the reap is the best known one.
+TEST_P(ProcessTest, KilledChildsEndIsItsReap) {
+  mproc_process_t* p = StartSleeper(60);
+  SleepS(0.2);
+  ASSERT_EQ(0, mproc_process_kill(p));
+  SleepS(0.3);  // the parent is late: it counts, nothing better is known
+  ASSERT_EQ(-SIGKILL, ExitCodeAfterJoin(p));
+  mproc_timing_t t;
+  ASSERT_EQ(0, mproc_process_timing(p, &t));
+  EXPECT_EQ(0u, t.returned_ns);
+  EXPECT_EQ(0.0, t.run_s);
+  EXPECT_EQ(t.reaped_ns, t.ended_ns);
+  EXPECT_NEAR(t.wall_s, (t.reaped_ns - t.started_ns) / 1e9, 1e-6);
+  EXPECT_GE(t.wall_s, 0.5);
 }
 
 // Burns 0.2 s of the child's own CPU time (not wall time: a loaded machine

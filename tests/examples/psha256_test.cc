@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -148,6 +149,20 @@ TEST_F(Psha256, StatsTableHasOneRowPerWorker) {
   for (int w = 0; w < 3; w++)
     EXPECT_NE(std::string::npos, out.find("\n" + std::to_string(w) + "  "))
         << out;
+  // Each row names its slot's worker (the last one: the table is printed
+  // after join, when no worker runs any more), never pid 0.
+  std::istringstream lines(out);
+  std::string line;
+  int rows = 0;
+  while (std::getline(lines, line)) {
+    std::istringstream row(line);
+    int slot = -1;
+    long pid = -1;
+    if (!(row >> slot >> pid) || slot < 0 || slot > 2) continue;
+    rows++;
+    EXPECT_GT(pid, 0) << line;
+  }
+  EXPECT_EQ(3, rows) << out;
 }
 
 }  // namespace

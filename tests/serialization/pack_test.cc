@@ -223,6 +223,30 @@ TEST(PackErrors, YWithoutHashIsEformat) {
   EXPECT_EQ(MPROC_EFORMAT, mproc_pack(v.out(), "(iy)", 1, "abc"));
 }
 
+// issue 9: the detail quotes the format and names the position and the
+// character at fault.
+TEST(PackErrors, TheDetailGivesThePositionAndTheLetter) {
+  ValuePtr v;
+  struct Case {
+    const char *fmt;
+    const char *says;
+  } cases[] = {
+      {"(iq)", "\"(iq)\": position 3, 'q': not a conversion"},
+      {"(i", "\"(i\": at the end: a '(' is never closed"},
+      {"[i)", "\"[i)\": position 3, ')': the open bracket is a '['"},
+      {"i)", "\"i)\": position 2, ')': closes nothing"},
+      {"{i:i}", "\"{i:i}\": position 2, 'i': a dict key must be s or s#"},
+      {"{s}", "\"{s}\": position 3, '}': a dict key without a value"},
+      {"(iy)", "\"(iy)\": position 3, 'y': bytes are y#"},
+      {"d#", "\"d#\": position 1, 'd': only s and y take '#'"},
+  };
+  for (const Case &c : cases) {
+    EXPECT_EQ(MPROC_EFORMAT, mproc_pack(v.out(), c.fmt, 1, 2)) << c.fmt;
+    EXPECT_NE(nullptr, strstr(mproc_last_error(), c.says))
+        << c.fmt << ": " << mproc_last_error();
+  }
+}
+
 static std::string Nested(int depth, const char *inner) {
   return std::string(depth, '[') + inner + std::string(depth, ']');
 }

@@ -205,6 +205,7 @@ TEST_F(PoolFault, WorkerKilledMidTaskFailsOnlyThatTask) {
     crashes += s.crashes;
     EXPECT_NE(dead, s.pid);
     EXPECT_GT(s.pid, 0);
+    EXPECT_EQ(s.pid, s.last_pid);  // the replacement is the latest
   }
   EXPECT_EQ(1u, restarts);
   EXPECT_EQ(1u, crashes);

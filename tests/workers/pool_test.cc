@@ -539,7 +539,8 @@ TEST_F(Pool, StarmapItemThatIsNotATupleFailsThatItem) {
   EXPECT_LT(rc, 0);
   EXPECT_EQ(rc, err.code);
   EXPECT_EQ(nullptr, out);
-  EXPECT_NE(nullptr, strstr(err.message, "not a tuple")) << err.message;
+  EXPECT_NE(nullptr, strstr(err.message, "item 2 is an int, not a tuple"))
+      << err.message;
 }
 
 TEST_F(Pool, StarmapBadItemMessageNamesItsInputIndex) {
@@ -847,6 +848,35 @@ TEST_F(Pool, UnknownTargetIsRefusedUpFrontWithNothingQueued) {
   EXPECT_EQ(0u, tasks);
 }
 
+// issue 9: the error quotes the name and suggests the closest registered
+// one; map fills err as apply does.
+TEST_F(Pool, UnknownTargetNamesTheClosestRegisteredOne) {
+  PoolPtr pool = NewPool(1);
+  mproc_value_t* res = nullptr;
+  mproc_task_error_t err;
+  Value items = Range(3);
+  EXPECT_EQ(MPROC_ENOTARGET,
+            mproc_pool_map(pool.get(), "sqaure", items.get(), 0, &res, &err));
+  EXPECT_EQ(MPROC_ENOTARGET, err.code);
+  EXPECT_NE(nullptr, strstr(err.message, "'sqaure'")) << err.message;
+  EXPECT_NE(nullptr, strstr(err.message, "did you mean 'square'?"))
+      << err.message;
+  EXPECT_NE(nullptr, strstr(mproc_last_error(), "did you mean 'square'?"))
+      << mproc_last_error();
+  Value args = Pack("(i)", 1);
+  EXPECT_EQ(MPROC_ENOTARGET, mproc_pool_apply(pool.get(), "squares",
+                                              args.get(), nullptr, &res, &err));
+  EXPECT_NE(nullptr, strstr(err.message, "did you mean 'square'?"))
+      << err.message;
+  // Nothing near: no guess, and how to register one.
+  EXPECT_EQ(MPROC_ENOTARGET,
+            mproc_pool_apply(pool.get(), "zzzzzzzzzzzzzzzzzzzzzz", args.get(),
+                             nullptr, &res, &err));
+  EXPECT_EQ(nullptr, strstr(err.message, "did you mean")) << err.message;
+  EXPECT_NE(nullptr, strstr(err.message, "MPROC_TARGET(zzzzzzzzzzzzzzzzzzzzzz)"))
+      << err.message;
+}
+
 TEST_F(Pool, ArgsThatAreNotATupleAreRefused) {
   PoolPtr pool = NewPool(1);
   Value i = Pack("i", 3);
@@ -1049,6 +1079,7 @@ TEST_F(Pool, StatsCountTasksBusyTimeAndPidsPerSlot) {
     EXPECT_GE(s[i].idle_s, 0);
     EXPECT_GE(s[i].user_s, 0);
     EXPECT_GE(s[i].sys_s, 0);
+    EXPECT_EQ(s[i].pid, s[i].last_pid) << "slot " << i;  // running
     if (s[i].tasks > 0) {
       EXPECT_TRUE(pids.count(s[i].pid)) << "slot " << i << " pid " << s[i].pid;
       EXPECT_GT(s[i].max_rss_kb, 0);
@@ -1065,8 +1096,9 @@ TEST_F(Pool, StatsCountTasksBusyTimeAndPidsPerSlot) {
   EXPECT_EQ(0, mproc_pool_stats(pool.get(), nullptr, 0, &n));
   EXPECT_EQ(2u, n);
 
-  // After close and join the counts stay; leaving at close is not a
-  // restart.
+  // After close and join the counts stay, and each slot's last pid (psha256
+  // --stats prints it then); leaving at close is not a restart.
+  std::vector<mproc_worker_stats_t> before = s;
   ASSERT_EQ(0, mproc_pool_close(pool.get()));
   ASSERT_EQ(0, mproc_pool_join(pool.get(), 10));
   s = Stats(pool.get());
@@ -1074,6 +1106,8 @@ TEST_F(Pool, StatsCountTasksBusyTimeAndPidsPerSlot) {
   for (const mproc_worker_stats_t& w : s) {
     tasks += w.tasks;
     EXPECT_EQ(0, w.pid);
+    EXPECT_GT(w.last_pid, 0) << "slot " << w.slot;
+    EXPECT_EQ(before[w.slot].last_pid, w.last_pid) << "slot " << w.slot;
     EXPECT_EQ(0u, w.restarts) << "slot " << w.slot;
     EXPECT_EQ(0u, w.crashes) << "slot " << w.slot;
   }

@@ -34,6 +34,21 @@
  * into the caller's code and never runs the parent's atexit handlers or
  * static destructors (a gtest child does not run gtest's teardown).
  *
+ * Many processes. Each live child holds two of the parent's descriptors
+ * (its socket and its pidfd; a pool worker three). When a start runs out
+ * of descriptors (EMFILE), multiproc raises the soft RLIMIT_NOFILE to the
+ * hard limit, once, and retries — so a program started with the usual soft
+ * limit of 1,024 can have as many children as its hard limit allows (about
+ * hard/2: 10,000 at once need a hard limit above 20,000). The raise is
+ * visible to the whole program (getrlimit); every child multiproc forks
+ * gets the original soft limit back. Only at the hard limit does a start
+ * fail: MPROC_EMFILE, and mproc_last_error() says how many descriptors are
+ * open, the soft and hard limits, and how many multiproc holds. A fork that
+ * fails for other limits says which: MPROC_EAGAIN names RLIMIT_NPROC,
+ * kernel.pid_max and kernel.threads-max with their values, MPROC_ENOMEM the
+ * memory. A failed start leaks nothing; once the limit allows, new
+ * processes start again.
+ *
  * Semantics follow Python: default names Process-1, Process-2, ... counting
  * from 1 in each process (a child's children are Process-1:1, ...); the
  * counter advances on every mproc_process_new, named or not. terminate and
@@ -92,20 +107,40 @@ typedef struct {
 
 /* Per-process timing. Instants are CLOCK_MONOTONIC nanoseconds, 0 while
  * unknown; the child's instants are read by the child itself (the clock is
- * system-wide). CPU and memory figures come from wait4(). */
+ * system-wide) and reach the parent in its reports. Durations are seconds,
+ * 0 while either end is unknown. Everything is known once the process has
+ * been reaped (by join, is_alive, exitcode or mproc_wait seeing it end);
+ * before that only started_ns is. */
 typedef struct {
-  uint64_t started_ns;  /* parent, just before fork */
-  uint64_t entered_ns;  /* child, about to call the target */
-  uint64_t returned_ns; /* child, the target returned (0 if it never did:
-                           killed, crashed, exit() called) */
-  uint64_t reaped_ns;   /* parent, exit status collected */
-  double startup_s;     /* entered - started: fork, call transfer, decode */
-  double run_s;         /* returned - entered: the target itself */
-  double wall_s;        /* reaped - started */
-  double user_s;        /* CPU time in user mode */
-  double sys_s;         /* CPU time in the kernel */
-  long max_rss_kb;      /* peak resident set size; a forked child starts
-                           from its parent's */
+  /* Parent, in mproc_process_start just before fork. */
+  uint64_t started_ns;
+  /* Child, the call received and decoded, just before calling the target
+   * (0 if it never got there: killed or failed before). */
+  uint64_t entered_ns;
+  /* Child, once the target returned (failed, or a C++ exception escaped
+   * it) and stdio was flushed, as it reports that (0 if it never did:
+   * killed, crashed, exit() called). */
+  uint64_t returned_ns;
+  /* The child's end, as well as it is known: returned_ns when there is one
+   * (the child leaves right after it, once its own non-daemonic children
+   * are joined); otherwise, for a child that was killed, crashed or called
+   * exit(), nothing reports its end and reaped_ns is the best known, late
+   * by however long the parent took to collect it. */
+  uint64_t ended_ns;
+  /* Parent, when the exit status was collected: late by however long the
+   * parent took to join (or to ask). */
+  uint64_t reaped_ns;
+  double startup_s; /* entered - started: fork, call transfer, decode */
+  double run_s;     /* returned - entered: the target itself */
+  /* ended - started: the child's life from the parent's start call, not
+   * counting how late the parent joined it (reaped - started does). */
+  double wall_s;
+  /* CPU time in user mode and in the kernel, and the peak resident set
+   * size, from wait4(): the child's own plus those of its children it
+   * reaped. A forked child's RSS starts from its parent's. */
+  double user_s;
+  double sys_s;
+  long max_rss_kb;
 } mproc_timing_t;
 
 /* Creates a process that has not started. args and kwargs are encoded now
@@ -123,7 +158,9 @@ MPROC_API int mproc_process_new(mproc_process_t **out, const mproc_process_opts_
  * child reads it).
  * Errors: MPROC_ESTATE (started already), MPROC_ENOTCHILD,
  * MPROC_EDAEMONIC (called inside a daemonic process), MPROC_EAGAIN and
- * MPROC_ENOMEM (fork failed: process or memory limits), MPROC_EMFILE. */
+ * MPROC_ENOMEM (fork failed: process or memory limits; mproc_last_error()
+ * names the limit), MPROC_EMFILE (the hard descriptor limit reached — the
+ * soft one is raised first; mproc_last_error() gives the counts). */
 MPROC_API int mproc_process_start(mproc_process_t *p);
 
 /* Waits for the process to end, at most timeout_s seconds (negative: no

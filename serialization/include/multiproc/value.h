@@ -160,8 +160,10 @@ MPROC_API int mproc_repr(const mproc_value_t *v, char *buf, size_t size);
  * mproc_pack(&v, "si", "test", 18) and "(si)" both give ('test', 18) and
  * "{s:i}" gives {'m': 20} for ("m", 20). A call refused before any argument
  * is read (out or fmt NULL, a format refused as a whole) takes no N value.
- * Errors: MPROC_EFORMAT (unknown letter, unbalanced brackets, non-str key),
- * MPROC_EUTF8, MPROC_ERANGE, MPROC_EDEPTH. */
+ * Errors: MPROC_EFORMAT (unknown letter, unbalanced brackets, non-str key;
+ * mproc_last_error() quotes the format and gives the position and the
+ * character at fault, e.g. 'mproc_pack format "(iq)": position 3, 'q': not
+ * a conversion ...'), MPROC_EUTF8, MPROC_ERANGE, MPROC_EDEPTH. */
 MPROC_API int mproc_pack(mproc_value_t **out, const char *fmt, ...);
 MPROC_API int mproc_vpack(mproc_value_t **out, const char *fmt, va_list ap);
 

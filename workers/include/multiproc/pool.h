@@ -137,7 +137,14 @@ typedef struct {
 /* One worker slot, over every worker that has filled it. */
 typedef struct {
   int slot;
-  pid_t pid;            /* the current worker; 0 while none */
+  /* The slot's worker now; 0 while it has none: before its first worker
+   * has started, between a worker's end and its replacement's start, and
+   * once the pool is closed or terminated and the workers have left. */
+  pid_t pid;
+  /* The latest worker the slot had, running or ended: the same as pid while
+   * one runs, and still there after join (for reports). 0 only if no
+   * worker has started in the slot. */
+  pid_t last_pid;
   uint64_t tasks;       /* tasks completed (including failed ones) */
   double busy_s;        /* time inside targets */
   double idle_s;        /* worker lifetime not inside targets */
@@ -148,7 +155,13 @@ typedef struct {
 } mproc_worker_stats_t;
 
 /* Creates a pool and starts its workers (they start in the background;
- * tasks queue until one is ready).
+ * tasks queue until one is ready). Each worker holds three of the
+ * program's descriptors; when they run out, the soft RLIMIT_NOFILE is
+ * raised to the hard limit as for Process (see multiproc/process.h), so a
+ * pool of 1,000 workers works under a soft limit of 1,024. A worker that
+ * cannot be started for a limit is retried with a backoff; when starts
+ * keep failing and no worker serves, queued tasks fail with the error
+ * (MPROC_EMFILE, MPROC_EAGAIN; the task's message names the limit).
  * Errors: MPROC_EINVAL (bad options), MPROC_EAGAIN (process limit),
  * MPROC_ENOMEM, MPROC_EMFILE (descriptor limit), MPROC_EDAEMONIC (inside a
  * daemonic process), MPROC_EDUPTARGET (two functions registered under one
