@@ -143,9 +143,10 @@ static void apply_relayed(void *ctx, void *report) {
   apply_report(ctx, report);
 }
 
-/* Called once poll said the socket is readable. */
+/* Called once poll said the socket is readable; never waits all the same,
+ * since it holds the registry's lock (which every fork takes). */
 static int fill_relayed(void *ctx, mproc__reader_t *r) {
-  return mproc__fill_reports(ctx, r, 0);
+  return mproc__fill_reports(ctx, r, MSG_DONTWAIT);
 }
 
 /* Started through a relay (core/relay.h): the status comes from it. */

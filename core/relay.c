@@ -192,7 +192,9 @@ int mproc__relay_collect(int sock, int sentinel, bool block, size_t max,
     if (got == 0) {
       struct pollfd in = {sock, POLLIN, 0};
       if (mproc__poll(&in, 1, deadline) <= 0) break;
-      if (fill(ctx, &reader) < 0) break;
+      int filled = fill(ctx, &reader);
+      if (filled == MPROC_EAGAIN) continue; /* readiness that was not */
+      if (filled < 0) break;
       continue;
     }
     mproc__report_t r;

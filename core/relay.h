@@ -44,9 +44,10 @@ MPROC__MUST_USE int mproc__relay_receive_child(int sock, pid_t *pid, int *pidfd)
 
 /* Parent, once the real child has ended (or to wait for it when block):
  * reads the reports on its socket (frames of at most max bytes, each read
- * by fill(ctx, reader) once poll says so, as mproc__reader_fill: the caller receives the
- * descriptors a report may carry) up to the relay's EXITED, handing the
- * others to apply(ctx, report). Returns 1 with *status and *ru filled, 0
+ * by fill(ctx, reader) once poll says so, as mproc__reader_fill, MPROC_EAGAIN
+ * meaning poll again; the caller receives the descriptors a report may
+ * carry) up to the relay's EXITED, handing the others to
+ * apply(ctx, report). Returns 1 with *status and *ru filled, 0
  * when it still runs (!block), MPROC_ECHILD when the relay went without
  * saying (killed), or -errno. */
 MPROC__MUST_USE int mproc__relay_collect(
