@@ -11,6 +11,10 @@
  *   multiproc/target.h  named targets (MPROC_TARGET)
  *   multiproc/process.h Process
  *   multiproc/pool.h    Pool of pre-forked workers
+ *   multiproc/pipe.h    Pipe and Connection
+ *   multiproc/queue.h   Queue, SimpleQueue, JoinableQueue
+ *   multiproc/sync.h    Lock, RLock, Semaphore, Event, Condition, Barrier
+ *   multiproc/shm.h     shared memory, Value and Array
  */
 #ifndef MULTIPROC_H
 #define MULTIPROC_H
@@ -18,8 +22,12 @@
 #include "multiproc/call.h"
 #include "multiproc/error.h"
 #include "multiproc/frame.h"
+#include "multiproc/pipe.h"
 #include "multiproc/pool.h"
 #include "multiproc/process.h"
+#include "multiproc/queue.h"
+#include "multiproc/shm.h"
+#include "multiproc/sync.h"
 #include "multiproc/target.h"
 #include "multiproc/value.h"
 #include "multiproc/version.h"

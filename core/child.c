@@ -16,21 +16,58 @@
 #include "core/base/clock.h"
 #include "core/fork.h"
 #include "core/base/io.h"
+#include "core/ipc/spill.h"
 #include "core/process_internal.h"
 #include "core/registry.h"
 #include "serialization/reader.h"
 #include "serialization/message.h"
 
 static void report(int sock, const mproc__report_t *r) {
-  uint8_t mem[256]; /* a longer failure message moves to the heap */
+  uint8_t mem[256]; /* a longer message or a result moves to the heap */
   mproc__buf_t out;
   mproc__buf_lend(&out, mem, sizeof mem);
-  if (mproc__report_encode_frame(&out, r) == 0)
+  int rc = mproc__report_encode_frame(&out, r);
+  if (rc < 0 && r->result != NULL) {
+    /* No memory for the result's encoding: the report goes without it,
+     * saying why. */
+    mproc__report_t bare = *r;
+    bare.result = NULL;
+    bare.error = rc;
+    out.len = 0;
+    rc = mproc__report_encode_frame(&out, &bare);
+  }
+  if (rc == 0)
     /* The parent gone (EPIPE): nobody to tell; the exit status says it. */
     MPROC__IGNORE(mproc__write_full(sock, out.p, out.len));
 }
 
-static void report_returned(int sock, int code, const char *msg) {
+/* A result too large for the report goes in a memory file sent with it
+ * (the parent reads reports only once the child has ended: everything
+ * written must fit the socket's buffer). */
+static void report_spilled(int sock, mproc__report_t *r,
+                           const mproc_value_t *result) {
+  mproc__spill_t sp;
+  r->result = NULL;
+  int rc = mproc__spill_write(&sp, result);
+  if (rc < 0) {
+    r->error = rc; /* the parent learns why there is no result */
+    report(sock, r);
+    return;
+  }
+  r->spilled = sp.size;
+  uint8_t mem[256];
+  mproc__buf_t out;
+  mproc__buf_lend(&out, mem, sizeof mem);
+  if (mproc__report_encode_frame(&out, r) == 0)
+    /* The parent gone (EPIPE): as in report(). */
+    MPROC__IGNORE(
+        mproc__send_fd(sock, out.p, out.len, mproc__spill_fd(&sp), 0));
+  mproc__buf_free(&out);
+  mproc__spill_release(&sp);
+}
+
+static void report_returned(int sock, int code, const char *msg,
+                            const mproc_value_t *result) {
   mproc__report_t r;
   memset(&r, 0, sizeof r);
   r.kind = MPROC__REPORT_RETURNED;
@@ -39,6 +76,13 @@ static void report_returned(int sock, int code, const char *msg) {
   if (msg != NULL && msg[0] != '\0') {
     r.message = (char *)msg;
     r.message_len = strlen(msg);
+  }
+  if (code >= 0 && result != NULL) {
+    r.result = (mproc_value_t *)result;
+    if (mproc_value_encoded_size(result) + 64 > MPROC__RESULT_INLINE_MAX) {
+      report_spilled(sock, &r, result);
+      return;
+    }
   }
   report(sock, &r);
 }
@@ -82,7 +126,7 @@ static void on_escape(const char *what, void *ctx) {
   child_t *c = ctx;
   fprintf(stderr, "Process %s: %s\n", c->p->name, what);
   fflush(NULL);
-  report_returned(c->sock, -1, what);
+  report_returned(c->sock, -1, what, NULL);
   mproc__child_exit(1);
 }
 
@@ -105,7 +149,7 @@ static void run_target(void *arg) {
   /* Flush before the report: when the parent sees the target returned, its
    * output is already written. */
   fflush(NULL);
-  report_returned(c->sock, rc, call.failed ? msg : NULL);
+  report_returned(c->sock, rc, call.failed ? msg : NULL, call.result);
   mproc__child_exit(rc < 0 ? 1 : rc);
 }
 
@@ -119,7 +163,7 @@ void mproc__child_main(mproc_process_t *p, int sock) {
     char msg[128];
     snprintf(msg, sizeof msg, "could not receive the call: %s (%s)",
              mproc_err_name(rc), mproc_strerror(rc));
-    report_returned(sock, -1, msg);
+    report_returned(sock, -1, msg, NULL);
     mproc__child_exit(1);
   }
   mproc__set_escape(on_escape, &c);

@@ -248,6 +248,7 @@ int mproc_process_close(mproc_process_t *p) {
   }
   mproc__buf_free(&p->call);
   free(p->error);
+  mproc_value_free(p->result);
   free(p);
   return 0;
 }
@@ -268,6 +269,24 @@ const char *mproc_current_process_name(void) { return mproc__current_name(); }
 
 const char *mproc_process_error(const mproc_process_t *p) {
   return p == NULL ? NULL : p->error;
+}
+
+int mproc_process_result(mproc_process_t *p, const mproc_value_t **out) {
+  int rc = mproc__check_owner(p);
+  if (rc < 0) return rc;
+  if (out == NULL) return MPROC_EINVAL;
+  *out = NULL;
+  if (p->state == MPROC__NEW) return 0;
+  rc = mproc__reap(p, false);
+  if (rc <= 0) return rc;
+  if (!p->returned) return MPROC_EFAILED;
+  if (p->result_rc < 0) return p->result_rc;
+  if (p->result == NULL) {
+    rc = mproc_value_none(&p->result);
+    if (rc < 0) return rc;
+  }
+  *out = p->result;
+  return 1;
 }
 
 int mproc_process_sentinel(const mproc_process_t *p) {

@@ -11,6 +11,7 @@
 #include "multiproc/process.h"
 #include "core/registry.h"
 #include "core/base/buf.h"
+#include "serialization/reader.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -22,8 +23,17 @@ enum { MPROC__NEW, MPROC__RUNNING, MPROC__ENDED };
 enum {
   MPROC__FD_SOCK = 0, /* parent's end of the duplex pipe; -1 once drained */
   MPROC__FD_PIDFD,    /* -1 where pidfds are unavailable */
-  MPROC__FD_SENTINEL  /* read end of the fallback sentinel pipe, else -1 */
+  MPROC__FD_SENTINEL, /* read end of the fallback sentinel pipe, else -1 */
+  MPROC__FD_RESULT    /* a large result's memory file, while it is read */
 };
+
+/* A result whose report frame would be larger is spilled to a memory file
+ * sent with the report (core/ipc/spill.h). The parent reads the reports
+ * only once the child has ended, so they must all fit the socket's buffer
+ * (~200 KiB) without the child ever blocking: well within it. */
+#define MPROC__RESULT_INLINE_MAX ((size_t)32 << 10)
+/* The largest report frame the parent accepts. */
+#define MPROC__REPORT_MAX (MPROC__RESULT_INLINE_MAX + 4 * MPROC_CALL_MESSAGE_MAX)
 
 struct mproc_process {
   mproc__node_t node; /* first: the registry casts nodes back */
@@ -46,6 +56,9 @@ struct mproc_process {
   bool status_known;
   int status; /* from wait4 */
   char *error;
+  bool returned;         /* the target returned and did not fail */
+  mproc_value_t *result; /* what it set, once returned; NULL: none */
+  int result_rc;         /* < 0: why the result did not arrive */
   mproc_timing_t timing;
   /* child_identity and name follow in the same allocation */
 };
@@ -61,6 +74,13 @@ MPROC__MUST_USE int mproc__reap(mproc_process_t *p, bool block);
 
 /* Common argument checks for an operation on a started handle. */
 MPROC__MUST_USE int mproc__check_owner(const mproc_process_t *p);
+
+/* One recvmsg (with flags: MSG_DONTWAIT never waits) of reports from p's
+ * socket into r; a memory file sent along is received under the registry's
+ * lock into p's MPROC__FD_RESULT slot, so that a child forked meanwhile
+ * does not inherit it. As mproc__reader_fill_fds. */
+MPROC__MUST_USE int mproc__fill_reports(mproc_process_t *p, mproc__reader_t *r,
+                                        int flags);
 
 
 #ifdef __cplusplus

@@ -11,6 +11,7 @@
 
 #include "core/base/clock.h"
 #include "core/base/io.h"
+#include "core/ipc/spill.h"
 #include "core/pidfd.h"
 #include "core/process_internal.h"
 #include "core/registry.h"
@@ -29,6 +30,40 @@ static int send_signal(mproc_process_t *p, int sig) {
 
 /* ---- Reports from the child. */
 
+int mproc__fill_reports(mproc_process_t *p, mproc__reader_t *r, int flags) {
+  int fds[4];
+  int n = 0;
+  mproc__lock();
+  int rc = mproc__reader_fill_fds(r, flags, fds, 4, &n);
+  for (int i = 0; i < n; i++) {
+    if (p->node.fds[MPROC__FD_RESULT] < 0)
+      p->node.fds[MPROC__FD_RESULT] = fds[i];
+    else
+      mproc__close(fds[i]); /* a child sends one at most */
+  }
+  mproc__unlock();
+  return rc;
+}
+
+/* The target returned: keep its result (inline, or in the memory file
+ * received with the report), or why it did not arrive. */
+static void take_result(mproc_process_t *p, mproc__report_t *r) {
+  if (r->code < 0 || p->returned) return; /* failed; or a second report */
+  p->returned = true;
+  if (r->error < 0) {
+    p->result_rc = r->error;
+  } else if (r->spilled != 0) {
+    int fd = p->node.fds[MPROC__FD_RESULT];
+    int rc = fd < 0 ? MPROC_EIO
+                    : mproc__spill_read_fd(fd, (size_t)r->spilled, &p->result);
+    if (rc < 0) p->result_rc = rc;
+  } else {
+    p->result = r->result;
+    r->result = NULL; /* taken */
+  }
+  mproc__node_close_fd(&p->node, MPROC__FD_RESULT);
+}
+
 static void apply_report(mproc_process_t *p, mproc__report_t *r) {
   if (r->kind == MPROC__REPORT_ENTERED) {
     p->timing.entered_ns = r->t_ns;
@@ -38,6 +73,7 @@ static void apply_report(mproc_process_t *p, mproc__report_t *r) {
       p->error = r->message;
       r->message = NULL; /* taken */
     }
+    take_result(p, r);
   }
 }
 
@@ -49,8 +85,7 @@ static void drain_reports(mproc_process_t *p) {
   if (sock < 0) return;
   uint8_t mem[512];
   mproc__reader_t reader;
-  mproc__reader_init(&reader, sock, MPROC_CALL_MESSAGE_MAX * 4, mem,
-                     sizeof mem);
+  mproc__reader_init(&reader, sock, MPROC__REPORT_MAX, mem, sizeof mem);
   for (;;) {
     const uint8_t *payload;
     size_t len;
@@ -60,7 +95,7 @@ static void drain_reports(mproc_process_t *p) {
       /* Out of whole frames: read more, until EAGAIN or EOF. A frame cut
        * short by a kill is ignored. */
       /* Never waiting: a grandchild may hold the write end open. */
-      if (mproc__reader_fill_nowait(&reader) <= 0) break;
+      if (mproc__fill_reports(p, &reader, MSG_DONTWAIT) <= 0) break;
       continue;
     }
     mproc__report_t rep;
@@ -70,6 +105,8 @@ static void drain_reports(mproc_process_t *p) {
     }
   }
   mproc__reader_free(&reader);
+  /* A memory file whose report never came (cut short by a kill). */
+  mproc__node_close_fd(&p->node, MPROC__FD_RESULT);
 }
 
 static double seconds(uint64_t from, uint64_t to) {
@@ -106,13 +143,20 @@ static void apply_relayed(void *ctx, void *report) {
   apply_report(ctx, report);
 }
 
+/* Called once poll said the socket is readable; never waits all the same,
+ * since it holds the registry's lock (which every fork takes). */
+static int fill_relayed(void *ctx, mproc__reader_t *r) {
+  return mproc__fill_reports(ctx, r, MSG_DONTWAIT);
+}
+
 /* Started through a relay (core/relay.h): the status comes from it. */
 static int reap_relayed(mproc_process_t *p, bool block) {
   int status = 0;
   struct rusage ru;
   int fd = mproc_process_sentinel(p);
   int rc = mproc__relay_collect(p->node.fds[MPROC__FD_SOCK], fd, block,
-                                apply_relayed, p, &status, &ru);
+                                MPROC__REPORT_MAX, fill_relayed, apply_relayed,
+                                p, &status, &ru);
   if (rc == 0) return 0;
   if (rc < 0) {
     /* The relay went without a word (killed): how the child ended is

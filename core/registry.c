@@ -42,6 +42,8 @@ void mproc__lock(void) { pthread_mutex_lock(&reg.lock); }
 
 void mproc__unlock(void) { pthread_mutex_unlock(&reg.lock); }
 
+void mproc__assert_registry_locked(void) { MPROC__ASSERT_LOCKED(&reg.lock); }
+
 void mproc__node_init(mproc__node_t *n, mproc__exit_hook on_exit) {
   n->next = n->prev = NULL;
   n->linked = false;

@@ -51,6 +51,9 @@ struct mproc__node {
 
 void mproc__lock(void);
 void mproc__unlock(void);
+/* Asserts (debug builds, core/base/check.h) that the calling thread holds
+ * the lock: for _locked functions outside registry.c. */
+void mproc__assert_registry_locked(void);
 
 /* Sets every fd slot to -1. */
 void mproc__node_init(mproc__node_t *n, mproc__exit_hook on_exit);

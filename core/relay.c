@@ -169,7 +169,8 @@ int mproc__relay_receive_child(int sock, pid_t *pid, int *pidfd) {
   return rc;
 }
 
-int mproc__relay_collect(int sock, int sentinel, bool block,
+int mproc__relay_collect(int sock, int sentinel, bool block, size_t max,
+                         int (*fill)(void *ctx, mproc__reader_t *r),
                          void (*apply)(void *ctx, void *report), void *ctx,
                          int *status, struct rusage *ru) {
   struct pollfd pfd = {sentinel, POLLIN, 0};
@@ -181,8 +182,7 @@ int mproc__relay_collect(int sock, int sentinel, bool block,
   uint64_t deadline = mproc__now_ns() + 5000000000u;
   mproc__reader_t reader;
   uint8_t mem[512];
-  mproc__reader_init(&reader, sock, MPROC_CALL_MESSAGE_MAX * 4, mem,
-                     sizeof mem);
+  mproc__reader_init(&reader, sock, max, mem, sizeof mem);
   rc = MPROC_ECHILD;
   for (;;) {
     const uint8_t *payload;
@@ -192,7 +192,9 @@ int mproc__relay_collect(int sock, int sentinel, bool block,
     if (got == 0) {
       struct pollfd in = {sock, POLLIN, 0};
       if (mproc__poll(&in, 1, deadline) <= 0) break;
-      if (mproc__reader_fill(&reader) < 0) break;
+      int filled = fill(ctx, &reader);
+      if (filled == MPROC_EAGAIN) continue; /* readiness that was not */
+      if (filled < 0) break;
       continue;
     }
     mproc__report_t r;

@@ -22,6 +22,7 @@
 
 #include "core/base/check.h"
 #include "core/fork.h"
+#include "serialization/reader.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,13 +43,18 @@ void mproc__relay_main(const mproc__fork_t *child, int sock, int sentinel);
 MPROC__MUST_USE int mproc__relay_receive_child(int sock, pid_t *pid, int *pidfd);
 
 /* Parent, once the real child has ended (or to wait for it when block):
- * reads the reports on its socket up to the relay's EXITED, handing the
- * others to apply(ctx, report). Returns 1 with *status and *ru filled, 0
+ * reads the reports on its socket (frames of at most max bytes, each read
+ * by fill(ctx, reader) once poll says so, as mproc__reader_fill, MPROC_EAGAIN
+ * meaning poll again; the caller receives the descriptors a report may
+ * carry) up to the relay's EXITED, handing the others to
+ * apply(ctx, report). Returns 1 with *status and *ru filled, 0
  * when it still runs (!block), MPROC_ECHILD when the relay went without
  * saying (killed), or -errno. */
-MPROC__MUST_USE int mproc__relay_collect(int sock, int sentinel, bool block,
-                         void (*apply)(void *ctx, void *report), void *ctx,
-                         int *status, struct rusage *ru);
+MPROC__MUST_USE int mproc__relay_collect(
+    int sock, int sentinel, bool block, size_t max,
+    int (*fill)(void *ctx, mproc__reader_t *r),
+    void (*apply)(void *ctx, void *report), void *ctx, int *status,
+    struct rusage *ru);
 
 #ifdef __cplusplus
 }

@@ -17,12 +17,16 @@
  * node is written once. A counting stream (no callback) just adds the
  * known size.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/base/error_detail.h"
 #include "serialization/codec.h"
 #include "serialization/codec_testing.h"
+#include "serialization/value_ext.h"
 #include "serialization/wire.pb.h"
 
 enum {
@@ -723,4 +727,145 @@ int mproc_value_decode(mproc_value_t **out, const void *buf, size_t size) {
   }
   if (!ok) return mproc__dresult(&ctx, &s, "Value");
   return 0;
+}
+
+/* ---- Values streamed to and from files (value_ext.h). */
+
+#define STREAM_BUF ((size_t)64 << 10)
+
+typedef struct {
+  int fd;
+  uint64_t off; /* where the next byte goes */
+  uint8_t *buf;
+  size_t len;
+  int err;
+} file_out_t;
+
+static bool pwrite_all(file_out_t *o, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = pwrite(o->fd, p, n, (off_t)o->off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      o->err = w < 0 ? -errno : MPROC_EIO;
+      return false;
+    }
+    p += w;
+    n -= (size_t)w;
+    o->off += (uint64_t)w;
+  }
+  return true;
+}
+
+static bool flush_out(file_out_t *o) {
+  bool ok = pwrite_all(o, o->buf, o->len);
+  o->len = 0;
+  return ok;
+}
+
+static bool file_write_cb(pb_ostream_t *s, const pb_byte_t *p, size_t n) {
+  file_out_t *o = s->state;
+  if (n >= STREAM_BUF) return flush_out(o) && pwrite_all(o, p, n);
+  if (o->len + n > STREAM_BUF && !flush_out(o)) return false;
+  memcpy(o->buf + o->len, p, n);
+  o->len += n;
+  return true;
+}
+
+int mproc__value_write_fd(const mproc_value_t *v, int fd) {
+  if (v == NULL || fd < 0) return MPROC_EINVAL;
+  if (v->wsize > (size_t)INT32_MAX) return MPROC_E2BIG;
+  file_out_t o = {fd, 0, malloc(STREAM_BUF), 0, 0};
+  if (o.buf == NULL) return MPROC_ENOMEM;
+  pb_ostream_t s;
+  memset(&s, 0, sizeof s);
+  s.callback = file_write_cb;
+  s.state = &o;
+  s.max_size = v->wsize;
+  bool ok = mproc__enc_value(&s, v) && flush_out(&o);
+  free(o.buf);
+  if (ok) return 0;
+  return o.err != 0 ? o.err : MPROC_EMALFORMED;
+}
+
+typedef struct {
+  int fd;
+  uint64_t off; /* the file offset of buf[len] */
+  uint64_t end; /* the value's size: nothing is read beyond it */
+  uint8_t *buf;
+  size_t pos, len;
+} file_in_t;
+
+/* n bytes at the file's offset in->off into p. */
+static bool pread_all(file_in_t *in, uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t r = pread(in->fd, p, n, (off_t)in->off);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= (size_t)r;
+    in->off += (uint64_t)r;
+  }
+  return true;
+}
+
+/* A large destination, freshly allocated, is about to be filled: its
+ * pages are populated in one call rather than faulted in one at a time
+ * (from 8 MiB; only the pages wholly inside the span). Advice only: a
+ * kernel before 5.14 refuses, harmlessly. (Transparent huge pages were
+ * tried too: faster when the kernel has them at hand, several times slower
+ * when it must compact memory to find them.) */
+static void prepare_span(void *p, size_t n) {
+#ifdef MADV_POPULATE_WRITE
+  if (n < ((size_t)8 << 20)) return;
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t start = ((uintptr_t)p + page - 1) & ~(page - 1);
+  uintptr_t end = ((uintptr_t)p + n) & ~(page - 1);
+  if (end > start) (void)madvise((void *)start, end - start, MADV_POPULATE_WRITE);
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+
+static bool file_read_cb(pb_istream_t *s, pb_byte_t *p, size_t n) {
+  file_in_t *in = s->state;
+  size_t have = in->len - in->pos;
+  size_t k = have < n ? have : n;
+  memcpy(p, in->buf + in->pos, k);
+  in->pos += k;
+  p += k;
+  n -= k;
+  if (n == 0) return true;
+  /* Large spans straight into the value's memory. */
+  if (n >= STREAM_BUF) {
+    prepare_span(p, n);
+    return pread_all(in, p, n);
+  }
+  /* Refill: a buffer's worth, or what is left of the value. */
+  uint64_t left = in->end - in->off;
+  size_t want = left < STREAM_BUF ? (size_t)left : STREAM_BUF;
+  (void)s;
+  if (want < n || !pread_all(in, in->buf, want)) return false;
+  in->pos = n;
+  in->len = want;
+  memcpy(p, in->buf, n);
+  return true;
+}
+
+int mproc__value_read_fd(mproc_value_t **out, int fd, size_t size) {
+  if (out == NULL) return MPROC_EINVAL;
+  *out = NULL;
+  if (fd < 0) return MPROC_EINVAL;
+  file_in_t in = {fd, 0, size, malloc(STREAM_BUF), 0, 0};
+  if (in.buf == NULL) return MPROC_ENOMEM;
+  pb_istream_t s;
+  memset(&s, 0, sizeof s);
+  s.callback = file_read_cb;
+  s.state = &in;
+  s.bytes_left = size;
+  mproc__dctx_t ctx = {0};
+  bool ok = mproc__dec_value(&s, &ctx, 0, out);
+  free(in.buf);
+  if (ok) return 0;
+  return mproc__dresult(&ctx, &s, "Value");
 }

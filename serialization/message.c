@@ -359,6 +359,8 @@ int mproc__report_encode_frame_holes(mproc__buf_t *out,
   w.pid = r->pid;
   w.has_status = r->kind == MPROC__REPORT_EXITED;
   w.status = r->status;
+  w.has_spilled = r->spilled != 0;
+  w.spilled = r->spilled;
   if (r->n_item_errors > 0) {
     w.item_errors.funcs.encode = enc_item_errors_cb;
     w.item_errors.arg = (void *)r;
@@ -530,5 +532,6 @@ int mproc__report_decode_inplace(mproc__report_t *r, const void *buf,
   r->maxrss_kb = w.maxrss_kb;
   r->pid = w.pid;
   r->status = w.status;
+  r->spilled = w.spilled;
   return 0;
 }

@@ -113,6 +113,9 @@ typedef struct {
   size_t n_results;
   int32_t pid;    /* RELAYED */
   int32_t status; /* EXITED: a wait status */
+  /* RETURNED: the result's bytes in the memory file sent with the report
+   * (core/ipc/spill.h); 0 when none. */
+  uint64_t spilled;
 } mproc__report_t;
 
 MPROC__MUST_USE int mproc__report_encode_frame(mproc__buf_t *out, const mproc__report_t *r);

@@ -2,6 +2,7 @@
 #include "serialization/reader.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -102,6 +103,51 @@ int mproc__reader_fill_nowait(mproc__reader_t *r) {
     if (n == 0) return MPROC_EOF;
     if (errno == EINTR) continue;
     return -errno; /* -EAGAIN on a drained non-blocking fd */
+  }
+}
+
+/* Keeps the descriptors of one control message, closing those beyond max. */
+static void take_fds(struct msghdr *msg, int *fds, int max_fds, int *nfds) {
+  for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm != NULL;
+       cm = CMSG_NXTHDR(msg, cm)) {
+    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+      if (*nfds < max_fds)
+        fds[(*nfds)++] = fd;
+      else
+        mproc__close(fd);
+    }
+  }
+}
+
+int mproc__reader_fill_fds(mproc__reader_t *r, int flags, int *fds,
+                           int max_fds, int *nfds) {
+  int rc = make_room(r);
+  if (rc < 0) return rc;
+  for (;;) {
+    struct iovec iov = {r->buf.p + r->buf.len, read_size(r)};
+    union {
+      struct cmsghdr h;
+      char space[CMSG_SPACE(4 * sizeof(int))];
+    } cbuf;
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.space;
+    msg.msg_controllen = sizeof cbuf.space;
+    ssize_t n = recvmsg(r->fd, &msg, flags | MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n >= 0) take_fds(&msg, fds, max_fds, nfds);
+    if (n > 0) {
+      r->buf.len += (size_t)n;
+      return (int)n;
+    }
+    if (n == 0) return MPROC_EOF;
+    return -errno; /* -EAGAIN when nothing is there (MSG_DONTWAIT) */
   }
 }
 

@@ -52,6 +52,17 @@ MPROC__MUST_USE int mproc__reader_fill(mproc__reader_t *r);
  * mode (recv with MSG_DONTWAIT): MPROC_EAGAIN when nothing is there. */
 MPROC__MUST_USE int mproc__reader_fill_nowait(mproc__reader_t *r);
 
+/* As mproc__reader_fill, on a socket, through recvmsg with flags
+ * (MSG_DONTWAIT: never waiting, whatever the socket's mode; MPROC_EAGAIN
+ * when nothing is there): descriptors sent along (SCM_RIGHTS) are
+ * received, close-on-exec, into fds[*nfds...] while there is room (max_fds
+ * in all), and *nfds grows by their number; any more are closed. A read(2)
+ * would silently close them. The caller owns what it receives (and decides
+ * who else may see it meanwhile: the descriptors exist in the process from
+ * the recvmsg on). */
+MPROC__MUST_USE int mproc__reader_fill_fds(mproc__reader_t *r, int flags,
+                                           int *fds, int max_fds, int *nfds);
+
 void mproc__reader_free(mproc__reader_t *r);
 
 /* Bytes the reader's buffer holds room for. */

@@ -40,7 +40,8 @@ cc=${CC:-cc}
 # layout
 why=""
 for f in include/multiproc.h include/multiproc/version.h \
-    include/multiproc/process.h include/multiproc/pool.h lib/libmultiproc.a \
+    include/multiproc/process.h include/multiproc/pool.h \
+    include/multiproc/queue.h lib/libmultiproc.a \
     lib/libmultiproc.so lib/pkgconfig/multiproc.pc; do
   [ -e "$prefix/$f" ] || why="$why missing $f;"
 done

@@ -4,6 +4,8 @@
 #   seed_basic, seed_terminate, seed_two_workers   (Process children)
 #   psha256 on a few files                          (fork server, workers)
 #   psha256 with one worker crashing                (a worker's death)
+#   ipc_queue, ipc_queue_full, ipc_pipe, ipc_counter (queues, a pipe, locks,
+#                                                    shared memory)
 #
 # Which processes are checked: valgrind cannot leave a fork(2)ed child, so
 # every Process child, the pool's fork server and every worker run under
@@ -30,7 +32,8 @@ if ! command -v valgrind >/dev/null; then
 fi
 
 if ! bazel build //examples:seed_basic //examples:seed_terminate \
-    //examples:seed_two_workers //examples:psha256; then
+    //examples:seed_two_workers //examples:psha256 //examples:ipc_queue \
+    //examples:ipc_queue_full //examples:ipc_pipe //examples:ipc_counter; then
   echo "valgrind: FAIL all: the examples do not build"
   echo "valgrind: 0 passed, 1 failed"
   exit 1
@@ -116,6 +119,11 @@ EXTRA_CHECK= check seed_two_workers 0 "$BIN/seed_two_workers"
 EXTRA_CHECK=same_as_sha256sum check psha256 0 "$BIN/psha256" -j 2 "${FILES[@]}"
 PSHA256_CRASH_ON=README.md EXTRA_CHECK=one_error_line \
   check psha256_crashing_worker 1 "$BIN/psha256" -j 2 "${FILES[@]}"
+# Talking between processes: queues, a pipe, locks and shared memory.
+EXTRA_CHECK= check ipc_queue 0 "$BIN/ipc_queue"
+EXTRA_CHECK= check ipc_queue_full 0 "$BIN/ipc_queue_full"
+EXTRA_CHECK= check ipc_pipe 0 "$BIN/ipc_pipe"
+EXTRA_CHECK= check ipc_counter 0 "$BIN/ipc_counter"
 
 echo "valgrind: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

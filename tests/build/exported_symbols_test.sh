@@ -21,8 +21,12 @@ fi
 # The API is there: a few functions from each module.
 for want in mproc_strerror mproc_last_error mproc_version mproc_value_int mproc_pack \
     mproc_frame_read mproc_call_fail mproc_target_register_at \
-    mproc_process_start mproc_pool_new mproc_pool_map; do
-  printf '%s\n' "$syms" | grep -qx "$want" || { echo "missing: $want"; exit 1; }
+    mproc_process_start mproc_pool_new mproc_pool_map mproc_process_result \
+    mproc_pipe mproc_queue_put mproc_lock_acquire mproc_shm_create \
+    mproc_array_new; do
+  # A here-string, not a pipe: grep -q leaves at the first match, and under
+  # pipefail the writer's SIGPIPE would read as "missing".
+  grep -qx "$want" <<<"$syms" || { echo "missing: $want"; exit 1; }
 done
 echo "ok: only mproc_* is exported"
 

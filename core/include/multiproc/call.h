@@ -66,9 +66,9 @@ MPROC_API int mproc_call_fail(mproc_call_t *call, const char *fmt, ...)
  * code returned. */
 MPROC_API int mproc_unpack(mproc_call_t *call, const char *fmt, ...);
 
-/* Sets the call's result (pools return it to the caller; a Process has no
- * one to return it to and drops it). Takes v (value.h's rule); a later call
- * replaces the result. Errors: MPROC_EINVAL, MPROC_EOWNED. */
+/* Sets the call's result: a pool returns it to the task's caller, a
+ * Process to its parent (mproc_process_result). Takes v (value.h's rule);
+ * a later call replaces the result. Errors: MPROC_EINVAL, MPROC_EOWNED. */
 MPROC_API int mproc_call_set_result(mproc_call_t *call, mproc_value_t *v);
 
 /* mproc_pack, then mproc_call_set_result. */

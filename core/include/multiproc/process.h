@@ -198,6 +198,23 @@ MPROC_API int mproc_process_exitcode(mproc_process_t *p, int *code);
  * NULL when there is none. Valid until mproc_process_close. */
 MPROC_API const char *mproc_process_error(const mproc_process_t *p);
 
+/* The target's result (mproc_call_set_result or mproc_call_return in the
+ * child), once the process has ended (checking without blocking): returns
+ * 1 with *out set — the value the target set, or None when it set none —
+ * valid until mproc_process_close. A result of any size arrives: up to
+ * 32 KiB it travels in the child's report, a larger one in a memory file
+ * sent with it (a 64 MiB result costs one copy in and one out, and the
+ * child never waits for the parent to read).
+ * Returns 0 while unknown (not started or running).
+ * Errors: MPROC_EFAILED (the target failed, or never returned: killed,
+ * crashed, exit() called — see mproc_process_exitcode and
+ * mproc_process_error), MPROC_ENOMEM or MPROC_ENOSPC (the child had no
+ * memory to send the result), MPROC_EMFILE (the child had no descriptor
+ * for a large result's memory file), MPROC_E2BIG (a result whose encoding
+ * is over 2 GiB), MPROC_EMALFORMED or MPROC_EIO (the result
+ * arrived damaged or not at all), MPROC_ENOTCHILD, MPROC_ECHILD. */
+MPROC_API int mproc_process_result(mproc_process_t *p, const mproc_value_t **out);
+
 /* A descriptor that becomes readable when the process ends, for your own
  * poll/epoll loop; owned by the handle (do not close it). Returns the fd,
  * or MPROC_ESTATE before start. After it fires, call join/is_alive/exitcode

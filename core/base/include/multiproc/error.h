@@ -53,6 +53,7 @@ extern "C" {
   X(ECONNRESET, -ECONNRESET, "connection reset by peer")                       \
   X(ETIMEDOUT, -ETIMEDOUT, "timed out")                                        \
   X(ECANCELED, -ECANCELED, "operation canceled")                               \
+  X(EDEADLK, -EDEADLK, "resource deadlock avoided")                            \
                                                                                \
   X(ESTATE, -4001, "operation not valid in the object's current state")        \
   X(ENOTCHILD, -4002, "handle belongs to another process")                     \
@@ -75,7 +76,13 @@ extern "C" {
   X(ETERMINATED, -4034, "the pool was terminated before the task finished")    \
   X(ETASKTIMEOUT, -4035, "the task ran longer than the pool's task timeout")   \
   X(EBROKEN, -4036, "the pool's workers cannot start (initializer failing)") \
-  X(EDUPTARGET, -4037, "two different functions registered as one target")
+  X(EDUPTARGET, -4037, "two different functions registered as one target")   \
+  X(EOWNERDEAD, -4040,                                                         \
+    "the lock's previous holder died holding it; the lock is now held "        \
+    "by the caller and consistent, the data it guards may not be")             \
+  X(EEMPTY, -4041, "the queue is empty")                                       \
+  X(EFULL, -4042, "the queue is full")                                         \
+  X(EBROKENBARRIER, -4043, "the barrier is broken")
 
 typedef enum {
   MPROC_OK = 0,
