@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/error_detail.h"
 #include "core/base/check.h"
 #include "core/call_internal.h"
 
@@ -58,7 +59,8 @@ __attribute__((format(printf, 2, 0))) static void set_message(
 }
 
 int mproc_call_fail(mproc_call_t *call, const char *fmt, ...) {
-  if (call == NULL || fmt == NULL) return MPROC_EINVAL;
+  if (call == NULL || fmt == NULL)
+    return MPROC__EINVAL("%s is NULL", call == NULL ? "call" : "fmt");
   va_list ap;
   va_start(ap, fmt);
   set_message(call, fmt, ap);
@@ -67,7 +69,8 @@ int mproc_call_fail(mproc_call_t *call, const char *fmt, ...) {
 }
 
 int mproc_unpack(mproc_call_t *call, const char *fmt, ...) {
-  if (call == NULL || fmt == NULL) return MPROC_EINVAL;
+  if (call == NULL || fmt == NULL)
+    return MPROC__EINVAL("%s is NULL", call == NULL ? "call" : "fmt");
   /* Messages name the function like Python's: the target's name, unless
    * the format names it (":name"). */
   char err[MPROC_CALL_MESSAGE_MAX];
@@ -91,6 +94,7 @@ int mproc_unpack(mproc_call_t *call, const char *fmt, ...) {
 
 int mproc_call_set_result(mproc_call_t *call, mproc_value_t *v) {
   if (call == NULL || v == NULL) {
+    (void)MPROC__EINVAL("%s is NULL", call == NULL ? "call" : "v");
     mproc_value_free(v);
     return MPROC_EINVAL;
   }
@@ -102,7 +106,8 @@ int mproc_call_set_result(mproc_call_t *call, mproc_value_t *v) {
 }
 
 int mproc_call_return(mproc_call_t *call, const char *fmt, ...) {
-  if (call == NULL || fmt == NULL) return MPROC_EINVAL;
+  if (call == NULL || fmt == NULL)
+    return MPROC__EINVAL("%s is NULL", call == NULL ? "call" : "fmt");
   mproc_value_t *v = NULL;
   va_list ap;
   va_start(ap, fmt);

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/base/error_detail.h"
 #include "core/base/clock.h"
 #include "core/fdlimit.h"
 #include "core/fork.h"
@@ -33,10 +34,11 @@ static void process_at_exit(mproc__node_t *node, int phase) {
 }
 
 int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
-  if (out == NULL) return MPROC_EINVAL;
+  if (out == NULL) return MPROC__EINVAL("out is NULL");
   *out = NULL;
-  if (opts == NULL || (opts->target == NULL && opts->target_name == NULL))
-    return MPROC_EINVAL;
+  if (opts == NULL) return MPROC__EINVAL("opts is NULL");
+  if (opts->target == NULL && opts->target_name == NULL)
+    return MPROC__EINVAL("opts.target or opts.target_name must be set");
   mproc_target_fn target = opts->target;
   const char *target_name = opts->target_name;
   if (target == NULL) {
@@ -47,9 +49,11 @@ int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
   }
   mproc_kind_t ak = mproc_value_kind(opts->args);
   if (opts->args != NULL && ak != MPROC_TUPLE && ak != MPROC_LIST)
-    return MPROC_EINVAL;
+    return MPROC__EINVAL("opts.args must be a tuple or list, not %s",
+                         mproc_kind_name(ak));
   if (opts->kwargs != NULL && mproc_value_kind(opts->kwargs) != MPROC_DICT)
-    return MPROC_EINVAL;
+    return MPROC__EINVAL("opts.kwargs must be a dict, not %s",
+                         mproc_kind_name(mproc_value_kind(opts->kwargs)));
 
   /* Python: a child's identity is its parent's plus its own number, taken
    * even when the process is named. Made here, not in the child, which
@@ -98,7 +102,7 @@ int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
 }
 
 int mproc__check_owner(const mproc_process_t *p) {
-  if (p == NULL) return MPROC_EINVAL;
+  if (p == NULL) return mproc__fail(MPROC_EINVAL, "the process is NULL");
   if (p->owner != mproc__getpid()) return MPROC_ENOTCHILD;
   return 0;
 }
@@ -274,7 +278,7 @@ const char *mproc_process_error(const mproc_process_t *p) {
 int mproc_process_result(mproc_process_t *p, const mproc_value_t **out) {
   int rc = mproc__check_owner(p);
   if (rc < 0) return rc;
-  if (out == NULL) return MPROC_EINVAL;
+  if (out == NULL) return MPROC__EINVAL("out is NULL");
   *out = NULL;
   if (p->state == MPROC__NEW) return 0;
   rc = mproc__reap(p, false);
@@ -290,14 +294,15 @@ int mproc_process_result(mproc_process_t *p, const mproc_value_t **out) {
 }
 
 int mproc_process_sentinel(const mproc_process_t *p) {
-  if (p == NULL) return MPROC_EINVAL;
+  if (p == NULL) return MPROC__EINVAL("p is NULL");
   if (p->state == MPROC__NEW) return MPROC_ESTATE;
   return p->node.fds[MPROC__FD_PIDFD] >= 0 ? p->node.fds[MPROC__FD_PIDFD]
                                            : p->node.fds[MPROC__FD_SENTINEL];
 }
 
 int mproc_process_timing(const mproc_process_t *p, mproc_timing_t *t) {
-  if (p == NULL || t == NULL) return MPROC_EINVAL;
+  if (p == NULL || t == NULL)
+    return MPROC__EINVAL("%s is NULL", p == NULL ? "p" : "t");
   *t = p->timing;
   return 0;
 }

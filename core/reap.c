@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/base/error_detail.h"
 #include "core/base/clock.h"
 #include "core/base/io.h"
 #include "core/ipc/spill.h"
@@ -202,7 +203,8 @@ int mproc__reap(mproc_process_t *p, bool block) {
 int mproc_process_join(mproc_process_t *p, double timeout_s) {
   int rc = mproc__check_owner(p);
   if (rc < 0) return rc;
-  if (!mproc__timeout_valid(timeout_s)) return MPROC_EINVAL;
+  if (!mproc__timeout_valid(timeout_s))
+    return MPROC__EINVAL("timeout_s must be a number (NaN is not)");
   if (p->state == MPROC__NEW) return MPROC_ESTATE;
   if (p->state == MPROC__ENDED) return 0;
   if (timeout_s < 0 || isinf(timeout_s)) {
@@ -248,7 +250,7 @@ int mproc_process_kill(mproc_process_t *p) {
 int mproc_process_exitcode(mproc_process_t *p, int *code) {
   int rc = mproc__check_owner(p);
   if (rc < 0) return rc;
-  if (code == NULL) return MPROC_EINVAL;
+  if (code == NULL) return MPROC__EINVAL("code is NULL");
   if (p->state == MPROC__NEW) return 0;
   rc = mproc__reap(p, false);
   if (rc <= 0) return rc;
@@ -264,8 +266,12 @@ int mproc_process_exitcode(mproc_process_t *p, int *code) {
 
 int mproc_wait(mproc_process_t *const *procs, size_t n, double timeout_s,
                size_t *index) {
-  if (procs == NULL || n == 0 || index == NULL) return MPROC_EINVAL;
-  if (!mproc__timeout_valid(timeout_s)) return MPROC_EINVAL;
+  if (procs == NULL || n == 0 || index == NULL)
+    return MPROC__EINVAL("%s", procs == NULL ? "procs is NULL"
+                               : n == 0      ? "n is 0: nothing to wait for"
+                                             : "index is NULL");
+  if (!mproc__timeout_valid(timeout_s))
+    return MPROC__EINVAL("timeout_s must be a number (NaN is not)");
   for (size_t i = 0; i < n; i++) {
     int rc = mproc__check_owner(procs[i]);
     if (rc < 0) return rc;

@@ -72,7 +72,12 @@ int mproc_target_register_at(const char *name, mproc_target_fn fn,
                              const char *where) {
   if (name == NULL || fn == NULL || name[0] == '\0' ||
       strlen(name) > MPROC_TARGET_NAME_MAX)
-    return MPROC_EINVAL;
+    return mproc__fail(MPROC_EINVAL, "mproc_target_register: %s",
+                       name == NULL       ? "name is NULL"
+                       : fn == NULL       ? "fn is NULL"
+                       : name[0] == '\0' ? "name is empty"
+                                          : "name is longer than "
+                                            "MPROC_TARGET_NAME_MAX");
   pthread_rwlock_wrlock(&lock);
   int rc = 0;
   if ((used + 1) * 2 > nslots) rc = grow();
@@ -161,7 +166,7 @@ static int no_target(const char *name) {
 
 int mproc__target_resolve(const char *name, mproc_target_fn *fn) {
   *fn = NULL;
-  if (name == NULL) return MPROC_EINVAL;
+  if (name == NULL) return mproc__fail(MPROC_EINVAL, "the target name is NULL");
   int rc = MPROC_ENOTARGET;
   pthread_rwlock_rdlock(&lock);
   if (nslots > 0) {

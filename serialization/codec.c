@@ -697,7 +697,9 @@ size_t mproc_value_encoded_size(const mproc_value_t *v) {
 }
 
 int mproc_value_encode(const mproc_value_t *v, void *buf, size_t size) {
-  if (v == NULL || (buf == NULL && size > 0)) return MPROC_EINVAL;
+  if (v == NULL || (buf == NULL && size > 0))
+    return MPROC__EINVAL("%s", v == NULL ? "v is NULL"
+                                         : "buf is NULL but size is not 0");
   if (v->wsize > (size_t)INT32_MAX) return MPROC_E2BIG;
   if (size < v->wsize) return MPROC_E2BIG;
   if (!mproc__codec_generic) {
@@ -710,9 +712,10 @@ int mproc_value_encode(const mproc_value_t *v, void *buf, size_t size) {
 }
 
 int mproc_value_decode(mproc_value_t **out, const void *buf, size_t size) {
-  if (out == NULL) return MPROC_EINVAL;
+  if (out == NULL) return MPROC__EINVAL("out is NULL");
   *out = NULL;
-  if (buf == NULL && size > 0) return MPROC_EINVAL;
+  if (buf == NULL && size > 0)
+    return MPROC__EINVAL("buf is NULL but size is not 0");
   pb_istream_t s = pb_istream_from_buffer(buf, size);
   mproc__dctx_t ctx = {0};
   bool ok;

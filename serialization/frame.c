@@ -1,4 +1,5 @@
 /* Length-prefixed frames: see frame.h. */
+#include "core/base/error_detail.h"
 #include "multiproc/frame.h"
 
 #include <stdlib.h>
@@ -10,7 +11,9 @@
 #include "serialization/reader.h"
 
 int mproc_frame_write(int fd, const void *payload, size_t len) {
-  if (fd < 0 || (payload == NULL && len > 0)) return MPROC_EINVAL;
+  if (fd < 0 || (payload == NULL && len > 0))
+    return MPROC__EINVAL("%s", fd < 0 ? "fd is negative"
+                                      : "payload is NULL but len is not 0");
   if (len > UINT32_MAX) return MPROC_ETOOBIG;
   uint8_t hdr[MPROC_FRAME_HEADER];
   mproc__frame_put_header(hdr, (uint32_t)len);
@@ -23,10 +26,11 @@ int mproc_frame_write(int fd, const void *payload, size_t len) {
 }
 
 int mproc_frame_read(int fd, size_t max, void **payload, size_t *len) {
-  if (payload == NULL || len == NULL) return MPROC_EINVAL;
+  if (payload == NULL || len == NULL)
+    return MPROC__EINVAL("%s is NULL", payload == NULL ? "payload" : "len");
   *payload = NULL;
   *len = 0;
-  if (fd < 0) return MPROC_EINVAL;
+  if (fd < 0) return MPROC__EINVAL("fd is negative");
   /* The library's own reader (reader.h), in exact mode: it never reads past
    * this frame, so the caller can go on reading the descriptor. */
   mproc__reader_t r;

@@ -152,13 +152,17 @@ static mproc_value_t *conv(packer_t *p, const mproc__tok_t *t) {
     }
     case 'O': {
       const mproc_value_t *o = va_arg(p->ap, const mproc_value_t *);
-      rc = o == NULL ? MPROC_EINVAL : mproc_value_copy(&v, o);
+      rc = o == NULL ? mproc__fail(MPROC_EINVAL,
+                                   "mproc_pack: the value for 'O' is NULL")
+                     : mproc_value_copy(&v, o);
       break;
     }
     case 'N': {
       mproc_value_t *o = va_arg(p->ap, mproc_value_t *);
       if (o == NULL || o->owned)
-        rc = o == NULL ? MPROC_EINVAL : MPROC_EOWNED;
+        rc = o == NULL ? mproc__fail(MPROC_EINVAL,
+                                     "mproc_pack: the value for 'N' is NULL")
+                       : MPROC_EOWNED;
       else if (p->err != 0)
         mproc_value_free(o); /* taken whatever happens (value.h's rule) */
       else
@@ -192,7 +196,7 @@ static mproc_value_t *container(packer_t *p, char open) {
       size_t klen = t.hash ? va_arg(p->ap, size_t) : 0;
       if (p->err == 0) {
         if (key == NULL)
-          fail(p, MPROC_EINVAL);
+          fail(p, mproc__fail(MPROC_EINVAL, "mproc_pack: a dict key is NULL"));
         else if (!t.hash)
           klen = strlen(key);
         if (p->err == 0 && !mproc__utf8_valid(key, klen)) fail(p, MPROC_EUTF8);
@@ -229,9 +233,9 @@ static mproc_value_t *item(packer_t *p, mproc__tok_t t) {
 }
 
 int mproc_vpack(mproc_value_t **out, const char *fmt, va_list ap) {
-  if (out == NULL) return MPROC_EINVAL;
+  if (out == NULL) return MPROC__EINVAL("out is NULL");
   *out = NULL;
-  if (fmt == NULL) return MPROC_EINVAL;
+  if (fmt == NULL) return MPROC__EINVAL("fmt is NULL");
   int rc = validate(fmt);
   if (rc < 0) return rc;
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/error_detail.h"
 #include "serialization/value_internal.h"
 
 typedef struct {
@@ -279,7 +280,9 @@ static void repr_value(out_t *o, const mproc_value_t *v) {
 }
 
 int mproc_repr(const mproc_value_t *v, char *buf, size_t size) {
-  if (v == NULL || (buf == NULL && size > 0)) return MPROC_EINVAL;
+  if (v == NULL || (buf == NULL && size > 0))
+    return MPROC__EINVAL("%s", v == NULL ? "v is NULL"
+                                         : "buf is NULL but size is not 0");
   out_t o = {buf, size, 0};
   repr_value(&o, v);
   if (size > 0) buf[o.len < size ? o.len : size - 1] = '\0';

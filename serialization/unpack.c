@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/base/error_detail.h"
 #include "serialization/format.h"
 #include "serialization/value_internal.h"
 
@@ -289,7 +290,7 @@ int mproc_vunpack_values(const mproc_value_t *args,
                          const mproc_value_t *kwargs, char *err,
                          size_t err_size, const char *fmt, va_list ap) {
   if (err != NULL && err_size > 0) err[0] = '\0';
-  if (fmt == NULL) return MPROC_EINVAL;
+  if (fmt == NULL) return MPROC__EINVAL("fmt is NULL");
   if (args != NULL && args->kind != MPROC_LIST && args->kind != MPROC_TUPLE)
     return MPROC_ETYPE;
   if (kwargs != NULL && kwargs->kind != MPROC_DICT) return MPROC_ETYPE;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/error_detail.h"
 #include "serialization/slab.h"
 #include "serialization/value_internal.h"
 #include "serialization/value_ext.h"
@@ -79,7 +80,7 @@ static int store(mproc_value_t **out, mproc_value_t *v) {
 
 #define CHECK_OUT(out)              \
   do {                              \
-    if ((out) == NULL) return MPROC_EINVAL; \
+    if ((out) == NULL) return MPROC__EINVAL("out is NULL"); \
     *(out) = NULL;                  \
   } while (0)
 
@@ -114,20 +115,20 @@ int mproc_value_float(mproc_value_t **out, double d) {
 
 int mproc_value_strn(mproc_value_t **out, const char *s, size_t n) {
   CHECK_OUT(out);
-  if (s == NULL && n > 0) return MPROC_EINVAL;
+  if (s == NULL && n > 0) return MPROC__EINVAL("s is NULL but n is not 0");
   if (!mproc__utf8_valid(s, n)) return MPROC_EUTF8;
   return store(out, mproc__value_blob(MPROC_STR, s, n));
 }
 
 int mproc_value_str(mproc_value_t **out, const char *s) {
   CHECK_OUT(out);
-  if (s == NULL) return MPROC_EINVAL;
+  if (s == NULL) return MPROC__EINVAL("s is NULL");
   return mproc_value_strn(out, s, strlen(s));
 }
 
 int mproc_value_bytes(mproc_value_t **out, const void *p, size_t n) {
   CHECK_OUT(out);
-  if (p == NULL && n > 0) return MPROC_EINVAL;
+  if (p == NULL && n > 0) return MPROC__EINVAL("p is NULL but n is not 0");
   return store(out, mproc__value_blob(MPROC_BYTES, p, n));
 }
 
@@ -239,7 +240,9 @@ static int drop_refused(int rc, mproc_value_t *item,
 }
 
 static int append_checked(mproc_value_t *seq, mproc_value_t *item) {
-  if (seq == NULL || item == NULL) return MPROC_EINVAL;
+  if (seq == NULL || item == NULL)
+    return mproc__einval("mproc_list_append", "%s is NULL",
+                         seq == NULL ? "seq" : "item");
   if (!is_seq(seq)) return MPROC_ETYPE;
   if (seq->owned || item->owned || item == seq) return MPROC_EOWNED;
   return mproc__seq_push(seq, item);
@@ -252,7 +255,9 @@ int mproc_list_append(mproc_value_t *seq, mproc_value_t *item) {
 
 static int dict_set_checked(mproc_value_t *dict, const char *key,
                             mproc_value_t *item) {
-  if (dict == NULL || key == NULL || item == NULL) return MPROC_EINVAL;
+  if (dict == NULL || key == NULL || item == NULL)
+    return mproc__einval("mproc_dict_set", "%s is NULL",
+                         dict == NULL ? "dict" : key == NULL ? "key" : "item");
   if (dict->kind != MPROC_DICT) return MPROC_ETYPE;
   if (dict->owned || item->owned || item == dict) return MPROC_EOWNED;
   size_t klen = strlen(key);
@@ -347,7 +352,7 @@ fail:
 
 int mproc_value_copy(mproc_value_t **out, const mproc_value_t *v) {
   CHECK_OUT(out);
-  if (v == NULL) return MPROC_EINVAL;
+  if (v == NULL) return MPROC__EINVAL("v is NULL");
   return copy_into(out, v);
 }
 
@@ -385,7 +390,8 @@ const char *mproc_kind_name(mproc_kind_t kind) {
 
 #define GET_CHECK(v, out, want)                        \
   do {                                                 \
-    if ((v) == NULL || (out) == NULL) return MPROC_EINVAL; \
+    if ((v) == NULL || (out) == NULL)                  \
+      return MPROC__EINVAL("%s is NULL", (v) == NULL ? "v" : "out"); \
     if ((v)->kind != (want)) return MPROC_ETYPE;       \
   } while (0)
 
@@ -402,7 +408,8 @@ int mproc_value_get_int(const mproc_value_t *v, int64_t *out) {
 }
 
 int mproc_value_get_float(const mproc_value_t *v, double *out) {
-  if (v == NULL || out == NULL) return MPROC_EINVAL;
+  if (v == NULL || out == NULL)
+    return MPROC__EINVAL("%s is NULL", v == NULL ? "v" : "out");
   if (v->kind == MPROC_INT) {
     *out = (double)v->u.i;
     return 0;
@@ -444,7 +451,8 @@ size_t mproc_value_len(const mproc_value_t *v) {
 
 int mproc_list_get(const mproc_value_t *seq, size_t i,
                    const mproc_value_t **out) {
-  if (seq == NULL || out == NULL) return MPROC_EINVAL;
+  if (seq == NULL || out == NULL)
+    return MPROC__EINVAL("%s is NULL", seq == NULL ? "seq" : "out");
   if (!is_seq(seq)) return MPROC_ETYPE;
   if (i >= seq->u.seq.n) return MPROC_ERANGE;
   *out = seq->u.seq.v[i];
@@ -453,7 +461,8 @@ int mproc_list_get(const mproc_value_t *seq, size_t i,
 
 int mproc_dict_get(const mproc_value_t *dict, const char *key,
                    const mproc_value_t **out) {
-  if (dict == NULL || key == NULL || out == NULL) return MPROC_EINVAL;
+  if (dict == NULL || key == NULL || out == NULL)
+    return MPROC__EINVAL("%s is NULL", dict == NULL ? "dict" : key == NULL ? "key" : "out");
   if (dict->kind != MPROC_DICT) return MPROC_ETYPE;
   size_t pos;
   if (!mproc__dict_find(dict, key, strlen(key), &pos)) return MPROC_EKEY;
@@ -463,7 +472,7 @@ int mproc_dict_get(const mproc_value_t *dict, const char *key,
 
 int mproc_dict_item(const mproc_value_t *dict, size_t i, const char **key,
                     const mproc_value_t **val) {
-  if (dict == NULL) return MPROC_EINVAL;
+  if (dict == NULL) return MPROC__EINVAL("dict is NULL");
   if (dict->kind != MPROC_DICT) return MPROC_ETYPE;
   if (i >= dict->u.dict.n) return MPROC_ERANGE;
   if (key != NULL) *key = dict->u.dict.e[i].key;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/error_detail.h"
 #include "core/base/clock.h"
 #include "workers/sched.h"
 #include "core/target_internal.h"
@@ -200,14 +201,18 @@ int mproc_pool_submit(mproc_pool_t *pool, const char *target,
                       const mproc_value_t *args, const mproc_value_t *kwargs,
                       mproc_future_t **out) {
   if (out != NULL) *out = NULL;
-  if (pool == NULL || target == NULL || out == NULL) return MPROC_EINVAL;
+  if (pool == NULL || target == NULL || out == NULL)
+    return MPROC__EINVAL("%s is NULL", pool == NULL ? "pool" : target == NULL ? "target" : "out");
   mproc_target_fn fn;
   int rc = mproc__target_resolve(target, &fn);
   if (rc < 0) return rc;
   mproc_kind_t ak = mproc_value_kind(args);
-  if ((args != NULL && ak != MPROC_TUPLE && ak != MPROC_LIST) ||
-      (kwargs != NULL && mproc_value_kind(kwargs) != MPROC_DICT))
-    return MPROC_EINVAL;
+  if (args != NULL && ak != MPROC_TUPLE && ak != MPROC_LIST)
+    return MPROC__EINVAL("args must be a tuple or list, not %s",
+                         mproc_kind_name(ak));
+  if (kwargs != NULL && mproc_value_kind(kwargs) != MPROC_DICT)
+    return MPROC__EINVAL("kwargs must be a dict, not %s",
+                         mproc_kind_name(mproc_value_kind(kwargs)));
 
   static const mproc_value_t *const no_args[1] = {NULL};
   return mproc__task_submit(pool, target, args, no_args, 0, kwargs,
@@ -286,7 +291,7 @@ int mproc_pool_apply(mproc_pool_t *pool, const char *target,
                      mproc_value_t **result, mproc_task_error_t *err) {
   if (result != NULL) *result = NULL;
   if (err != NULL) memset(err, 0, sizeof *err);
-  if (result == NULL) return MPROC_EINVAL;
+  if (result == NULL) return MPROC__EINVAL("result is NULL");
   mproc_future_t *f;
   int rc = mproc_pool_submit(pool, target, args, kwargs, &f);
   if (rc < 0) {
@@ -313,7 +318,9 @@ int mproc_pool_apply(mproc_pool_t *pool, const char *target,
 /* ---- The future API. */
 
 int mproc_future_wait(mproc_future_t *f, double timeout_s) {
-  if (f == NULL || !mproc__timeout_valid(timeout_s)) return MPROC_EINVAL;
+  if (f == NULL) return MPROC__EINVAL("f is NULL");
+  if (!mproc__timeout_valid(timeout_s))
+    return MPROC__EINVAL("timeout_s must be a number (NaN is not)");
   mproc_pool_t *pool = f->pool;
   pthread_mutex_lock(&pool->lock);
   int rc = mproc__task_wait_locked(pool, f, mproc__deadline(timeout_s));
@@ -322,7 +329,7 @@ int mproc_future_wait(mproc_future_t *f, double timeout_s) {
 }
 
 int mproc_future_ready(mproc_future_t *f) {
-  if (f == NULL) return MPROC_EINVAL;
+  if (f == NULL) return MPROC__EINVAL("f is NULL");
   pthread_mutex_lock(&f->pool->lock);
   int ready = f->state == TASK_DONE;
   pthread_mutex_unlock(&f->pool->lock);
@@ -330,7 +337,7 @@ int mproc_future_ready(mproc_future_t *f) {
 }
 
 int mproc_future_successful(mproc_future_t *f) {
-  if (f == NULL) return MPROC_EINVAL;
+  if (f == NULL) return MPROC__EINVAL("f is NULL");
   pthread_mutex_lock(&f->pool->lock);
   int rc = f->state != TASK_DONE ? MPROC_ESTATE : f->code == 0;
   pthread_mutex_unlock(&f->pool->lock);
@@ -338,7 +345,8 @@ int mproc_future_successful(mproc_future_t *f) {
 }
 
 int mproc_future_result(mproc_future_t *f, const mproc_value_t **result) {
-  if (f == NULL || result == NULL) return MPROC_EINVAL;
+  if (f == NULL || result == NULL)
+    return MPROC__EINVAL("%s is NULL", f == NULL ? "f" : "result");
   *result = NULL;
   pthread_mutex_lock(&f->pool->lock);
   int rc = MPROC_ESTATE;
@@ -353,7 +361,8 @@ int mproc_future_result(mproc_future_t *f, const mproc_value_t **result) {
 }
 
 int mproc_future_error(mproc_future_t *f, mproc_task_error_t *err) {
-  if (f == NULL || err == NULL) return MPROC_EINVAL;
+  if (f == NULL || err == NULL)
+    return MPROC__EINVAL("%s is NULL", f == NULL ? "f" : "err");
   pthread_mutex_lock(&f->pool->lock);
   int rc = MPROC_ESTATE;
   if (f->state == TASK_DONE) {
@@ -365,7 +374,8 @@ int mproc_future_error(mproc_future_t *f, mproc_task_error_t *err) {
 }
 
 int mproc_future_timing(mproc_future_t *f, mproc_task_timing_t *t) {
-  if (f == NULL || t == NULL) return MPROC_EINVAL;
+  if (f == NULL || t == NULL)
+    return MPROC__EINVAL("%s is NULL", f == NULL ? "f" : "t");
   pthread_mutex_lock(&f->pool->lock);
   *t = f->timing;
   pthread_mutex_unlock(&f->pool->lock);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/base/clock.h"
+#include "core/base/error_detail.h"
 #include "core/target_internal.h"
 #include "core/base/check.h"
 #include "serialization/value_ext.h"
@@ -56,9 +57,16 @@ static int map_impl(mproc_pool_t *pool, const char *target,
   if (results != NULL) *results = NULL;
   if (err != NULL) memset(err, 0, sizeof *err);
   mproc_kind_t k = mproc_value_kind(items);
-  if (pool == NULL || target == NULL || results == NULL || items == NULL ||
-      (k != MPROC_LIST && k != MPROC_TUPLE))
-    return MPROC_EINVAL;
+  const char *fn_name = star ? "mproc_pool_starmap" : "mproc_pool_map";
+  if (pool == NULL || target == NULL || results == NULL || items == NULL)
+    return mproc__einval(fn_name, "%s is NULL",
+                         pool == NULL     ? "pool"
+                         : target == NULL ? "target"
+                         : results == NULL ? "results"
+                                           : "items");
+  if (k != MPROC_LIST && k != MPROC_TUPLE)
+    return mproc__einval(fn_name, "items must be a list or tuple, not %s",
+                         mproc_kind_name(k));
   mproc_target_fn fn;
   int rc = mproc__target_resolve(target, &fn);
   if (rc < 0) {
@@ -178,11 +186,17 @@ int mproc_pool_imap(mproc_pool_t *pool, const mproc_imap_opts_t *opts,
                     mproc_iter_t **out) {
   if (out != NULL) *out = NULL;
   if (pool == NULL || opts == NULL || out == NULL || opts->target == NULL)
-    return MPROC_EINVAL;
+    return MPROC__EINVAL("%s is NULL", pool == NULL   ? "pool"
+                                       : opts == NULL ? "opts"
+                                       : out == NULL  ? "out"
+                                                      : "opts.target");
   mproc_kind_t k = mproc_value_kind(opts->items);
-  if ((opts->items == NULL) == (opts->next == NULL)) return MPROC_EINVAL;
+  if ((opts->items == NULL) == (opts->next == NULL))
+    return MPROC__EINVAL("set exactly one of opts.items and opts.next (%s)",
+                         opts->items == NULL ? "neither is set" : "both are");
   if (opts->items != NULL && k != MPROC_LIST && k != MPROC_TUPLE)
-    return MPROC_EINVAL;
+    return MPROC__EINVAL("opts.items must be a list or tuple, not %s",
+                         mproc_kind_name(k));
   mproc_target_fn fn;
   int rc = mproc__target_resolve(opts->target, &fn);
   if (rc < 0) return rc;
@@ -353,8 +367,10 @@ static int next_chunk(mproc_iter_t *it, uint64_t deadline) {
 }
 
 int mproc_iter_next(mproc_iter_t *it, double timeout_s, mproc_item_t *item) {
-  if (it == NULL || item == NULL || !mproc__timeout_valid(timeout_s))
-    return MPROC_EINVAL;
+  if (it == NULL || item == NULL)
+    return MPROC__EINVAL("%s is NULL", it == NULL ? "it" : "item");
+  if (!mproc__timeout_valid(timeout_s))
+    return MPROC__EINVAL("timeout_s must be a number (NaN is not)");
   memset(item, 0, sizeof *item);
   if (it->done != NULL) {
     mproc_future_free(it->done);

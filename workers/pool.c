@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "core/base/error_detail.h"
 #include "core/base/clock.h"
 #include "core/base/check.h"
 #include "core/base/io.h"
@@ -67,13 +68,23 @@ void mproc__pool_wake_locked(mproc_pool_t *pool, uint64_t deadline_ns) {
 }
 
 static int copy_options(mproc_pool_t *pool, const mproc_pool_opts_t *o) {
-  if (o->task_timeout_s < 0 || o->kill_grace_s < 0 ||
-      !mproc__timeout_valid(o->task_timeout_s) ||
-      !mproc__timeout_valid(o->kill_grace_s) || o->workers > 100000)
-    return MPROC_EINVAL;
+  if (o->task_timeout_s < 0 || !mproc__timeout_valid(o->task_timeout_s))
+    return mproc__einval("mproc_pool_new",
+                         "opts.task_timeout_s must be 0 (none) or more, not %g",
+                         o->task_timeout_s);
+  if (o->kill_grace_s < 0 || !mproc__timeout_valid(o->kill_grace_s))
+    return mproc__einval("mproc_pool_new",
+                         "opts.kill_grace_s must be 0 (default) or more, not %g",
+                         o->kill_grace_s);
+  if (o->workers > 100000)
+    return mproc__einval("mproc_pool_new",
+                         "opts.workers must be at most 100000, not %u",
+                         (unsigned)o->workers);
   mproc_kind_t k = mproc_value_kind(o->initargs);
   if (o->initargs != NULL && k != MPROC_TUPLE && k != MPROC_LIST)
-    return MPROC_EINVAL;
+    return mproc__einval("mproc_pool_new",
+                         "opts.initargs must be a tuple or list, not %s",
+                         mproc_kind_name(k));
   pool->nworkers = o->workers ? o->workers : cpus_available();
   mproc__worker_cfg_t *cfg = &pool->wcfg;
   cfg->initializer = o->initializer;
@@ -101,7 +112,7 @@ static int copy_options(mproc_pool_t *pool, const mproc_pool_opts_t *o) {
 }
 
 int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts) {
-  if (out == NULL) return MPROC_EINVAL;
+  if (out == NULL) return MPROC__EINVAL("out is NULL");
   *out = NULL;
   mproc_pool_opts_t defaults;
   memset(&defaults, 0, sizeof defaults);
@@ -196,7 +207,7 @@ unsigned mproc_pool_size(const mproc_pool_t *pool) {
 }
 
 int mproc_pool_close(mproc_pool_t *pool) {
-  if (pool == NULL) return MPROC_EINVAL;
+  if (pool == NULL) return MPROC__EINVAL("pool is NULL");
   pthread_mutex_lock(&pool->lock);
   if (pool->state == POOL_OPEN) pool->state = POOL_CLOSED;
   mproc__pool_wake_locked(pool, 0);
@@ -241,7 +252,7 @@ static void reap_thread_locked(mproc_pool_t *pool) {
 }
 
 int mproc_pool_terminate(mproc_pool_t *pool) {
-  if (pool == NULL) return MPROC_EINVAL;
+  if (pool == NULL) return MPROC__EINVAL("pool is NULL");
   pthread_mutex_lock(&pool->lock);
   terminate_locked(pool);
   join_locked(pool, UINT64_MAX);
@@ -251,7 +262,9 @@ int mproc_pool_terminate(mproc_pool_t *pool) {
 }
 
 int mproc_pool_join(mproc_pool_t *pool, double timeout_s) {
-  if (pool == NULL || !mproc__timeout_valid(timeout_s)) return MPROC_EINVAL;
+  if (pool == NULL) return MPROC__EINVAL("pool is NULL");
+  if (!mproc__timeout_valid(timeout_s))
+    return MPROC__EINVAL("timeout_s must be a number (NaN is not)");
   pthread_mutex_lock(&pool->lock);
   if (pool->state == POOL_OPEN) {
     pthread_mutex_unlock(&pool->lock);
@@ -297,7 +310,9 @@ void mproc__worker_fold_stats(const worker_t *w, mproc_worker_stats_t *s,
 
 int mproc_pool_stats(mproc_pool_t *pool, mproc_worker_stats_t *stats,
                      size_t cap, size_t *n) {
-  if (pool == NULL || (stats == NULL && cap > 0)) return MPROC_EINVAL;
+  if (pool == NULL || (stats == NULL && cap > 0))
+    return MPROC__EINVAL("%s", pool == NULL ? "pool is NULL"
+                                            : "stats is NULL but cap is not 0");
   pthread_mutex_lock(&pool->lock);
   uint64_t now = mproc__now_ns();
   for (unsigned i = 0; i < pool->nworkers && i < cap; i++) {

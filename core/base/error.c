@@ -19,6 +19,16 @@ int mproc__fail(int code, const char *fmt, ...) {
   return code;
 }
 
+int mproc__einval(const char *func, const char *fmt, ...) {
+  int n = snprintf(detail, sizeof detail, "%s: ", func);
+  if (n < 0 || (size_t)n >= sizeof detail) return MPROC_EINVAL;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail + n, sizeof detail - (size_t)n, fmt, ap);
+  va_end(ap);
+  return MPROC_EINVAL;
+}
+
 const char *mproc_strerror(int err) {
   switch (err) {
     case 0:

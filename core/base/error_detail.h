@@ -15,6 +15,15 @@ extern "C" {
 int mproc__fail(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* MPROC_EINVAL with a detail that names the public function and what is
+ * wrong with which argument or field: MPROC__EINVAL("args must be a tuple
+ * or list, not %s", kind) in mproc_pool_submit records "mproc_pool_submit:
+ * args must be a tuple or list, not dict". Use it in the public function
+ * itself (the name is __func__). */
+int mproc__einval(const char *func, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+#define MPROC__EINVAL(...) mproc__einval(__func__, __VA_ARGS__)
+
 #ifdef __cplusplus
 }
 #endif

@@ -409,6 +409,8 @@ TEST_P(ProcessTest, MisuseIsAnErrorCodeNotAnAbort) {
   EXPECT_EQ(MPROC_ESTATE, mproc_process_start(p));
   EXPECT_EQ(MPROC_EBUSY, mproc_process_close(p));
   EXPECT_EQ(MPROC_EINVAL, mproc_process_join(p, NAN));
+  EXPECT_STREQ("mproc_process_join: timeout_s must be a number (NaN is not)",
+               mproc_last_error());
   EXPECT_EQ(MPROC_EINVAL, mproc_process_exitcode(p, nullptr));
   ASSERT_EQ(0, mproc_process_kill(p));
   EXPECT_EQ(-SIGKILL, ExitCodeAfterJoin(p));
@@ -424,17 +426,25 @@ TEST_P(ProcessTest, NewRejectsBadOptions) {
   mproc_process_t* p = reinterpret_cast<mproc_process_t*>(1);
   mproc_process_opts_t opts = {};
   EXPECT_EQ(MPROC_EINVAL, mproc_process_new(&p, &opts));  // no target
+  EXPECT_STREQ("mproc_process_new: opts.target or opts.target_name must be set",
+               mproc_last_error());
   EXPECT_EQ(nullptr, p);
   EXPECT_EQ(MPROC_EINVAL, mproc_process_new(&p, nullptr));
+  EXPECT_STREQ("mproc_process_new: opts is NULL", mproc_last_error());
   EXPECT_EQ(MPROC_EINVAL, mproc_process_new(nullptr, &opts));
+  EXPECT_STREQ("mproc_process_new: out is NULL", mproc_last_error());
   opts.target = ReturnArg;
   mproc_value_t* v;
   ASSERT_EQ(0, mproc_pack(&v, "i", 1));
   opts.args = v;  // not a tuple
   EXPECT_EQ(MPROC_EINVAL, mproc_process_new(&p, &opts));
+  EXPECT_STREQ("mproc_process_new: opts.args must be a tuple or list, not int",
+               mproc_last_error());
   opts.args = nullptr;
   opts.kwargs = v;  // not a dict
   EXPECT_EQ(MPROC_EINVAL, mproc_process_new(&p, &opts));
+  EXPECT_STREQ("mproc_process_new: opts.kwargs must be a dict, not int",
+               mproc_last_error());
   mproc_value_free(v);
   // A call bigger than the allowed frame.
   ASSERT_EQ(0, mproc_pack(&v, "(s)", std::string(4096, 'x').c_str()));

@@ -6,6 +6,7 @@
 // taken at mproc_pool_new: globals the parent changes later are not seen by
 // the workers, so every target takes what it needs from its args.
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -877,6 +878,48 @@ TEST_F(Pool, UnknownTargetNamesTheClosestRegisteredOne) {
       << err.message;
 }
 
+// issue 9: every MPROC_EINVAL names the function and what is wrong.
+TEST_F(Pool, BadArgumentsAreNamed) {
+  PoolPtr pool = NewPool(1);
+  mproc_value_t* res = nullptr;
+  mproc_task_error_t err;
+  Value d = Pack("{s:i}", "x", 3);
+  EXPECT_EQ(MPROC_EINVAL,
+            mproc_pool_map(pool.get(), "square", d.get(), 0, &res, &err));
+  EXPECT_STREQ("mproc_pool_map: items must be a list or tuple, not dict",
+               mproc_last_error());
+  EXPECT_EQ(MPROC_EINVAL,
+            mproc_pool_starmap(pool.get(), "square", nullptr, 0, &res, &err));
+  EXPECT_STREQ("mproc_pool_starmap: items is NULL", mproc_last_error());
+  Value items = Range(3);
+  mproc_imap_opts_t o = {};
+  o.target = "square";
+  mproc_iter_t* it = nullptr;
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_imap(pool.get(), &o, &it));
+  EXPECT_STREQ(
+      "mproc_pool_imap: set exactly one of opts.items and opts.next (neither "
+      "is set)",
+      mproc_last_error());
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_join(pool.get(), NAN));
+  EXPECT_STREQ("mproc_pool_join: timeout_s must be a number (NaN is not)",
+               mproc_last_error());
+  mproc_pool_opts_t po = {};
+  po.task_timeout_s = -1;
+  mproc_pool_t* p2 = nullptr;
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_new(&p2, &po));
+  EXPECT_STREQ(
+      "mproc_pool_new: opts.task_timeout_s must be 0 (none) or more, not -1",
+      mproc_last_error());
+  po.task_timeout_s = 0;
+  Value s = Pack("s", "x");
+  po.initargs = s.get();
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_new(&p2, &po));
+  EXPECT_STREQ("mproc_pool_new: opts.initargs must be a tuple or list, not str",
+               mproc_last_error());
+  EXPECT_EQ(MPROC_EINVAL, mproc_future_wait(nullptr, 1));
+  EXPECT_STREQ("mproc_future_wait: f is NULL", mproc_last_error());
+}
+
 TEST_F(Pool, ArgsThatAreNotATupleAreRefused) {
   PoolPtr pool = NewPool(1);
   Value i = Pack("i", 3);
@@ -889,9 +932,13 @@ TEST_F(Pool, ArgsThatAreNotATupleAreRefused) {
   EXPECT_EQ(nullptr, f);
   EXPECT_EQ(MPROC_EINVAL,
             mproc_pool_submit(pool.get(), "square", d.get(), nullptr, &f));
+  EXPECT_STREQ("mproc_pool_submit: args must be a tuple or list, not dict",
+               mproc_last_error());
   // kwargs must be a dict.
   EXPECT_EQ(MPROC_EINVAL,
             mproc_pool_submit(pool.get(), "square", t.get(), l.get(), &f));
+  EXPECT_STREQ("mproc_pool_submit: kwargs must be a dict, not list",
+               mproc_last_error());
   mproc_value_t* res = nullptr;
   EXPECT_EQ(MPROC_EINVAL, mproc_pool_apply(pool.get(), "square", i.get(),
                                            nullptr, &res, nullptr));

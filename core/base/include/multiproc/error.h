@@ -101,8 +101,12 @@ MPROC_API const char *mproc_err_name(int err);
 
 /* The details of the calling thread's latest failure that had any, in the
  * spirit of dlerror(): "target 'square' is registered twice: a.c:12 and
- * b.c:40". Functions that record details say so in their documentation;
- * the text stays until the thread's next failure that records one. Never
+ * b.c:40". Every MPROC_EINVAL from the Process, pool, future, value,
+ * pack/unpack, frame and target functions records one, naming the function
+ * and the argument or options field at fault: "mproc_pool_submit: args must be a
+ * tuple or list, not dict", "mproc_process_new: opts is NULL". Other
+ * functions that record details say so in their documentation; the text
+ * stays until the thread's next failure that records one. Never
  * NULL ("" when there is none); valid until that thread's next multiproc
  * call. */
 MPROC_API const char *mproc_last_error(void);
