@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "core/base/error_detail.h"
 #include "core/ipc/shared.h"
 #include "core/ipc/sync_internal.h"
 #include "multiproc/shm.h"
@@ -39,11 +40,14 @@ static size_t itemsize_of(char t) {
 }
 
 int mproc_array_new(mproc_array_t **out, char typecode, size_t n, bool lock) {
-  if (out == NULL) return MPROC_EINVAL;
+  if (out == NULL) return MPROC__EINVAL("out is NULL");
   *out = NULL;
   size_t size = itemsize_of(typecode);
-  if (size == 0 || n == 0 || n > (SIZE_MAX - DATA_OFFSET) / size)
-    return MPROC_EINVAL;
+  if (size == 0)
+    return MPROC__EINVAL("typecode '%c' is not one of c b B h H i I l L q Q f d",
+                         typecode ? typecode : '?');
+  if (n == 0 || n > (SIZE_MAX - DATA_OFFSET) / size)
+    return MPROC__EINVAL("n must be 1 or more (and fit in memory), not %zu", n);
   size_t map_size = DATA_OFFSET + n * size;
   void *mem;
   int rc = mproc__shared_map(&mem, map_size);
@@ -197,7 +201,12 @@ static int write_float(const mproc_array_t *a, void *p, double v) {
 }
 
 static int access_item(mproc_array_t *a, size_t i, access_t what, void *io) {
-  if (a == NULL || io == NULL) return MPROC_EINVAL;
+  if (a == NULL || io == NULL)
+    return mproc__einval(what == GET_INT     ? "mproc_array_get_int"
+                         : what == SET_INT   ? "mproc_array_set_int"
+                         : what == GET_FLOAT ? "mproc_array_get_float"
+                                             : "mproc_array_set_float",
+                         "%s is NULL", a == NULL ? "a" : "out");
   if (i >= a->n) return MPROC_ERANGE;
   void *p = (char *)a + DATA_OFFSET + i * a->itemsize;
   int locked = 0;

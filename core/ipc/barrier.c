@@ -10,6 +10,7 @@
  * last forever. */
 #include <limits.h>
 
+#include "core/base/error_detail.h"
 #include "core/ipc/futex.h"
 #include "core/ipc/shared.h"
 #include "core/ipc/sync_internal.h"
@@ -28,10 +29,13 @@ struct mproc_barrier {
 
 int mproc_barrier_new(mproc_barrier_t **out, unsigned parties,
                       const mproc_barrier_opts_t *opts) {
-  if (out == NULL) return MPROC_EINVAL;
+  if (out == NULL) return MPROC__EINVAL("out is NULL");
   *out = NULL;
-  if (parties == 0 || parties > INT32_MAX) return MPROC_EINVAL;
-  if (opts != NULL && !(opts->timeout_s >= 0)) return MPROC_EINVAL;
+  if (parties == 0 || parties > INT32_MAX)
+    return MPROC__EINVAL("parties must be 1 to INT32_MAX, not %u", parties);
+  if (opts != NULL && !(opts->timeout_s >= 0))
+    return MPROC__EINVAL("opts.timeout_s must be 0 (none) or more, not %g",
+                         opts->timeout_s);
   void *mem;
   int rc = mproc__shared_map(&mem, sizeof(mproc_barrier_t));
   if (rc < 0) return rc;
@@ -80,7 +84,7 @@ static void unlock_books(mproc_barrier_t *b) {
 }
 
 int mproc_barrier_wait(mproc_barrier_t *b, double timeout_s) {
-  if (b == NULL) return MPROC_EINVAL;
+  if (b == NULL) return MPROC__EINVAL("b is NULL");
   if (timeout_s < 0 && b->timeout_s > 0) timeout_s = b->timeout_s;
   uint64_t deadline;
   int rc = mproc__ipc_deadline(timeout_s, &deadline);
@@ -124,7 +128,7 @@ int mproc_barrier_wait(mproc_barrier_t *b, double timeout_s) {
 }
 
 int mproc_barrier_reset(mproc_barrier_t *b) {
-  if (b == NULL) return MPROC_EINVAL;
+  if (b == NULL) return MPROC__EINVAL("b is NULL");
   lock_books(b);
   bool waiting = b->count > 0;
   if (waiting) end_generation(b, true);
@@ -135,7 +139,7 @@ int mproc_barrier_reset(mproc_barrier_t *b) {
 }
 
 int mproc_barrier_abort(mproc_barrier_t *b) {
-  if (b == NULL) return MPROC_EINVAL;
+  if (b == NULL) return MPROC__EINVAL("b is NULL");
   lock_books(b);
   end_generation(b, true);
   MPROC__STORE(&b->broken, 1);
@@ -145,15 +149,15 @@ int mproc_barrier_abort(mproc_barrier_t *b) {
 }
 
 int mproc_barrier_parties(const mproc_barrier_t *b) {
-  return b == NULL ? MPROC_EINVAL : (int)b->parties;
+  return b == NULL ? MPROC__EINVAL("b is NULL") : (int)b->parties;
 }
 
 int mproc_barrier_n_waiting(const mproc_barrier_t *b) {
-  return b == NULL ? MPROC_EINVAL : (int)MPROC__LOAD(&b->count);
+  return b == NULL ? MPROC__EINVAL("b is NULL") : (int)MPROC__LOAD(&b->count);
 }
 
 int mproc_barrier_broken(const mproc_barrier_t *b) {
-  return b == NULL ? MPROC_EINVAL : MPROC__LOAD(&b->broken) != 0;
+  return b == NULL ? MPROC__EINVAL("b is NULL") : MPROC__LOAD(&b->broken) != 0;
 }
 
 void mproc_barrier_free(mproc_barrier_t *b) {

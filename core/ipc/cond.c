@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <math.h>
 
+#include "core/base/error_detail.h"
 #include "core/base/clock.h"
 #include "core/ipc/futex.h"
 #include "core/ipc/shared.h"
@@ -24,7 +25,7 @@ struct mproc_cond {
 };
 
 int mproc_cond_new(mproc_cond_t **out, mproc_lock_t *lock) {
-  if (out == NULL) return MPROC_EINVAL;
+  if (out == NULL) return MPROC__EINVAL("out is NULL");
   *out = NULL;
   void *mem;
   int rc = mproc__shared_map(&mem, sizeof(mproc_cond_t));
@@ -69,7 +70,7 @@ static int wait_until(mproc_cond_t *c, uint64_t deadline) {
 }
 
 int mproc_cond_wait(mproc_cond_t *cond, double timeout_s) {
-  if (cond == NULL) return MPROC_EINVAL;
+  if (cond == NULL) return MPROC__EINVAL("cond is NULL");
   uint64_t deadline;
   int rc = mproc__ipc_deadline(timeout_s, &deadline);
   if (rc < 0) return rc;
@@ -78,7 +79,8 @@ int mproc_cond_wait(mproc_cond_t *cond, double timeout_s) {
 
 int mproc_cond_wait_for(mproc_cond_t *cond, bool (*pred)(void *ctx), void *ctx,
                         double timeout_s) {
-  if (cond == NULL || pred == NULL) return MPROC_EINVAL;
+  if (cond == NULL || pred == NULL)
+    return MPROC__EINVAL("%s is NULL", cond == NULL ? "cond" : "pred");
   uint64_t deadline;
   int rc = mproc__ipc_deadline(timeout_s, &deadline);
   if (rc < 0) return rc;
@@ -99,7 +101,7 @@ int mproc_cond_wait_for(mproc_cond_t *cond, bool (*pred)(void *ctx), void *ctx,
 }
 
 int mproc_cond_notify(mproc_cond_t *cond, unsigned n) {
-  if (cond == NULL) return MPROC_EINVAL;
+  if (cond == NULL) return MPROC__EINVAL("cond is NULL");
   if (!mproc__lockcore_held(&cond->lock->core)) return MPROC_EPERM;
   if (n == 0) return 0;
   MPROC__ADD(&cond->seq, 1);

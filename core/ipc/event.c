@@ -1,6 +1,7 @@
 /* Event: see sync.h. One shared flag word, waited on in a futex. */
 #include <limits.h>
 
+#include "core/base/error_detail.h"
 #include "core/ipc/futex.h"
 #include "core/ipc/shared.h"
 #include "core/ipc/sync_internal.h"
@@ -12,7 +13,7 @@ struct mproc_event {
 };
 
 int mproc_event_new(mproc_event_t **out) {
-  if (out == NULL) return MPROC_EINVAL;
+  if (out == NULL) return MPROC__EINVAL("out is NULL");
   *out = NULL;
   void *mem;
   int rc = mproc__shared_map(&mem, sizeof(mproc_event_t));
@@ -22,25 +23,25 @@ int mproc_event_new(mproc_event_t **out) {
 }
 
 int mproc_event_set(mproc_event_t *ev) {
-  if (ev == NULL) return MPROC_EINVAL;
+  if (ev == NULL) return MPROC__EINVAL("ev is NULL");
   MPROC__STORE(&ev->flag, 1);
   if (MPROC__LOAD(&ev->waiters) > 0) mproc__futex_wake(&ev->flag, INT32_MAX);
   return 0;
 }
 
 int mproc_event_clear(mproc_event_t *ev) {
-  if (ev == NULL) return MPROC_EINVAL;
+  if (ev == NULL) return MPROC__EINVAL("ev is NULL");
   MPROC__STORE(&ev->flag, 0);
   return 0;
 }
 
 int mproc_event_is_set(const mproc_event_t *ev) {
-  if (ev == NULL) return MPROC_EINVAL;
+  if (ev == NULL) return MPROC__EINVAL("ev is NULL");
   return MPROC__LOAD(&ev->flag) != 0;
 }
 
 int mproc_event_wait(mproc_event_t *ev, double timeout_s) {
-  if (ev == NULL) return MPROC_EINVAL;
+  if (ev == NULL) return MPROC__EINVAL("ev is NULL");
   uint64_t deadline;
   int rc = mproc__ipc_deadline(timeout_s, &deadline);
   if (rc < 0) return rc;

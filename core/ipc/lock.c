@@ -2,12 +2,17 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/base/error_detail.h"
 #include "core/base/clock.h"
 #include "core/ipc/shared.h"
 #include "core/ipc/sync_internal.h"
 
-int mproc__ipc_deadline(double timeout_s, uint64_t *deadline_ns) {
-  if (!mproc__timeout_valid(timeout_s)) return MPROC_EINVAL;
+int mproc__ipc_deadline_in(const char *func, double timeout_s,
+                           uint64_t *deadline_ns) {
+  if (!mproc__timeout_valid(timeout_s)) {
+    *deadline_ns = 0;
+    return mproc__einval(func, "timeout_s must be a number (NaN is not)");
+  }
   *deadline_ns = timeout_s == 0 ? 0 : mproc__deadline(timeout_s);
   return 0;
 }
@@ -18,7 +23,9 @@ int mproc__lock_init_embedded(mproc_lock_t *l, bool recursive) {
 }
 
 static int lock_new(mproc_lock_t **out, bool recursive) {
-  if (out == NULL) return MPROC_EINVAL;
+  if (out == NULL)
+    return mproc__einval(recursive ? "mproc_rlock_new" : "mproc_lock_new",
+                         "out is NULL");
   *out = NULL;
   void *mem;
   int rc = mproc__shared_map(&mem, sizeof(mproc_lock_t));
@@ -39,7 +46,7 @@ int mproc_lock_new(mproc_lock_t **out) { return lock_new(out, false); }
 int mproc_rlock_new(mproc_lock_t **out) { return lock_new(out, true); }
 
 int mproc_lock_acquire(mproc_lock_t *lock, double timeout_s) {
-  if (lock == NULL) return MPROC_EINVAL;
+  if (lock == NULL) return MPROC__EINVAL("lock is NULL");
   uint64_t deadline;
   int rc = mproc__ipc_deadline(timeout_s, &deadline);
   if (rc < 0) return rc;
@@ -47,7 +54,7 @@ int mproc_lock_acquire(mproc_lock_t *lock, double timeout_s) {
 }
 
 int mproc_lock_release(mproc_lock_t *lock) {
-  if (lock == NULL) return MPROC_EINVAL;
+  if (lock == NULL) return MPROC__EINVAL("lock is NULL");
   return mproc__lockcore_release(&lock->core);
 }
 

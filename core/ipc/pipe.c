@@ -1,4 +1,5 @@
 /* Pipe and Connection: see pipe.h. */
+#include "core/base/error_detail.h"
 #include "multiproc/pipe.h"
 
 #include <fcntl.h>
@@ -46,7 +47,8 @@ static mproc_conn_t *conn_new(int fd, bool readable, bool writable) {
 }
 
 int mproc_pipe(mproc_conn_t **a, mproc_conn_t **b, bool duplex) {
-  if (a == NULL || b == NULL) return MPROC_EINVAL;
+  if (a == NULL || b == NULL)
+    return MPROC__EINVAL("%s is NULL", a == NULL ? "a" : "b");
   *a = *b = NULL;
   int fds[2];
   /* Close-on-exec, as every descriptor of multiproc's: a fork keeps them
@@ -106,7 +108,8 @@ static int send_frame(mproc_conn_t *c, const void *p, size_t len) {
 }
 
 int mproc_conn_send(mproc_conn_t *c, const mproc_value_t *v) {
-  if (c == NULL || v == NULL) return MPROC_EINVAL;
+  if (c == NULL || v == NULL)
+    return MPROC__EINVAL("%s is NULL", c == NULL ? "c" : "v");
   if (!c->writable) return MPROC_EBADF;
   size_t size = mproc_value_encoded_size(v);
   if (size > UINT32_MAX) return MPROC_ETOOBIG;
@@ -121,7 +124,9 @@ int mproc_conn_send(mproc_conn_t *c, const mproc_value_t *v) {
 }
 
 int mproc_conn_send_bytes(mproc_conn_t *c, const void *p, size_t n) {
-  if (c == NULL || (p == NULL && n > 0)) return MPROC_EINVAL;
+  if (c == NULL || (p == NULL && n > 0))
+    return MPROC__EINVAL("%s", c == NULL ? "c is NULL"
+                                         : "p is NULL but n is not 0");
   if (!c->writable) return MPROC_EBADF;
   return send_frame(c, p, n);
 }
@@ -174,9 +179,9 @@ static int recv_packets(mproc_conn_t *c, mproc__buf_t *b, size_t *len) {
 }
 
 int mproc_conn_recv(mproc_conn_t *c, mproc_value_t **out) {
-  if (out == NULL) return MPROC_EINVAL;
+  if (out == NULL) return MPROC__EINVAL("out is NULL");
   *out = NULL;
-  if (c == NULL) return MPROC_EINVAL;
+  if (c == NULL) return MPROC__EINVAL("c is NULL");
   if (!c->readable) return MPROC_EBADF;
   uint8_t mem[FIRST_RECORD];
   int rc;
@@ -202,10 +207,11 @@ int mproc_conn_recv(mproc_conn_t *c, mproc_value_t **out) {
 }
 
 int mproc_conn_recv_bytes(mproc_conn_t *c, void **p, size_t *n) {
-  if (p == NULL || n == NULL) return MPROC_EINVAL;
+  if (p == NULL || n == NULL)
+    return MPROC__EINVAL("%s is NULL", p == NULL ? "p" : "n");
   *p = NULL;
   *n = 0;
-  if (c == NULL) return MPROC_EINVAL;
+  if (c == NULL) return MPROC__EINVAL("c is NULL");
   if (!c->readable) return MPROC_EBADF;
   if (!c->packets) return mproc_frame_read(c->fd, UINT32_MAX, p, n);
   mproc__buf_t b;
@@ -225,7 +231,9 @@ int mproc_conn_recv_bytes(mproc_conn_t *c, void **p, size_t *n) {
 }
 
 int mproc_conn_poll(mproc_conn_t *c, double timeout_s) {
-  if (c == NULL || !mproc__timeout_valid(timeout_s)) return MPROC_EINVAL;
+  if (c == NULL) return MPROC__EINVAL("c is NULL");
+  if (!mproc__timeout_valid(timeout_s))
+    return MPROC__EINVAL("timeout_s must be a number (NaN is not)");
   if (!c->readable) return MPROC_EBADF;
   struct pollfd pfd = {c->fd, POLLIN, 0};
   int rc = mproc__poll(&pfd, 1, timeout_s == 0 ? 0 : mproc__deadline(timeout_s));
@@ -234,7 +242,7 @@ int mproc_conn_poll(mproc_conn_t *c, double timeout_s) {
 }
 
 int mproc_conn_fileno(const mproc_conn_t *c) {
-  return c == NULL ? MPROC_EINVAL : c->fd;
+  return c == NULL ? MPROC__EINVAL("c is NULL") : c->fd;
 }
 
 bool mproc_conn_readable(const mproc_conn_t *c) {

@@ -35,6 +35,7 @@
  *
  * The handle (struct mproc_queue) is process-local memory pointing at the
  * shared part; fork copies it, so a child uses the parent's pointer. */
+#include "core/base/error_detail.h"
 #include "multiproc/queue.h"
 
 #include <errno.h>
@@ -226,7 +227,7 @@ static uint64_t ring_free(const qshared_t *s, const qstate_t *st) {
 /* ---- Creation and release. */
 
 int mproc_queue_new(mproc_queue_t **out, const mproc_queue_opts_t *opts) {
-  if (out == NULL) return MPROC_EINVAL;
+  if (out == NULL) return MPROC__EINVAL("out is NULL");
   *out = NULL;
   mproc_queue_opts_t o;
   memset(&o, 0, sizeof o);
@@ -234,7 +235,8 @@ int mproc_queue_new(mproc_queue_t **out, const mproc_queue_opts_t *opts) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
   size_t cap = o.capacity ? o.capacity : DEFAULT_CAPACITY;
   if (cap < MIN_CAPACITY) cap = MIN_CAPACITY;
-  if (cap > SIZE_MAX / 2) return MPROC_EINVAL;
+  if (cap > SIZE_MAX / 2)
+    return MPROC__EINVAL("opts.capacity is too large (%zu)", cap);
   cap = (cap + page - 1) / page * page;
   size_t header = (sizeof(qshared_t) + page - 1) / page * page;
   mproc_queue_t *q = calloc(1, sizeof *q);
@@ -372,7 +374,8 @@ static int put_spilled(mproc_queue_t *q, const mproc_value_t *item,
 
 int mproc_queue_put(mproc_queue_t *q, const mproc_value_t *item,
                     double timeout_s) {
-  if (q == NULL || item == NULL) return MPROC_EINVAL;
+  if (q == NULL || item == NULL)
+    return MPROC__EINVAL("%s is NULL", q == NULL ? "q" : "item");
   uint64_t deadline;
   int rc = mproc__ipc_deadline(timeout_s, &deadline);
   if (rc < 0) return rc;
@@ -438,9 +441,9 @@ static int receive_spilled(mproc_queue_t *q, const spill_ref_t *ref,
 }
 
 int mproc_queue_get(mproc_queue_t *q, mproc_value_t **out, double timeout_s) {
-  if (out == NULL) return MPROC_EINVAL;
+  if (out == NULL) return MPROC__EINVAL("out is NULL");
   *out = NULL;
-  if (q == NULL) return MPROC_EINVAL;
+  if (q == NULL) return MPROC__EINVAL("q is NULL");
   uint64_t deadline;
   int rc = mproc__ipc_deadline(timeout_s, &deadline);
   if (rc < 0) return rc;
@@ -505,17 +508,17 @@ int mproc_queue_get(mproc_queue_t *q, mproc_value_t **out, double timeout_s) {
 /* ---- Sizes. */
 
 long mproc_queue_qsize(const mproc_queue_t *q) {
-  if (q == NULL) return MPROC_EINVAL;
+  if (q == NULL) return MPROC__EINVAL("q is NULL");
   return (long)MPROC__LOAD(&q->s->state.count);
 }
 
 int mproc_queue_empty(const mproc_queue_t *q) {
-  if (q == NULL) return MPROC_EINVAL;
+  if (q == NULL) return MPROC__EINVAL("q is NULL");
   return MPROC__LOAD(&q->s->state.count) == 0;
 }
 
 int mproc_queue_full(const mproc_queue_t *q) {
-  if (q == NULL) return MPROC_EINVAL;
+  if (q == NULL) return MPROC__EINVAL("q is NULL");
   return q->s->maxsize != 0 &&
          MPROC__LOAD(&q->s->state.count) >= q->s->maxsize;
 }
@@ -523,7 +526,7 @@ int mproc_queue_full(const mproc_queue_t *q) {
 /* ---- JoinableQueue. */
 
 int mproc_queue_task_done(mproc_queue_t *q) {
-  if (q == NULL) return MPROC_EINVAL;
+  if (q == NULL) return MPROC__EINVAL("q is NULL");
   qshared_t *s = q->s;
   if (!s->joinable) return MPROC_ESTATE;
   int rc = qlock(s, UINT64_MAX);
@@ -543,7 +546,7 @@ int mproc_queue_task_done(mproc_queue_t *q) {
 }
 
 int mproc_queue_join(mproc_queue_t *q, double timeout_s) {
-  if (q == NULL) return MPROC_EINVAL;
+  if (q == NULL) return MPROC__EINVAL("q is NULL");
   qshared_t *s = q->s;
   if (!s->joinable) return MPROC_ESTATE;
   uint64_t deadline;

@@ -5,6 +5,7 @@
  * whose death could wedge it. */
 #include <limits.h>
 
+#include "core/base/error_detail.h"
 #include "core/ipc/futex.h"
 #include "core/ipc/shared.h"
 #include "core/ipc/sync_internal.h"
@@ -18,7 +19,9 @@ struct mproc_sem {
 };
 
 static int sem_new(mproc_sem_t **out, unsigned value, bool bounded) {
-  if (out == NULL) return MPROC_EINVAL;
+  if (out == NULL)
+    return mproc__einval(bounded ? "mproc_bsem_new" : "mproc_sem_new",
+                         "out is NULL");
   *out = NULL;
   if (value > INT32_MAX) return MPROC_ERANGE;
   void *mem;
@@ -49,7 +52,7 @@ static bool try_take(mproc_sem_t *s) {
 }
 
 int mproc_sem_acquire(mproc_sem_t *sem, double timeout_s) {
-  if (sem == NULL) return MPROC_EINVAL;
+  if (sem == NULL) return MPROC__EINVAL("sem is NULL");
   uint64_t deadline;
   int rc = mproc__ipc_deadline(timeout_s, &deadline);
   if (rc < 0) return rc;
@@ -68,7 +71,7 @@ int mproc_sem_acquire(mproc_sem_t *sem, double timeout_s) {
 }
 
 int mproc_sem_release(mproc_sem_t *sem) {
-  if (sem == NULL) return MPROC_EINVAL;
+  if (sem == NULL) return MPROC__EINVAL("sem is NULL");
   uint32_t v = MPROC__LOAD(&sem->value);
   for (;;) {
     uint32_t limit = sem->bounded ? sem->bound : INT32_MAX;
@@ -80,7 +83,7 @@ int mproc_sem_release(mproc_sem_t *sem) {
 }
 
 int mproc_sem_value(const mproc_sem_t *sem) {
-  if (sem == NULL) return MPROC_EINVAL;
+  if (sem == NULL) return MPROC__EINVAL("sem is NULL");
   return (int)MPROC__LOAD(&sem->value);
 }
 

@@ -1,4 +1,5 @@
 /* SharedMemory: see shm.h. */
+#include "core/base/error_detail.h"
 #include "multiproc/shm.h"
 
 #include <errno.h>
@@ -24,9 +25,9 @@ struct mproc_shm {
 };
 
 int mproc_shm_new(mproc_shm_t **out, size_t size) {
-  if (out == NULL) return MPROC_EINVAL;
+  if (out == NULL) return MPROC__EINVAL("out is NULL");
   *out = NULL;
-  if (size == 0) return MPROC_EINVAL;
+  if (size == 0) return MPROC__EINVAL("size must be 1 or more");
   mproc_shm_t *s = calloc(1, sizeof *s);
   if (s == NULL) return MPROC_ENOMEM;
   int rc = mproc__shared_map(&s->addr, size);
@@ -40,17 +41,22 @@ int mproc_shm_new(mproc_shm_t **out, size_t size) {
 }
 
 /* "/name" from name, which may carry the leading slash. */
-static int make_path(char *path, const char *name) {
+static int make_path(const char *func, char *path, const char *name) {
   if (name[0] == '/') name++;
   size_t n = strlen(name);
-  if (n == 0 || n > MPROC_SHM_NAME_MAX) return MPROC_EINVAL;
+  if (n == 0 || n > MPROC_SHM_NAME_MAX)
+    return mproc__einval(func, "name '%s' must be 1 to %d characters", name,
+                         MPROC_SHM_NAME_MAX);
   for (size_t i = 0; i < n; i++) {
     char c = name[i];
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
               (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-    if (!ok) return MPROC_EINVAL;
+    if (!ok)
+      return mproc__einval(func, "name '%s': '%c' is not allowed (letters, "
+                           "digits, '.', '_', '-')", name, c);
   }
-  if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) return MPROC_EINVAL;
+  if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+    return mproc__einval(func, "name '%s' is not allowed", name);
   path[0] = '/';
   memcpy(path + 1, name, n + 1);
   return 0;
@@ -83,7 +89,9 @@ static int open_map(mproc_shm_t *s, bool create, size_t size) {
   } else if (rc == 0) {
     struct stat st;
     if (fstat(fd, &st) < 0) rc = -errno;
-    else if (st.st_size <= 0) rc = MPROC_EINVAL; /* not made by create */
+    else if (st.st_size <= 0) /* not made by create */
+      rc = mproc__einval("mproc_shm_attach", "shared memory '%s' is empty: "
+                         "not made by mproc_shm_create", s->name + 1);
     else size = (size_t)st.st_size;
   }
   if (rc == 0) {
@@ -99,15 +107,15 @@ static int open_map(mproc_shm_t *s, bool create, size_t size) {
 }
 
 int mproc_shm_create(mproc_shm_t **out, const char *name, size_t size) {
-  if (out == NULL) return MPROC_EINVAL;
+  if (out == NULL) return MPROC__EINVAL("out is NULL");
   *out = NULL;
-  if (size == 0) return MPROC_EINVAL;
+  if (size == 0) return MPROC__EINVAL("size must be 1 or more");
   mproc_shm_t *s = calloc(1, sizeof *s);
   if (s == NULL) return MPROC_ENOMEM;
   s->named = true;
   int rc = 0;
   if (name != NULL) {
-    rc = make_path(s->name, name);
+    rc = make_path(__func__, s->name, name);
   } else {
     unique_path(s->name);
   }
@@ -121,13 +129,13 @@ int mproc_shm_create(mproc_shm_t **out, const char *name, size_t size) {
 }
 
 int mproc_shm_attach(mproc_shm_t **out, const char *name) {
-  if (out == NULL) return MPROC_EINVAL;
+  if (out == NULL) return MPROC__EINVAL("out is NULL");
   *out = NULL;
-  if (name == NULL) return MPROC_EINVAL;
+  if (name == NULL) return MPROC__EINVAL("name is NULL");
   mproc_shm_t *s = calloc(1, sizeof *s);
   if (s == NULL) return MPROC_ENOMEM;
   s->named = true;
-  int rc = make_path(s->name, name);
+  int rc = make_path(__func__, s->name, name);
   if (rc == 0) rc = open_map(s, false, 0);
   if (rc < 0) {
     free(s);
@@ -150,7 +158,9 @@ const char *mproc_shm_name(const mproc_shm_t *shm) {
 }
 
 int mproc_shm_unlink(mproc_shm_t *shm) {
-  if (shm == NULL || !shm->named) return MPROC_EINVAL;
+  if (shm == NULL || !shm->named)
+    return MPROC__EINVAL("%s", shm == NULL ? "shm is NULL"
+                                           : "shm is anonymous: it has no name");
   return shm_unlink(shm->name) == 0 ? 0 : -errno;
 }
 

@@ -28,9 +28,12 @@ struct mproc_lock {
 MPROC__MUST_USE int mproc__lock_init_embedded(mproc_lock_t *l, bool recursive);
 
 /* A timeout_s as a deadline for lockcore and futex waits: 0 stays 0 ("only
- * try"), negative or infinite is UINT64_MAX. MPROC_EINVAL for NaN. */
-MPROC__MUST_USE int mproc__ipc_deadline(double timeout_s,
-                                        uint64_t *deadline_ns);
+ * try"), negative or infinite is UINT64_MAX. MPROC_EINVAL for NaN, its
+ * detail naming func (mproc__ipc_deadline passes the calling function's). */
+MPROC__MUST_USE int mproc__ipc_deadline_in(const char *func, double timeout_s,
+                                           uint64_t *deadline_ns);
+#define mproc__ipc_deadline(timeout_s, deadline_ns) \
+  mproc__ipc_deadline_in(__func__, timeout_s, deadline_ns)
 
 #ifdef __cplusplus
 }

@@ -165,7 +165,10 @@ TEST_F(Queue, MaxsizeNowaitAndTimeouts) {
   EXPECT_GE(took, 0.05);
   EXPECT_LT(took, 0.55);
   EXPECT_EQ(MPROC_EINVAL, mproc_queue_get(q, &v, NAN));
+  EXPECT_STREQ("mproc_queue_get: timeout_s must be a number (NaN is not)",
+               mproc_last_error());
   EXPECT_EQ(MPROC_EINVAL, mproc_queue_put(q, nullptr, 0));
+  EXPECT_STREQ("mproc_queue_put: item is NULL", mproc_last_error());
   mproc_queue_close(q);
 }
 

@@ -120,6 +120,13 @@ TEST_F(Shm, NamesAreCheckedAndNeverReused) {
   EXPECT_EQ(MPROC_EEXIST, mproc_shm_create(&b, name.c_str(), 100));
   for (const char* bad : {"", "/", "a/b", "..", "sp ace", "é"})
     EXPECT_EQ(MPROC_EINVAL, mproc_shm_create(&b, bad, 100)) << bad;
+  EXPECT_EQ(MPROC_EINVAL, mproc_shm_create(&b, "sp ace", 100));
+  EXPECT_STREQ(
+      "mproc_shm_create: name 'sp ace': ' ' is not allowed (letters, digits, "
+      "'.', '_', '-')",
+      mproc_last_error());
+  EXPECT_EQ(MPROC_EINVAL, mproc_shm_create(&b, Name().c_str(), 0));
+  EXPECT_STREQ("mproc_shm_create: size must be 1 or more", mproc_last_error());
   EXPECT_EQ(MPROC_EINVAL, mproc_shm_create(&b, std::string(201, 'x').c_str(), 1));
   EXPECT_EQ(MPROC_EINVAL, mproc_shm_create(&b, Name().c_str(), 0));
   EXPECT_EQ(MPROC_EINVAL, mproc_shm_attach(&b, nullptr));

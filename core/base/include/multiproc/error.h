@@ -101,9 +101,8 @@ MPROC_API const char *mproc_err_name(int err);
 
 /* The details of the calling thread's latest failure that had any, in the
  * spirit of dlerror(): "target 'square' is registered twice: a.c:12 and
- * b.c:40". Every MPROC_EINVAL from the Process, pool, future, value,
- * pack/unpack, frame and target functions records one, naming the function
- * and the argument or options field at fault: "mproc_pool_submit: args must be a
+ * b.c:40". Every MPROC_EINVAL records one, naming the function and the
+ * argument or options field at fault: "mproc_pool_submit: args must be a
  * tuple or list, not dict", "mproc_process_new: opts is NULL". Other
  * functions that record details say so in their documentation; the text
  * stays until the thread's next failure that records one. Never
