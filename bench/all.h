@@ -44,5 +44,6 @@ void bench_group_payload(const bench_opts_t *o);
 void bench_group_skew(const bench_opts_t *o);
 void bench_group_psha(const bench_opts_t *o);
 void bench_group_many(const bench_opts_t *o);
+void bench_group_ipc(const bench_opts_t *o);
 
 #endif /* MPROC_BENCH_ALL_H */

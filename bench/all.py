@@ -14,6 +14,8 @@ Modes:
     skew_submit D    apply_async(sleep, (d,)) for each d, then get() each
     skew_imap D      list(pool.imap(sleep, ds)), chunksize 1
     skew_map D       pool.map(sleep, ds), default chunks
+    queue N          a child puts the ints 0..N-1 into a Queue, the parent
+                     gets them
     many N           N Processes napping 0.5 s started at once under a soft
                      descriptor limit of 1,024, then joined; prints
                      median_us=<how many started> when one failed to start
@@ -36,6 +38,11 @@ def sleep(d):
     return d
 
 
+def produce(q, n):
+    for i in range(n):
+        q.put(i)
+
+
 def f(name, age, **kwargs):
     assert name == 'test' and age == 18 and kwargs == {'m': 20}
 
@@ -54,6 +61,18 @@ def main(argv):
     mode, workers, arg = argv[1], int(argv[2]), argv[3]
     ctx = multiprocessing.get_context('fork')
     clock = time.perf_counter
+    if mode == 'queue':
+        n = int(arg)
+        q = ctx.Queue()
+        t0 = clock()
+        p = ctx.Process(target=produce, args=(q, n))
+        p.start()
+        for _ in range(n):
+            q.get()
+        elapsed = clock() - t0
+        p.join()
+        print('seconds=%.6f' % elapsed)
+        return
     if mode == 'many':
         import resource
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -1,12 +1,12 @@
-/* IPC benchmark: multiproc's Queue and Pipe next to a raw pipe carrying
- * the same bytes and to Python's multiprocessing.Queue, interleaved in one
- * run:
+/* //bench:all, group "ipc" (issue 10): multiproc's Queue and Pipe next to
+ * a raw pipe carrying the same bytes and to Python's multiprocessing.Queue,
+ * interleaved round by round:
  *
  *   queue     a child puts N small items (the ints 0..N-1), the parent
- *             gets them; next to Python's mp.Queue doing the same, and to
- *             a raw pipe carrying the very frames (4-byte length + the
- *             value's encoding), one write(2) per item, read in 64 KiB
- *             reads
+ *             gets them; next to Python's mp.Queue doing the same (all.py
+ *             queue N), and to a raw pipe carrying the very frames (4-byte
+ *             length + the value's encoding), one write(2) per item, read
+ *             in 64 KiB reads
  *   roundtrip a value sent and sent back over a duplex Pipe, next to a
  *             1-byte ping-pong over a raw socketpair (the same transport)
  *             and over two raw pipes
@@ -14,9 +14,7 @@
  *             in the parent), next to 256 MiB written through a raw pipe
  *             into a fresh buffer
  *
- *   bazel run -c opt //bench:ipc_bench -- [--items N] [--trips N]
- *                                         [--bulk-mib M] [--rounds R]
- *                                         [--only queue|roundtrip|bulk]
+ *   bazel run -c opt //bench:all -- --only ipc
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench/all.h"
 #include "bench/bench_util.h"
 #include "multiproc.h"
 
@@ -301,126 +300,58 @@ static double bulk_raw_mbs(size_t bytes) {
   return (double)bytes / s / 1e6;
 }
 
-/* ---- python */
-
-static double python_queue_s(const char *script, size_t n) {
-  char n_s[32];
-  snprintf(n_s, sizeof n_s, "%zu", n);
-  char *argv[] = {(char *)BENCH_PYTHON, (char *)script, (char *)"queue", n_s,
-                  NULL};
-  char *text = bench_run_capture(argv);
-  double s = bench_field(text, "seconds");
-  free(text);
-  if (isnan(s)) bench_die(script, "no seconds= in its output");
-  return s;
-}
-
-static size_t parse_count(const char *flag, const char *s) {
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (s[0] == '-' || *end != '\0' || errno != 0 || v == 0 || v > 100000000)
-    bench_die(flag, "expects a positive count");
-  return (size_t)v;
-}
-
 static double median(double *v, size_t n) {
   samples_t s = {v, n, n};
   return stats_of(&s).median;
 }
 
-static const char *verdict(bool met) { return met ? "met" : "NOT met"; }
-
-int main(int argc, char **argv) {
-  size_t items = 200000, trips = 20000, bulk_mib = 256, rounds = 3;
-  const char *only = NULL;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (strcmp(argv[i], "--only") == 0)
-      only = argv[i + 1];
-    else if (strcmp(argv[i], "--items") == 0)
-      items = parse_count(argv[i], argv[i + 1]);
-    else if (strcmp(argv[i], "--trips") == 0)
-      trips = parse_count(argv[i], argv[i + 1]);
-    else if (strcmp(argv[i], "--bulk-mib") == 0)
-      bulk_mib = parse_count(argv[i], argv[i + 1]);
-    else if (strcmp(argv[i], "--rounds") == 0)
-      rounds = parse_count(argv[i], argv[i + 1]);
-    else
-      bench_die(argv[i], "unknown flag");
-  }
-  if (rounds > 16) rounds = 16;
-  const char *script = NULL;
-  if (access(BENCH_PYTHON, X_OK) == 0)
-    script = bench_runfile(argv[0], "bench/ipc_bench.py");
-
-  struct utsname u;
-  uname(&u);
-  printf("multiproc IPC benchmark\n");
-  printf("machine : nproc=%ld, %s %s %s\n", sysconf(_SC_NPROCESSORS_ONLN),
-         u.sysname, u.release, u.machine);
-  printf("settings: items=%zu, trips=%zu, bulk=%zu MiB, rounds=%zu "
-         "(medians of the rounds, variants interleaved)\n",
-         items, trips, bulk_mib, rounds);
-  if (script == NULL) printf("python  : unavailable; C figures only\n");
-  fflush(stdout);
-
+void bench_group_ipc(const bench_opts_t *o) {
+  size_t items = o->quick ? 20000 : 200000, trips = o->quick ? 2000 : 20000;
+  size_t bulk = (size_t)(o->quick ? 32 : 256) << 20;
+  size_t rounds = o->rounds > 16 ? 16 : o->rounds ? o->rounds : 1;
   size_t *ends;
   uint8_t *frames = frames_of(items, &ends);
-  size_t bulk = bulk_mib << 20;
   double q_m[16], q_r[16], q_p[16], rt_m[16], rt_s[16], rt_p[16], b_m[16],
       b_r[16];
-  bool do_queue = only == NULL || strcmp(only, "queue") == 0;
-  bool do_trip = only == NULL || strcmp(only, "roundtrip") == 0;
-  bool do_bulk = only == NULL || strcmp(only, "bulk") == 0;
-  if (!do_queue && !do_trip && !do_bulk) bench_die("--only", "unknown workload");
-  if (!do_queue) script = NULL;
+  char n_s[32];
+  snprintf(n_s, sizeof n_s, "%zu", items);
   for (size_t r = 0; r < rounds; r++) {
-    if (do_queue) {
-      q_m[r] = queue_mproc_s(items);
-      q_r[r] = queue_raw_s(items, frames, ends);
-      if (script != NULL) q_p[r] = python_queue_s(script, items);
-    }
-    if (do_trip) {
-      rt_m[r] = roundtrip_mproc_us(trips);
-      rt_s[r] = roundtrip_raw_us(trips, true);
-      rt_p[r] = roundtrip_raw_us(trips, false);
-    }
-    if (do_bulk) {
-      b_m[r] = bulk_mproc_mbs(bulk);
-      b_r[r] = bulk_raw_mbs(bulk);
-    }
+    q_m[r] = queue_mproc_s(items);
+    q_r[r] = queue_raw_s(items, frames, ends);
+    q_p[r] = bench_py(o, "queue", 1, n_s, NULL);
+    rt_m[r] = roundtrip_mproc_us(trips);
+    rt_s[r] = roundtrip_raw_us(trips, true);
+    rt_p[r] = roundtrip_raw_us(trips, false);
+    b_m[r] = bulk_mproc_mbs(bulk);
+    b_r[r] = bulk_raw_mbs(bulk);
   }
   free(frames);
   free(ends);
-
-  printf("\n%-38s %14s %14s %7s  %s\n", "workload", "multiproc", "reference",
-         "ratio", "goal");
-  if (do_queue && script != NULL) {
-    double qm = median(q_m, rounds), qp = median(q_p, rounds);
-    printf("%-38s %8.0f k/s %10.0f k/s %7.2f  >= 5 (multiproc/python) %s\n",
-           "Queue, small items vs Python mp.Queue", items / qm / 1e3,
-           items / qp / 1e3, qp / qm, verdict(qp / qm >= 5));
-  }
-  if (do_queue) {
-    double qm = median(q_m, rounds), qr = median(q_r, rounds);
-    printf("%-38s %8.0f k/s %10.0f k/s %7.2f  <= 2 (raw/multiproc) %s\n",
-           "Queue, small items vs raw pipe", items / qm / 1e3,
-           items / qr / 1e3, qm / qr, verdict(qm / qr <= 2));
-  }
-  if (do_trip) {
-    double rtm = median(rt_m, rounds), rts = median(rt_s, rounds),
-           rtp = median(rt_p, rounds);
-    printf("%-38s %9.2f us %11.2f us %7.2f  <= 1.2 %s\n",
-           "Pipe round trip vs raw socketpair", rtm, rts, rtm / rts,
-           verdict(rtm / rts <= 1.2));
-    printf("%-38s %9.2f us %11.2f us %7.2f  (for reference)\n",
-           "Pipe round trip vs raw pipes", rtm, rtp, rtm / rtp);
-  }
-  if (do_bulk) {
-    double bm = median(b_m, rounds), br = median(b_r, rounds);
-    printf("%-38s %9.0f MB/s %9.0f MB/s %7.2f  >= 0.5 (multiproc/raw) %s\n",
-           "256 MiB value through a Queue vs pipe", bm, br, bm / br,
-           verdict(bm / br >= 0.5));
-  }
-  return 0;
+  double qm = median(q_m, rounds), qp = median(q_p, rounds),
+         qr = median(q_r, rounds);
+  double ratio = qp / qm;
+  bench_row("Queue, small items (vs Python mp.Queue)",
+            bench_fmt("%.0f k/s", (double)items / qm / 1e3),
+            o->py ? bench_fmt("%.0f k/s py", (double)items / qp / 1e3)
+                  : "skipped",
+            ratio, ">= 5x Python", isnan(ratio) ? -1 : ratio >= 5);
+  ratio = qm / qr;
+  bench_row("Queue, small items (vs raw pipe, same bytes)",
+            bench_fmt("%.0f k/s", (double)items / qm / 1e3),
+            bench_fmt("%.0f k/s raw", (double)items / qr / 1e3), ratio,
+            "<= 2x raw time", ratio <= 2);
+  double rtm = median(rt_m, rounds), rts = median(rt_s, rounds),
+         rtp = median(rt_p, rounds);
+  bench_row("Pipe round trip (vs raw socketpair ping-pong)",
+            bench_fmt("%.2f us", rtm), bench_fmt("%.2f us raw", rts),
+            rtm / rts, "<= 1.2x raw", rtm / rts <= 1.2);
+  bench_row("(info) Pipe round trip (vs raw pipes ping-pong)",
+            bench_fmt("%.2f us", rtm), bench_fmt("%.2f us raw", rtp),
+            rtm / rtp, "(info)", -1);
+  double bm = median(b_m, rounds), br = median(b_r, rounds);
+  char name[80];
+  snprintf(name, sizeof name, "%zu MiB value through a Queue (vs raw pipe)",
+           bulk >> 20);
+  bench_row(name, bench_fmt("%.0f MB/s", bm), bench_fmt("%.0f MB/s raw", br),
+            bm / br, ">= 0.5x raw pipe", bm / br >= 0.5);
 }
