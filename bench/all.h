@@ -44,6 +44,12 @@ void bench_group_payload(const bench_opts_t *o);
 void bench_group_skew(const bench_opts_t *o);
 void bench_group_psha(const bench_opts_t *o);
 void bench_group_many(const bench_opts_t *o);
+
+/* n children sleeping s seconds each, all started, then all joined (the
+ * "process" and "many" groups): start and total seconds, as raw forks and
+ * as multiproc Processes. */
+void raw_sleepers(size_t n, double s, double *start, double *total);
+void mproc_sleepers(size_t n, double s, double *start, double *total);
 void bench_group_ipc(const bench_opts_t *o);
 
 #endif /* MPROC_BENCH_ALL_H */

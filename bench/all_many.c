@@ -3,72 +3,13 @@
  * limit most programs start with (1,024) — next to a raw fork loop (which
  * holds no descriptors per child) and to Python's multiprocessing under the
  * same limit (which stops at about 508: "Too many open files"). */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "bench/all.h"
 #include "bench/bench_util.h"
 #include "multiproc.h"
-
-static int nap(mproc_call_t *call) {
-  (void)call;
-  struct timespec ts = {0, 500000000};
-  while (nanosleep(&ts, &ts) != 0) {
-  }
-  return 0;
-}
-
-static void raw_naps(size_t n, double *start, double *total) {
-  pid_t *pids = malloc(n * sizeof *pids);
-  if (pids == NULL) bench_die("malloc", strerror(errno));
-  fflush(NULL);
-  uint64_t t0 = bench_now_ns();
-  for (size_t i = 0; i < n; i++) {
-    pids[i] = fork();
-    if (pids[i] < 0) bench_die("fork", strerror(errno));
-    if (pids[i] == 0) {
-      (void)nap(NULL);
-      _exit(0);
-    }
-  }
-  uint64_t t1 = bench_now_ns();
-  for (size_t i = 0; i < n; i++) {
-    int status;
-    while (waitpid(pids[i], &status, 0) < 0)
-      if (errno != EINTR) bench_die("waitpid", strerror(errno));
-  }
-  *start = (double)(t1 - t0) / 1e9;
-  *total = (double)(bench_now_ns() - t0) / 1e9;
-  free(pids);
-}
-
-static void mproc_naps(size_t n, double *start, double *total) {
-  mproc_process_t **ps = malloc(n * sizeof *ps);
-  if (ps == NULL) bench_die("malloc", strerror(errno));
-  mproc_process_opts_t opts = {0};
-  opts.target = nap;
-  uint64_t t0 = bench_now_ns();
-  for (size_t i = 0; i < n; i++) {
-    bench_check(mproc_process_new(&ps[i], &opts), "mproc_process_new");
-    int rc = mproc_process_start(ps[i]);
-    if (rc != 0) bench_die("mproc_process_start", mproc_last_error());
-  }
-  uint64_t t1 = bench_now_ns();
-  for (size_t i = 0; i < n; i++) {
-    bench_check(mproc_process_join(ps[i], -1), "mproc_process_join");
-    bench_check(mproc_process_close(ps[i]), "mproc_process_close");
-  }
-  *start = (double)(t1 - t0) / 1e9;
-  *total = (double)(bench_now_ns() - t0) / 1e9;
-  free(ps);
-}
 
 void bench_group_many(const bench_opts_t *o) {
   size_t want = o->quick ? 2000 : 10000;
@@ -97,11 +38,11 @@ void bench_group_many(const bench_opts_t *o) {
   double s_raw[2] = {0}, s_mine[2] = {0}, t_raw[2] = {0}, t_mine[2] = {0};
   for (size_t r = 0; r < R; r++) {
     if (r % 2) {
-      mproc_naps(n, &s_mine[r], &t_mine[r]);
-      raw_naps(n, &s_raw[r], &t_raw[r]);
+      mproc_sleepers(n, 0.5, &s_mine[r], &t_mine[r]);
+      raw_sleepers(n, 0.5, &s_raw[r], &t_raw[r]);
     } else {
-      raw_naps(n, &s_raw[r], &t_raw[r]);
-      mproc_naps(n, &s_mine[r], &t_mine[r]);
+      raw_sleepers(n, 0.5, &s_raw[r], &t_raw[r]);
+      mproc_sleepers(n, 0.5, &s_mine[r], &t_mine[r]);
     }
   }
   getrlimit(RLIMIT_NOFILE, &rl);

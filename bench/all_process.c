@@ -86,8 +86,7 @@ static int sleeper(mproc_call_t *call) {
   return 0;
 }
 
-/* Start and total seconds of n raw forks sleeping s. */
-static void raw_sleepers(size_t n, double s, double *start, double *total) {
+void raw_sleepers(size_t n, double s, double *start, double *total) {
   pid_t *pids = malloc(n * sizeof *pids);
   if (pids == NULL) bench_die("malloc", strerror(errno));
   fflush(NULL);
@@ -112,7 +111,7 @@ static void raw_sleepers(size_t n, double s, double *start, double *total) {
   *total = (double)(t2 - t0) / 1e9;
 }
 
-static void mproc_sleepers(size_t n, double s, double *start, double *total) {
+void mproc_sleepers(size_t n, double s, double *start, double *total) {
   mproc_process_t **ps = malloc(n * sizeof *ps);
   mproc_value_t *args;
   bench_check(mproc_pack(&args, "(d)", s), "pack");
@@ -123,7 +122,9 @@ static void mproc_sleepers(size_t n, double s, double *start, double *total) {
   uint64_t t0 = bench_now_ns();
   for (size_t i = 0; i < n; i++) {
     bench_check(mproc_process_new(&ps[i], &opts), "mproc_process_new");
-    bench_check(mproc_process_start(ps[i]), "mproc_process_start");
+    int rc = mproc_process_start(ps[i]);
+    /* The detail says which limit stopped it (descriptors, processes). */
+    if (rc != 0) bench_die("mproc_process_start", mproc_last_error());
   }
   uint64_t t1 = bench_now_ns();
   for (size_t i = 0; i < n; i++) {
