@@ -221,8 +221,9 @@ void bench_group_pool(const bench_opts_t *o) {
   snprintf(name, sizeof name, "imap_unordered, chunksize 1, %zuk", n / 1000);
   py_row(o, name, m[IMAPU], p[IMAPU], 10);
   /* Python's imap reads its whole input ahead; multiproc's keeps a bounded
-   * window (default 4 x workers x chunksize: 8 here). The same with room
-   * for 1,024, not a goal row: what the window costs. */
+   * window (by default adaptive: from 4 x workers x chunksize, 8 here, up
+   * to 1,024). The same with a fixed window of 1,024, not a goal row: what
+   * the adaptive start costs. */
   snprintf(name, sizeof name, "(info) imap, window 1024, %zuk", n / 1000);
   double ratio_w = p[IMAP] / m[IMAPW];
   bench_row(name, bench_fmt("%.3f s", m[IMAPW]),

@@ -6,6 +6,7 @@
  * and the list of the items that failed. A chunk is dispatched, timed out
  * and lost (when its worker dies) as a whole.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,7 @@ struct mproc_iter {
   void *next_ctx;
   bool unordered;
   size_t chunksize, window;
+  size_t window_max; /* the window may grow to this (== window when set) */
   size_t produced; /* items taken from the input */
   bool input_done;
   int input_error;
@@ -181,6 +183,11 @@ struct mproc_iter {
   bool has_current;
   struct mproc_future *done; /* a fully handed-out chunk, freed next call */
 };
+
+/* The default window grows to this many tasks (or 64 per worker, when
+ * more): past it, bench/all's imap rows gain nothing measurable, and the
+ * results it may hold stay a bounded, modest amount of memory. */
+#define WINDOW_GROWN 1024
 
 int mproc_pool_imap(mproc_pool_t *pool, const mproc_imap_opts_t *opts,
                     mproc_iter_t **out) {
@@ -210,9 +217,16 @@ int mproc_pool_imap(mproc_pool_t *pool, const mproc_imap_opts_t *opts,
   it->next_ctx = opts->next_ctx;
   it->unordered = opts->unordered;
   it->chunksize = opts->chunksize ? opts->chunksize : 1;
-  it->window = opts->window ? opts->window
-                            : (size_t)pool->nworkers * 4 * it->chunksize;
+  size_t workers = pool->nworkers;
+  it->window = opts->window ? opts->window : workers * 4 * it->chunksize;
   if (it->window < it->chunksize) it->window = it->chunksize;
+  it->window_max = it->window;
+  if (opts->window == 0) {
+    size_t tasks = workers * 64 > WINDOW_GROWN ? workers * 64 : WINDOW_GROWN;
+    if (it->chunksize <= SIZE_MAX / tasks)
+      it->window_max = tasks * it->chunksize;
+    if (it->window_max < it->window) it->window_max = it->window;
+  }
   it->ring_cap = it->window / it->chunksize + 1;
   it->ring = calloc(it->ring_cap, sizeof *it->ring);
   if (it->target == NULL || it->ring == NULL) {
@@ -336,25 +350,57 @@ static int refill(mproc_iter_t *it) {
   return rc;
 }
 
+/* The caller had to wait for a result: the workers are the bottleneck, or
+ * (ordered) one slow task holds up the head while the others ran dry. Both
+ * want more in flight: bigger batches per write and wake-up, and idle
+ * workers fed past the slow one. So the default window doubles, up to
+ * window_max; the ring grows with it, kept in order from its head. */
+static void grow_window(mproc_iter_t *it) {
+  if (it->window >= it->window_max) return;
+  size_t window = it->window > it->window_max / 2 ? it->window_max
+                                                  : it->window * 2;
+  size_t cap = window / it->chunksize + 1;
+  chunk_t *ring = malloc(cap * sizeof *ring);
+  if (ring == NULL) return; /* keep the window it has: still correct */
+  for (size_t i = 0; i < it->count; i++)
+    ring[i] = it->ring[(it->head + i) % it->ring_cap];
+  free(it->ring);
+  it->ring = ring;
+  it->ring_cap = cap;
+  it->head = 0;
+  it->window = window;
+}
+
 /* Waits until a chunk in the ring is done (the oldest one when ordered) and
- * makes it current. Returns 0 or MPROC_ETIMEDOUT. */
+ * makes it current. Returns 0 or MPROC_ETIMEDOUT. While it waits, each
+ * wake-up (every completion broadcasts pool->cond) may grow the default
+ * window once and submit more: the workers that finished stay busy. */
 static int next_chunk(mproc_iter_t *it, uint64_t deadline) {
   mproc_pool_t *pool = it->pool;
-  pthread_mutex_lock(&pool->lock);
   long found = -1;
-  if (!it->unordered) {
-    if (mproc__task_wait_locked(pool, it->ring[it->head].f, deadline) == 0)
-      found = 0;
-  } else {
-    /* Every completion broadcasts pool->cond: scan, sleep, scan again. */
-    for (;;) {
-      for (size_t i = 0; i < it->count && found < 0; i++)
-        if (it->ring[(it->head + i) % it->ring_cap].f->state == TASK_DONE)
-          found = (long)i;
-      if (found >= 0 || mproc__cond_wait_until(pool, deadline) < 0) break;
+  bool may_grow = true;
+  for (;;) {
+    pthread_mutex_lock(&pool->lock);
+    for (size_t i = 0; i < it->count && found < 0; i++) {
+      if (it->ring[(it->head + i) % it->ring_cap].f->state == TASK_DONE)
+        found = (long)i;
+      if (!it->unordered) break; /* ordered: only the head will do */
+    }
+    bool grow = found < 0 && may_grow && !it->input_done &&
+                it->window < it->window_max;
+    int rc = 0;
+    if (found < 0 && !grow) {
+      rc = mproc__cond_wait_until(pool, deadline);
+      may_grow = true;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    if (found >= 0 || rc < 0) break;
+    if (grow) {
+      grow_window(it);
+      refill(it); /* its errors end the input; the ring still drains */
+      may_grow = false;
     }
   }
-  pthread_mutex_unlock(&pool->lock);
   if (found < 0) return MPROC_ETIMEDOUT;
   size_t pos = (it->head + (size_t)found) % it->ring_cap;
   it->current = it->ring[pos];

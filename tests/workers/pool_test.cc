@@ -772,6 +772,60 @@ TEST_F(Pool, ImapWindowBoundsHowFarTheProducerRunsAhead) {
   }
 }
 
+// The default window adapts: while an ordered imap waits for one slow
+// first item, the other worker keeps getting new items (the window grows
+// with each completion), instead of idling once 4 x workers were out. With a
+// fixed default of 8 the producer would have stopped at 8.
+TEST_F(Pool, ImapDefaultWindowGrowsPastASlowHeadAndStaysBounded) {
+  PoolPtr pool = NewPool(2);
+  {
+    WindowCtx c;
+    c.total = 200;
+    c.window = 1024;
+    mproc_imap_opts_t o = {};
+    o.target = "slow_zero";  // item 0 sleeps 0.5 s, the others return at once
+    o.next = ProduceWindowed;
+    o.next_ctx = &c;
+    mproc_iter_t* raw = nullptr;
+    ASSERT_EQ(0, mproc_pool_imap(pool.get(), &o, &raw));
+    Iter it(raw);
+    mproc_item_t item;
+    c.consumed++;
+    ASSERT_EQ(1, mproc_iter_next(it.get(), 30, &item));
+    EXPECT_EQ(0u, item.index);
+    EXPECT_GE(c.produced, 64) << "the window did not grow behind the slow head";
+    std::vector<std::pair<size_t, int64_t>> rest = Drain(it.get());
+    EXPECT_EQ(199u, rest.size());
+  }
+  // Whatever it grows to, it stays bounded: 1,024 tasks for 2 workers.
+  for (bool unordered : {false, true}) {
+    WindowCtx c;
+    c.total = 20000;
+    c.window = 1024;
+    mproc_imap_opts_t o = {};
+    o.target = "square";
+    o.next = ProduceWindowed;
+    o.next_ctx = &c;
+    o.unordered = unordered;
+    mproc_iter_t* raw = nullptr;
+    ASSERT_EQ(0, mproc_pool_imap(pool.get(), &o, &raw));
+    Iter it(raw);
+    size_t n = 0;
+    for (;;) {
+      mproc_item_t item;
+      c.consumed++;
+      int rc = mproc_iter_next(it.get(), 30, &item);
+      ASSERT_GE(rc, 0) << mproc_err_name(rc);
+      if (rc == 0) break;
+      ASSERT_EQ(0, item.error.code) << item.error.message;
+      n++;
+    }
+    EXPECT_EQ(20000u, n);
+    EXPECT_EQ(0, c.violations)
+        << "ran up to " << c.max_ahead << " items ahead, bound 1024";
+  }
+}
+
 int ProduceThenFail(void* ctx, mproc_value_t** args) {
   Counter* c = static_cast<Counter*>(ctx);
   if (c->next == c->end) return MPROC_EIO;

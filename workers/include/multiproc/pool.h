@@ -242,8 +242,12 @@ typedef struct {
   bool unordered;
   /* Tasks handed to a worker at a time; 0: 1, as Python's imap. */
   size_t chunksize;
-  /* Tasks submitted and not yet consumed, at most; 0: 4 x workers x
-   * chunksize. Bounds memory for long inputs. */
+  /* Tasks submitted and not yet consumed, at most: bounds memory for long
+   * inputs. 0: adaptive, starting at 4 x workers x chunksize and doubling
+   * each time the caller has to wait for a result, up to the larger of
+   * 1,024 and 64 x workers, times chunksize (so one slow task does not
+   * leave the other workers idle, and tiny tasks go out in big batches).
+   * Set: exactly this many, fixed. */
   size_t window;
 } mproc_imap_opts_t;
 
