@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "core/base/error_detail.h"
+#include "core/base/hugemem.h"
 #include "serialization/codec.h"
 #include "serialization/codec_testing.h"
 #include "serialization/value_ext.h"
@@ -260,6 +261,7 @@ bool mproc__dec_blob(pb_istream_t *s, mproc__dctx_t *ctx, char **out,
   size_t len = s->bytes_left;
   char *p = malloc(len + 1);
   if (p == NULL) return mproc__dfail(ctx, MPROC_ENOMEM, NULL);
+  mproc__huge_hint(p, len + 1);
   if (!pb_read(s, (pb_byte_t *)p, len)) {
     free(p);
     return false;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/hugemem.h"
 #include "serialization/codec.h"
 #include "serialization/slab.h"
 
@@ -432,6 +433,7 @@ static bool take_blob(fdec_t *d, const uint8_t *p, size_t n,
     if (c == NULL) {
       c = malloc(n + 1);
       if (c == NULL) return mproc__dfail(d->ctx, MPROC_ENOMEM, NULL);
+      mproc__huge_hint(c, n + 1);
       v->u.s.own = c;
     }
     if (n > 0) memcpy(c, p, n);

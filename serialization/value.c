@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/base/error_detail.h"
+#include "core/base/hugemem.h"
 #include "serialization/slab.h"
 #include "serialization/value_internal.h"
 #include "serialization/value_ext.h"
@@ -61,6 +62,7 @@ mproc_value_t *mproc__value_blob(mproc_kind_t kind, const void *p, size_t n) {
   if (v->u.s.p == NULL) {
     v->u.s.p = malloc(n + 1);
     v->u.s.own = v->u.s.p;
+    mproc__huge_hint(v->u.s.p, n + 1);
   }
   if (v->u.s.p == NULL) {
     mproc__slab_release(v);

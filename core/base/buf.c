@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/hugemem.h"
 #include "multiproc/error.h"
 
 int mproc__buf_reserve(mproc__buf_t *b, size_t extra) {
@@ -19,6 +20,8 @@ int mproc__buf_reserve(mproc__buf_t *b, size_t extra) {
     p = realloc(b->p, cap);
   }
   if (p == NULL) return MPROC_ENOMEM;
+  /* Before the new part is written: its pages are still untouched. */
+  mproc__huge_hint(p + b->len, cap - b->len);
   b->p = p;
   b->cap = cap;
   b->borrowed = false;
