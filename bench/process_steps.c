@@ -1,5 +1,5 @@
 /* Where multiproc's start+join time goes, next to the raw fork/pipe loop of
- * process_bench. Two tools in one run, both interleaved over rounds:
+ * the process rows of //bench:all. Two tools in one run, both interleaved over rounds:
  *
  * 1. Timelines. Instants of one iteration, relative to its start, as
  *    medians: for raw, fork() back in the parent, the child's first
