@@ -18,7 +18,8 @@
 // it; when it did not (the function records no detail for this failure),
 // an older text would mislead and is left out. Like every gtest assertion,
 // each macro takes further context with `<<`. The expression is evaluated
-// exactly once; any integer type is accepted (int, ssize_t, ...).
+// exactly once; any integer type is accepted (int, ssize_t, ...), and
+// the MPROC_E* enumerators themselves.
 #ifndef MPROC_TESTING_ASSERT_H
 #define MPROC_TESTING_ASSERT_H
 
@@ -52,7 +53,9 @@ template <typename F>
 Outcome Evaluate(F&& f) {
   std::string before = LastErrorNow();
   auto rc = f();
-  static_assert(std::is_integral_v<decltype(rc)>,
+  // The codes themselves (MPROC_ETIMEDOUT) are enumerators.
+  static_assert(std::is_integral_v<decltype(rc)> ||
+                    std::is_enum_v<decltype(rc)>,
                 "ASSERT_MPROC_OK / EXPECT_MPROC_ERR take an expression "
                 "returning an integer code");
   Outcome o{static_cast<long long>(rc), false, LastErrorNow()};

@@ -296,6 +296,7 @@ int TupleToValue(const Tuple& t, bool as_tuple, mproc_value_t** out,
     if (rc == 0) rc = Append(tuple, v, i, why);
     if (rc < 0) PrefixPath(why, "[" + std::to_string(i) + "]");
   };
+  (void)one;  // an empty tuple uses none
   (one(std::get<I>(t), I), ...);
   if (rc < 0) {
     mproc_value_free(tuple);
@@ -592,6 +593,7 @@ int KwargsImpl(ValuePtr* out, std::string* why, const std::tuple<KV...>& kv,
     if (rc == 0) rc = SetItem(dict, k, v, why);
     if (rc < 0) PrefixPath(why, "['" + k + "']");
   };
+  (void)one;  // Kwargs() uses none
   (one(std::get<2 * I>(kv), std::get<2 * I + 1>(kv)), ...);
   if (rc < 0) {
     mproc_value_free(dict);
@@ -806,6 +808,7 @@ struct UnpackPlan {
         labels.push_back("");
       }
     };
+    (void)add;  // Unpack(call) uses none
     (add(items), ...);
   }
 
@@ -832,6 +835,7 @@ struct UnpackPlan {
             }
             i++;
           };
+          (void)one;
           (one(s), ...);
         },
         slots);
