@@ -4,9 +4,12 @@
 // Bazel: depend on @multiproc//core/testing (in this workspace
 // //core/testing) from a cc_test; it brings GoogleTest and gMock (Debian's
 // libgtest-dev and libgmock-dev, through @mproc_system), but no main():
-// add @mproc_system//:gtest_main, or write your own main. The target is
+// add @multiproc//:gtest_main, or write your own main. The target is
 // testonly: cc_test targets and other testonly targets may depend on it.
-// C++17.
+// The including code must be compiled as C++17 or later (Bazel's default
+// is older: give the cc_test copts = ["-std=c++17"], or build with
+// --cxxopt=-std=c++17). It is Bazel-only: //:install installs the C
+// library and its headers, not this.
 //
 //     #include "multiproc/testing.h"
 //
@@ -57,6 +60,10 @@
 // (it leaves through _exit, never through gtest's teardown or summary).
 #ifndef MPROC_TESTING_H
 #define MPROC_TESTING_H
+
+#if !defined(__cplusplus) || __cplusplus < 201703L
+#error "multiproc/testing.h is C++17: compile with -std=c++17 (Bazel: copts or --cxxopt=-std=c++17)"
+#endif
 
 #include "multiproc/testing/assert.h"
 #include "multiproc/testing/child.h"
