@@ -2,10 +2,13 @@
 // type-checked values of multiproc/testing.h. Failures the assertions
 // under test report are intercepted (capture.h) and their messages checked.
 #include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
 #include <stdint.h>
 #include <unistd.h>
 
 #include <array>
+#include <thread>
 #include <chrono>
 #include <limits>
 #include <map>
@@ -396,6 +399,119 @@ TEST_F(ApiTest, UnpackValuesOnBuiltValues) {
   EXPECT_EQ(mt::UnpackValues(mt::Args(1).get(), nullptr, &why,
                              mt::Arg("bad name", &l)),
             MPROC_EFORMAT);
+}
+
+// ---- the leak check, driven by hand on this test's own TestInfo.
+
+const ::testing::TestInfo& ThisTest() {
+  return *::testing::UnitTest::GetInstance()->current_test_info();
+}
+
+TEST_F(ApiTest, LeakListenerReportsADescriptorAtTheTestsLine) {
+  mt::LeakCheckOptions opts;
+  opts.grace = std::chrono::milliseconds(50);
+  mt::LeakCheckListener l(opts);
+  l.OnTestStart(ThisTest());
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  auto r = Reported([&] { l.OnTestEnd(ThisTest()); });
+  close(fds[0]);
+  close(fds[1]);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_TRUE(r[0].nonfatally_failed());
+  EXPECT_STREQ(r[0].file_name(), __FILE__);
+  EXPECT_EQ(r[0].line_number(), ThisTest().line());
+  EXPECT_TRUE(Contains(r[0].message(), "fd " + std::to_string(fds[0]) +
+                                           " -> pipe:["))
+      << r[0].message();
+  EXPECT_TRUE(Contains(r[0].message(), "leaked:\n" + l.last_report()))
+      << r[0].message();
+  EXPECT_FALSE(l.last_report().empty());
+}
+
+TEST_F(ApiTest, LeakListenerWaitsOutTheGraceAndIgnoresPrefixes) {
+  mt::LeakCheckOptions opts;
+  opts.grace = std::chrono::seconds(10);
+  mt::LeakCheckListener l(opts);
+  l.OnTestStart(ThisTest());
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::thread closer([&] {  // closes them a moment after the test "ends"
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    close(fds[0]);
+    close(fds[1]);
+  });
+  auto r = Reported([&] { l.OnTestEnd(ThisTest()); });
+  closer.join();
+  EXPECT_TRUE(r.empty());
+  EXPECT_EQ(l.last_report(), "");
+
+  mt::LeakCheckOptions ignoring;
+  ignoring.grace = std::chrono::milliseconds(0);
+  ignoring.ignore_fd_prefixes = {"pipe:"};
+  mt::LeakCheckListener l2(ignoring);
+  l2.OnTestStart(ThisTest());
+  ASSERT_EQ(pipe(fds), 0);
+  auto r2 = Reported([&] { l2.OnTestEnd(ThisTest()); });
+  close(fds[0]);
+  close(fds[1]);
+  EXPECT_TRUE(r2.empty());
+}
+
+TEST_F(ApiTest, DescribeLeaksNamesChildrenAndZombies) {
+  mt::ResourceSnapshot before = mt::ResourceSnapshot::Take();
+  fflush(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  ASSERT_GT(pid, 0);
+  std::string leaks;
+  for (int i = 0; i < 500; i++) {  // until it has become a zombie
+    leaks = mt::DescribeLeaks(before, mt::ResourceSnapshot::Take());
+    if (Contains(leaks, "zombie")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(Contains(leaks, "child " + std::to_string(pid) + " (")) << leaks;
+  EXPECT_TRUE(Contains(leaks, "zombie: never reaped")) << leaks;
+  mt::LeakCheckOptions no_children;
+  no_children.check_children = false;
+  EXPECT_EQ(mt::DescribeLeaks(before, mt::ResourceSnapshot::Take(),
+                              no_children),
+            "");
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_EQ(mt::DescribeLeaks(before, mt::ResourceSnapshot::Take()), "");
+}
+
+// ---- the deadline's clock, in a child (its expiry aborts the binary:
+// nested_test shows that through a whole gtest run).
+
+struct ShortDeadline : mt::DeadlineTest {
+  ShortDeadline() : DeadlineTest(std::chrono::milliseconds(200)) {}
+  using DeadlineTest::deadline;
+  using DeadlineTest::SetDeadline;
+  void TestBody() override {}
+};
+
+TEST_F(ApiTest, SetDeadlineRestartsTheClock) {
+  auto r = mt::RunInChild([] {
+    ShortDeadline d;
+    d.SetDeadline(std::chrono::seconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    return d.deadline() >= std::chrono::seconds(20) ? 0 : 2;
+  }, 30s);
+  EXPECT_THAT(r, mt::ExitedWith(0)) << r.std_err;
+}
+
+TEST_F(ApiTest, DeadlineExpiryAbortsNamingTheTest) {
+  auto r = mt::RunInChild([] {
+    ShortDeadline d;
+    for (;;) pause();
+  }, 30s);
+  EXPECT_THAT(r, mt::KilledBySignal(SIGABRT));
+  EXPECT_TRUE(Contains(r.std_err,
+                       "[ DEADLINE ] ApiTest.DeadlineExpiryAbortsNamingTheTest "
+                       "did not finish within"))
+      << r.std_err;
 }
 
 }  // namespace

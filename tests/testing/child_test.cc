@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "multiproc/target.h"
 #include "multiproc/testing.h"
@@ -61,6 +62,13 @@ TEST_F(RunInChildTest, IntCallableIsTheExitCode) {
   EXPECT_THAT(r, ExitedWith(::testing::Ne(0)));
   EXPECT_THAT(r, ::testing::Not(Succeeded()));
   EXPECT_EQ(r.Describe(), "exited with code 3");
+}
+
+// As a target's return value: 0..255 as is, anything else exit code 1.
+TEST_F(RunInChildTest, ExitCodesOutsideTheByteAreOne) {
+  EXPECT_THAT(RunInChild([] { return 255; }, 20s), ExitedWith(255));
+  EXPECT_THAT(RunInChild([] { return 256; }, 20s), ExitedWith(1));
+  EXPECT_THAT(RunInChild([] { return -5; }, 20s), ExitedWith(1));
 }
 
 TEST_F(RunInChildTest, SignalIsReported) {
@@ -253,6 +261,7 @@ TEST_F(RunInChildTest, EscapingExceptionExitsOne) {
   ChildResult r = RunInChild([] { throw std::runtime_error("boom"); }, 20s);
   EXPECT_THAT(r, ExitedWith(1));
   EXPECT_TRUE(Contains(r.error, "boom")) << r.error;
+  EXPECT_TRUE(Contains(r.std_err, "boom")) << r.std_err;
 }
 
 // The parent's stdio buffers are flushed before the fork, so nothing the
@@ -262,6 +271,40 @@ TEST_F(RunInChildTest, ParentBufferNotRepeatedByChild) {
   ChildResult r = RunInChild([] { printf("child\n"); }, 20s);
   printf("\n");
   EXPECT_EQ(r.std_out, "child\n");
+}
+
+// A RunInChild inside a RunInChild: the grandchild's failure travels
+// through both.
+TEST_F(RunInChildTest, FailuresCrossTwoGenerations) {
+  ChildResult r;
+  auto reported = Reported([&] {
+    r = RunInChild([] {
+      auto inner = RunInChild([] { ADD_FAILURE() << "from the grandchild"; },
+                              20s);
+      printf("inner exit %d\n", inner.exit_code);
+    }, 30s);
+  });
+  EXPECT_EQ(r.std_out, "inner exit 0\n");
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_TRUE(Contains(reported[0].message(), "from the grandchild"))
+      << reported[0].message();
+  EXPECT_EQ(mproc_test::Count(reported[0].message(), "In child "), 2)
+      << reported[0].message();
+}
+
+// From a thread of the test other than the main one.
+TEST_F(RunInChildTest, FromAnotherThread) {
+  ChildResult r;
+  std::vector<::testing::TestPartResult> reported;
+  std::thread t([&] {
+    reported = Reported([&] {
+      r = RunInChild([] { ADD_FAILURE() << "thread's child"; return 4; }, 20s);
+    });
+  });
+  t.join();
+  EXPECT_THAT(r, ExitedWith(4));
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_TRUE(Contains(reported[0].message(), "thread's child"));
 }
 
 // ---- targets.

@@ -42,7 +42,8 @@ mproc::testing::LeakCheckListener* const leak_check = [] {
 
 // Runs this binary on the tests `filter` selects, its own shard and
 // report files withheld (they are the outer run's).
-ChildResult RunNested(const std::string& filter) {
+ChildResult RunNested(const std::string& filter,
+                      const std::string& extra = "--gtest_color=no") {
   ChildOptions opts;
   opts.timeout = 60s * mproc::testing::DeadlineScale();
   return RunInChild([&] {
@@ -54,7 +55,7 @@ ChildResult RunNested(const std::string& filter) {
     std::string f = "--gtest_filter=" + filter;
     execl("/proc/self/exe", "nested", f.c_str(),
           "--gtest_also_run_disabled_tests", "--gtest_color=no",
-          static_cast<char*>(nullptr));
+          extra.c_str(), static_cast<char*>(nullptr));
     perror("execl");
     return 127;
   }, opts);
@@ -242,6 +243,18 @@ TEST_F(NestedTest, DeadlineAbortsNamingTheTest) {
   EXPECT_FALSE(Contains(r.std_err, "Its children: none")) << r.std_err;
   EXPECT_LT(std::chrono::steady_clock::now() - t0,
             30s * mproc::testing::DeadlineScale());
+}
+
+// --gtest_repeat: each iteration runs the child once, fails once.
+TEST_F(NestedTest, RepeatedRunsStayApart) {
+  ChildResult r = RunNested(
+      "Nested.DISABLED_ChildPasses:Nested.DISABLED_ChildExpectFails",
+      "--gtest_repeat=3");
+  EXPECT_THAT(r, ExitedWith(1)) << r.std_out;
+  EXPECT_EQ(Count(r.std_out, "[ RUN      ]"), 6) << r.std_out;
+  EXPECT_EQ(Count(r.std_out, "nested-child-expect"), 3) << r.std_out;
+  EXPECT_EQ(Count(r.std_out, "[       OK ] Nested.DISABLED_ChildPasses"), 3)
+      << r.std_out;
 }
 
 TEST_F(NestedTest, OuterTestsLeakNothing) {
