@@ -75,6 +75,8 @@ TEST_F(ApiTest, AssertMprocOkIsFatalAndReturns) {
   ASSERT_EQ(r.size(), 1u);
   EXPECT_TRUE(r[0].fatally_failed());
   EXPECT_FALSE(after);
+  // No call recorded a detail: an older one would mislead, and is left out.
+  EXPECT_FALSE(Contains(r[0].message(), "detail:")) << r[0].message();
 }
 
 TEST_F(ApiTest, ExpressionEvaluatedOnce) {
