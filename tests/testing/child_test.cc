@@ -350,6 +350,18 @@ TEST_F(RunInChildTest, UnknownTargetNameFailsTheTest) {
   EXPECT_TRUE(Contains(reported[0].message(), "no_such_target_here"))
       << reported[0].message();
   EXPECT_TRUE(Contains(r.Describe(), "could not start")) << r.Describe();
+
+  auto none = Reported([&] {
+    r = RunTargetInChild(static_cast<mproc_target_fn>(nullptr), nullptr,
+                         nullptr);
+  });
+  EXPECT_EQ(r.start_error, MPROC_EINVAL);
+  EXPECT_EQ(none.size(), 1u);
+  auto unnamed = Reported([&] {
+    r = RunTargetInChild(static_cast<const char*>(nullptr), nullptr, nullptr);
+  });
+  EXPECT_EQ(r.start_error, MPROC_EINVAL);
+  EXPECT_EQ(unnamed.size(), 1u);
 }
 
 }  // namespace

@@ -188,7 +188,8 @@ ChildResult RunInChild(F&& fn,
 // NULL), exactly as a Process would, with RunInChild's capture, failure
 // forwarding and timeout. The exit code is the target's return value
 // (1 after mproc_call_fail or a failed mproc_unpack; `error` has the
-// message). An unknown name fails the test (start_error MPROC_ENOTARGET).
+// message). An unknown name fails the test (start_error MPROC_ENOTARGET),
+// and so does a null target or name (start_error MPROC_EINVAL).
 ChildResult RunTargetInChild(mproc_target_fn target, const mproc_value_t* args,
                              const mproc_value_t* kwargs,
                              const ChildOptions& opts = ChildOptions(),
