@@ -8,6 +8,7 @@ PACKAGES=(
   bazel-bootstrap    # Bazel 4.2.3 (builds offline with third_party/ stubs)
   g++                # the C and C++ compilers, libasan, libubsan
   libgtest-dev       # GoogleTest
+  libgmock-dev       # gMock (the matchers of //core/testing)
   nanopb             # protoc-gen-nanopb, the generator
   libnanopb-dev      # pb.h and libprotobuf-nanopb.a
   protobuf-compiler  # protoc
