@@ -17,6 +17,8 @@
 #include "core/process_internal.h"
 #include "core/registry.h"
 #include "core/relay.h"
+#include "core/spawn.h"
+#include "core/start_method.h"
 #include "core/target_internal.h"
 #include "multiproc/frame.h"
 #include "serialization/message.h"
@@ -54,6 +56,9 @@ int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
   if (opts->kwargs != NULL && mproc_value_kind(opts->kwargs) != MPROC_DICT)
     return MPROC__EINVAL("opts.kwargs must be a dict, not %s",
                          mproc_kind_name(mproc_value_kind(opts->kwargs)));
+  if (!mproc__start_method_valid((int)opts->start_method))
+    return MPROC__EINVAL("opts.start_method %d is not an mproc_start_method_t",
+                         (int)opts->start_method);
 
   /* Python: a child's identity is its parent's plus its own number, taken
    * even when the process is named. Made here, not in the child, which
@@ -80,6 +85,8 @@ int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
   p->number = number;
   p->daemon = opts->daemon;
   p->target = target;
+  p->target_name = target_name;
+  p->start_method = (int)opts->start_method;
   p->ctx = opts->ctx;
   p->max_frame = opts->max_frame ? opts->max_frame : MPROC_FRAME_MAX_DEFAULT;
   mproc__node_init(&p->node, process_at_exit);
@@ -128,6 +135,13 @@ int mproc_process_start(mproc_process_t *p) {
   if (rc < 0) return rc;
   if (p->state != MPROC__NEW) return MPROC_ESTATE;
   if (mproc__current_is_daemon()) return MPROC_EDAEMONIC;
+  int method = mproc__start_method_resolve(p->start_method);
+  if (method == MPROC_START_FORKSERVER)
+    return mproc__fail(MPROC_ENOSYS,
+                       "mproc_process_start: the forkserver start method is "
+                       "not available to Process yet (pools accept it)");
+  bool spawn = method == MPROC_START_SPAWN;
+  if (spawn && (rc = mproc__spawn_check(p)) < 0) return rc;
   mproc__install_exit_handler();
 
   int sp[2], sentinel[2];
@@ -141,6 +155,18 @@ int mproc_process_start(mproc_process_t *p) {
     if (attempt == 0 && mproc__fd_limit_retry(rc)) continue;
     return mproc__fail_limit(rc, "start a Process");
   }
+  /* Spawn: the exec'd child's environment, built now (the child borrows
+   * the parent's memory until it execs, and allocates nothing). */
+  mproc__spawn_t sp_exec;
+  memset(&sp_exec, 0, sizeof sp_exec);
+  if (spawn && (rc = mproc__spawn_prepare(&sp_exec, p, sp[1], sentinel[1])) < 0) {
+    mproc__close(sp[0]);
+    mproc__close(sp[1]);
+    mproc__close(sentinel[0]);
+    mproc__close(sentinel[1]);
+    mproc__unlock();
+    return rc;
+  }
   /* Set before fork, so the child (which closes every registered fd)
    * closes these too, and the parent writes less after fork. */
   p->node.fds[MPROC__FD_SOCK] = sp[0];
@@ -148,7 +174,8 @@ int mproc_process_start(mproc_process_t *p) {
   sigset_t caller_mask, all;
   sigfillset(&all);
   mproc__fork_t child = {p->child_identity, p->name, p->daemon,
-                         {sp[1], sentinel[1]}, p->daemon, false, NULL};
+                         {sp[1], sentinel[1]}, p->daemon, false, NULL,
+                         spawn ? &sp_exec.exec : NULL};
   /* A program that ignores SIGCHLD would lose the child's status to the
    * kernel: a relay collects it for us (core/relay.h). The relay keeps
    * every signal blocked and registers nothing: its child does. */
@@ -175,13 +202,16 @@ int mproc_process_start(mproc_process_t *p) {
   }
   mproc__close(sp[1]);
   mproc__close(sentinel[1]);
+  mproc__spawn_release(&sp_exec);
   if (pid < 0) {
     mproc__close(sp[0]);
     mproc__close(sentinel[0]);
     p->node.fds[MPROC__FD_SOCK] = p->node.fds[MPROC__FD_SENTINEL] = -1;
     mproc__unlock();
     p->timing.started_ns = 0;
-    return mproc__fail_limit(pid, "start a Process (fork)");
+    return mproc__fail_limit(pid, spawn ? "start a Process (fork and exec "
+                                          "of /proc/self/exe)"
+                                        : "start a Process (fork)");
   }
   p->pid = pid;
   p->relay = relay;
