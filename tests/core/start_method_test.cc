@@ -406,3 +406,44 @@ TEST_F(StartMethod, SpawnWorksThroughTheRelay) {
 }
 
 }  // namespace
+
+namespace {
+
+// Pools: fork and forkserver both mean the pool's own fork server; spawn
+// is refused for now.
+TEST_F(StartMethod, PoolAcceptsForkAndForkserverAndRefusesSpawn) {
+  for (mproc_start_method_t m : {MPROC_START_FORK, MPROC_START_FORKSERVER}) {
+    mproc_pool_opts_t o = {};
+    o.workers = 1;
+    o.start_method = m;
+    mproc_pool_t* pool;
+    ASSERT_EQ(0, mproc_pool_new(&pool, &o)) << mproc_last_error();
+    mproc_value_t *args, *result = nullptr;
+    ASSERT_EQ(0, mproc_pack(&args, "(ii)", 4, 5));
+    ASSERT_EQ(0, mproc_pool_apply(pool, "spawn_add", args, nullptr, &result,
+                                  nullptr));
+    int64_t v = 0;
+    ASSERT_EQ(0, mproc_value_get_int(result, &v));
+    EXPECT_EQ(9, v);
+    mproc_value_free(args);
+    mproc_value_free(result);
+    EXPECT_EQ(0, mproc_pool_close(pool));
+    EXPECT_EQ(0, mproc_pool_join(pool, 20));
+    mproc_pool_free(pool);
+  }
+  mproc_pool_opts_t o = {};
+  o.start_method = MPROC_START_SPAWN;
+  mproc_pool_t* pool = nullptr;
+  EXPECT_EQ(MPROC_ENOSYS, mproc_pool_new(&pool, &o));
+  EXPECT_NE(nullptr, strstr(mproc_last_error(), "spawn"));
+  o.start_method = (mproc_start_method_t)9;
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_new(&pool, &o));
+  EXPECT_STREQ(
+      "mproc_pool_new: opts.start_method 9 is not an mproc_start_method_t",
+      mproc_last_error());
+  ASSERT_EQ(0, mproc_set_start_method(MPROC_START_SPAWN));
+  o.start_method = MPROC_START_DEFAULT;
+  EXPECT_EQ(MPROC_ENOSYS, mproc_pool_new(&pool, &o));
+}
+
+}  // namespace
