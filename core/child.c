@@ -189,10 +189,8 @@ void mproc__child_main(mproc_process_t *p, int sock) {
   mproc__run_isolated(run_target, &c);
 }
 
-void mproc__spawned_main(const char *identity, const char *name, bool daemon,
-                         int sock, int sentinel, size_t max_frame) {
-  int own[2] = {sock, sentinel};
-  mproc__registry_child_reset(identity, name, daemon, own);
+void mproc__named_child_main(const char *identity, const char *name,
+                             bool daemon, int sock, size_t max_frame) {
   /* What the child needs of its handle: the parent's stays there. */
   static mproc_process_t p;
   p.owner = mproc__getpid();
@@ -201,4 +199,11 @@ void mproc__spawned_main(const char *identity, const char *name, bool daemon,
   p.daemon = daemon;
   p.max_frame = max_frame;
   mproc__child_main(&p, sock);
+}
+
+void mproc__spawned_main(const char *identity, const char *name, bool daemon,
+                         int sock, int sentinel, size_t max_frame) {
+  int own[2] = {sock, sentinel};
+  mproc__registry_child_reset(identity, name, daemon, own);
+  mproc__named_child_main(identity, name, daemon, sock, max_frame);
 }

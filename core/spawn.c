@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/base/error_detail.h"
+#include "core/forkserver.h"
 #include "multiproc/target.h"
 
 #define SPEC_VAR "MPROC_SPAWN"
@@ -24,13 +25,14 @@ static atomic_bool ready;
 
 extern char **environ;
 
-int mproc__spawn_check(const mproc_process_t *p) {
+int mproc__spawn_check(const mproc_process_t *p, const char *method) {
   if (!atomic_load(&ready))
     return mproc__fail(
         MPROC_ENOSYS,
-        "mproc_process_start: the spawn start method needs a program that "
+        "mproc_process_start: the %s start method needs a program that "
         "recognises its spawned children before main(): this one defines "
-        "no MPROC_TARGET and never called mproc_spawn_child_main()");
+        "no MPROC_TARGET and never called mproc_spawn_child_main()",
+        method);
   if (p->target_name == NULL) {
     Dl_info info;
     const char *sym = NULL;
@@ -45,16 +47,17 @@ int mproc__spawn_check(const mproc_process_t *p) {
                (void *)(uintptr_t)p->target);
     return mproc__fail(
         MPROC_ENOTARGET,
-        "mproc_process_start: %s is not registered for spawn: a spawned "
-        "child runs its target by name; define it with MPROC_TARGET (or "
-        "register it with mproc_target_register before main())",
-        fn);
+        "mproc_process_start: %s is not registered for %s: a %s child runs "
+        "its target by name; define it with MPROC_TARGET (or register it "
+        "with mproc_target_register before main())",
+        fn, method, strcmp(method, "spawn") == 0 ? "spawned" : method);
   }
   if (p->ctx != NULL)
     return mproc__fail(MPROC_EINVAL,
                        "mproc_process_start: opts.ctx must be NULL with the "
-                       "spawn start method (a pointer into this process "
-                       "cannot cross exec)");
+                       "%s start method (a pointer into this process "
+                       "cannot cross exec)",
+                       method);
   return 0;
 }
 
@@ -63,28 +66,24 @@ static bool is_ours(const char *var) {
          strncmp(var, NAME_VAR "=", sizeof NAME_VAR) == 0;
 }
 
-int mproc__spawn_prepare(mproc__spawn_t *s, const mproc_process_t *p,
-                         int sock, int sentinel) {
+int mproc__spawn_prepare_spec(mproc__spawn_t *s, const char *spec,
+                              const char *name) {
   memset(s, 0, sizeof *s);
   size_t n = 0;
   for (char **e = environ; e != NULL && *e != NULL; e++) n++;
-  char spec[320];
-  int spec_len = snprintf(spec, sizeof spec, SPEC_VAR "=%d %d %d %d %zu %s",
-                          SPEC_VERSION, sock, sentinel, p->daemon ? 1 : 0,
-                          p->max_frame, p->child_identity);
-  if (spec_len < 0 || (size_t)spec_len >= sizeof spec) return MPROC_ENOMEM;
-  size_t name_len = sizeof NAME_VAR + strlen(p->name) + 1;
+  size_t spec_len = sizeof SPEC_VAR + strlen(spec) + 1;
+  size_t name_len = sizeof NAME_VAR + strlen(name) + 1;
   size_t ptrs = (n + 3) * sizeof(char *);
-  char **envp = malloc(ptrs + (size_t)spec_len + 1 + name_len);
+  char **envp = malloc(ptrs + spec_len + name_len);
   if (envp == NULL) return MPROC_ENOMEM;
   char *strings = (char *)envp + ptrs;
   size_t k = 0;
   for (size_t i = 0; i < n; i++)
     if (!is_ours(environ[i])) envp[k++] = environ[i];
-  memcpy(strings, spec, (size_t)spec_len + 1);
+  snprintf(strings, spec_len, SPEC_VAR "=%s", spec);
   envp[k++] = strings;
-  strings += spec_len + 1;
-  snprintf(strings, name_len, NAME_VAR "=%s", p->name);
+  strings += spec_len;
+  snprintf(strings, name_len, NAME_VAR "=%s", name);
   envp[k++] = strings;
   envp[k] = NULL;
   s->envp = envp;
@@ -96,6 +95,18 @@ int mproc__spawn_prepare(mproc__spawn_t *s, const mproc_process_t *p,
   return 0;
 }
 
+int mproc__spawn_prepare(mproc__spawn_t *s, const mproc_process_t *p,
+                         int sock, int sentinel) {
+  char spec[320];
+  int len = snprintf(spec, sizeof spec, "%d %d %d %d %zu %s", SPEC_VERSION,
+                     sock, sentinel, p->daemon ? 1 : 0, p->max_frame,
+                     p->child_identity);
+  if (len < 0 || (size_t)len >= sizeof spec) return MPROC_ENOMEM;
+  return mproc__spawn_prepare_spec(s, spec, p->name);
+}
+
+bool mproc__spawn_ready(void) { return atomic_load(&ready); }
+
 void mproc__spawn_release(mproc__spawn_t *s) {
   free(s->envp);
   s->envp = NULL;
@@ -106,6 +117,14 @@ int mproc_spawn_child_main(void) {
   if (spec == NULL) {
     atomic_store(&ready, true);
     return 0;
+  }
+  int ctl = -1;
+  if (sscanf(spec, "S %d", &ctl) == 1 && ctl >= 0) {
+    /* The fork server of core/forkserver.h. */
+    unsetenv(SPEC_VAR);
+    unsetenv(NAME_VAR);
+    atomic_store(&ready, true);
+    mproc__forkserver_main(ctl);
   }
   int version = 0, sock = -1, sentinel = -1, daemon = 0, at = 0;
   size_t max_frame = 0;

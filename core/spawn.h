@@ -28,10 +28,12 @@ typedef struct {
   char **envp; /* one block: the pointers, then the two new strings */
 } mproc__spawn_t;
 
-/* Whether p may be spawned here: 0, or MPROC_ENOSYS (this program never
+/* Whether p may be started by method ("spawn", "forkserver": both run a
+ * fresh image of the program): 0, or MPROC_ENOSYS (this program never
  * called mproc_spawn_child_main), MPROC_ENOTARGET (p's target has no
  * name), MPROC_EINVAL (p has a ctx), each with its detail. */
-MPROC__MUST_USE int mproc__spawn_check(const mproc_process_t *p);
+MPROC__MUST_USE int mproc__spawn_check(const mproc_process_t *p,
+                                       const char *method);
 
 /* Builds s for p's child, whose own descriptors are sock and sentinel
  * (-1: none). MPROC_ENOMEM. Release with mproc__spawn_release. */
@@ -39,12 +41,24 @@ MPROC__MUST_USE int mproc__spawn_prepare(mproc__spawn_t *s,
                                          const mproc_process_t *p, int sock,
                                          int sentinel);
 void mproc__spawn_release(mproc__spawn_t *s);
+/* As mproc__spawn_prepare, with MPROC_SPAWN's value spec and the name. */
+MPROC__MUST_USE int mproc__spawn_prepare_spec(mproc__spawn_t *s,
+                                              const char *spec,
+                                              const char *name);
+/* Whether mproc_spawn_child_main has run here: children recognise
+ * themselves. */
+bool mproc__spawn_ready(void);
 
 /* The exec'd child's side (child.c): takes the identity and name
  * (strings that live as long as the process), registers its own
  * descriptors, receives and runs the call. Never returns. */
 void mproc__spawned_main(const char *identity, const char *name, bool daemon,
                          int sock, int sentinel, size_t max_frame)
+    __attribute__((noreturn));
+/* As mproc__spawned_main, in a child just forked (core/fork.h) with its
+ * registry already reset: runs the call. Never returns. */
+void mproc__named_child_main(const char *identity, const char *name,
+                             bool daemon, int sock, size_t max_frame)
     __attribute__((noreturn));
 
 #ifdef __cplusplus

@@ -1,7 +1,7 @@
 // Start methods under a busy multithreaded parent (issue 11): 8 threads
 // hammer a mutex and malloc while the main thread starts 1,000 children
-// with each method — fork and spawn for Process, forkserver through a pool
-// whose workers each serve one task — and every child ends. A hang is a
+// with each method — fork, forkserver and spawn for Process, and a pool's fork
+// server whose workers each serve one task — and every child ends. A hang is a
 // failure (the Deadline, and a join timeout per child).
 #include <pthread.h>
 #include <stdlib.h>
@@ -104,6 +104,10 @@ class StartStress : public mproc_test::Deadline {
 
 TEST_F(StartStress, ForkThousandChildren) {
   StartMany("stress_malloc", MPROC_START_FORK);
+}
+
+TEST_F(StartStress, ForkserverThousandChildren) {
+  StartMany("stress_lock_malloc", MPROC_START_FORKSERVER);
 }
 
 TEST_F(StartStress, SpawnThousandChildren) {

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
@@ -35,27 +37,31 @@ std::string Status(const char* key) {
   return std::to_string(atol(out.c_str()));
 }
 
-// Descriptors >= 3 open in this process, "3 7 ...".
+// What the descriptors >= 3 of this process are: "socket:[12] pipe:[34]".
 std::string OpenFds() {
   DIR* d = opendir("/proc/self/fd");
   if (d == nullptr) return "?";
-  std::vector<int> fds;
+  std::string out;
   for (struct dirent* e; (e = readdir(d)) != nullptr;) {
     int fd = atoi(e->d_name);
-    if (e->d_name[0] != '.' && fd >= 3 && fd != dirfd(d)) fds.push_back(fd);
+    if (e->d_name[0] == '.' || fd < 3 || fd == dirfd(d)) continue;
+    char path[64], link[256];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    if (n < 0) continue;
+    link[n] = '\0';
+    out += (out.empty() ? "" : " ") + std::string(link);
   }
   closedir(d);
-  std::string out;
-  for (int fd : fds) out += (out.empty() ? "" : " ") + std::to_string(fd);
   return out;
 }
 
-std::vector<int> Ints(const std::string& s) {
-  std::vector<int> v;
+std::vector<std::string> Words(const std::string& s) {
+  std::vector<std::string> v;
   for (size_t i = 0; i < s.size();) {
     size_t j = s.find(' ', i);
     if (j == std::string::npos) j = s.size();
-    v.push_back(atoi(s.substr(i, j - i).c_str()));
+    v.push_back(s.substr(i, j - i));
     i = j + 1;
   }
   return v;
@@ -93,12 +99,14 @@ MPROC_TARGET(spawn_inspect) {
 
 // A spawn child that spawns: its child adds, it adds one more.
 MPROC_TARGET(spawn_nested) {
+  int method;
+  if (mproc_unpack(call, "i", &method) < 0) return -1;
   mproc_value_t* args;
   if (mproc_pack(&args, "(ii)", 20, 21) < 0) return -1;
   mproc_process_opts_t o = {};
   o.target_name = "spawn_add";
   o.args = args;
-  o.start_method = MPROC_START_SPAWN;
+  o.start_method = (mproc_start_method_t)method;
   mproc_process_t* p;
   int rc = mproc_process_new(&p, &o);
   mproc_value_free(args);
@@ -172,21 +180,24 @@ TEST_F(StartMethod, ProcessRefusesAnUnknownMethod) {
   EXPECT_EQ(nullptr, p);
 }
 
-TEST_F(StartMethod, ForkserverIsNotAvailableToProcessYet) {
-  mproc_process_opts_t o = {};
-  o.target_name = "spawn_add";
-  o.start_method = MPROC_START_FORKSERVER;
-  mproc_process_t* p;
-  ASSERT_EQ(0, mproc_process_new(&p, &o));
-  EXPECT_EQ(MPROC_ENOSYS, mproc_process_start(p));
-  EXPECT_NE(nullptr, strstr(mproc_last_error(), "forkserver"));
-  EXPECT_EQ(0, mproc_process_pid(p));
-  EXPECT_EQ(0, mproc_process_close(p));
+TEST_F(StartMethod, ForkserverStartsOnceEarly) {
+  EXPECT_EQ(0, mproc_forkserver_start());
+  int fds = mproc_test::CountOpenFds();
+  EXPECT_EQ(0, mproc_forkserver_start());  // has one: nothing to do
+  EXPECT_EQ(fds, mproc_test::CountOpenFds());
 }
 
+// The methods that run a fresh image of this program: spawn, and the
+// children of the fork server (itself spawned).
+const mproc_start_method_t kFresh[] = {MPROC_START_SPAWN,
+                                       MPROC_START_FORKSERVER};
+
 TEST_F(StartMethod, SpawnReturnsResultExitCodeAndTiming) {
+  ASSERT_EQ(0, mproc_forkserver_start());  // its control socket stays
+  for (mproc_start_method_t m : kFresh) {
+  SCOPED_TRACE(m);
   int fds = mproc_test::CountOpenFds();
-  mproc_process_t* p = Run("spawn_add", MPROC_START_SPAWN, "(ii)", 2, 3);
+  mproc_process_t* p = Run("spawn_add", m, "(ii)", 2, 3);
   ASSERT_NE(nullptr, p);
   int code = -99;
   EXPECT_EQ(1, mproc_process_exitcode(p, &code));
@@ -206,10 +217,13 @@ TEST_F(StartMethod, SpawnReturnsResultExitCodeAndTiming) {
   EXPECT_EQ(0, mproc_process_close(p));
   EXPECT_EQ(fds, mproc_test::CountOpenFds());
   EXPECT_EQ(0, mproc_test::CountZombieChildren());
+  }
 }
 
 TEST_F(StartMethod, SpawnReportsFailureAndExitCode) {
-  mproc_process_t* p = Run("spawn_fail", MPROC_START_SPAWN);
+  for (mproc_start_method_t m : kFresh) {
+  SCOPED_TRACE(m);
+  mproc_process_t* p = Run("spawn_fail", m);
   ASSERT_NE(nullptr, p);
   int code = -99;
   EXPECT_EQ(1, mproc_process_exitcode(p, &code));
@@ -220,11 +234,12 @@ TEST_F(StartMethod, SpawnReportsFailureAndExitCode) {
   EXPECT_EQ(MPROC_EFAILED, mproc_process_result(p, &r));
   EXPECT_EQ(0, mproc_process_close(p));
 
-  p = Run("spawn_exit3", MPROC_START_SPAWN);
+  p = Run("spawn_exit3", m);
   ASSERT_NE(nullptr, p);
   EXPECT_EQ(1, mproc_process_exitcode(p, &code));
   EXPECT_EQ(3, code);
   EXPECT_EQ(0, mproc_process_close(p));
+  }
 }
 
 TEST_F(StartMethod, GlobalSpawnAppliesAndTheOptionOverridesIt) {
@@ -262,6 +277,9 @@ TEST_P(SpawnIsolation, SpawnedChildHasNoneOfTheParentsMemoryOrDescriptors) {
   mproc__pidfd_force_disabled(GetParam());
   int leak[2];
   ASSERT_EQ(0, pipe(leak));  // inheritable, on purpose
+  struct stat st;
+  ASSERT_EQ(0, fstat(leak[0], &st));
+  std::string leak_name = "pipe:[" + std::to_string(st.st_ino) + "]";
   size_t big = (size_t)128 << 20;
   char* mem = static_cast<char*>(malloc(big));
   ASSERT_NE(nullptr, mem);
@@ -269,17 +287,20 @@ TEST_P(SpawnIsolation, SpawnedChildHasNoneOfTheParentsMemoryOrDescriptors) {
   const mproc_value_t* r;
   int marker;
   const char *fds, *rss, *name;
-  for (mproc_start_method_t m : {MPROC_START_SPAWN, MPROC_START_FORK}) {
+  for (mproc_start_method_t m :
+       {MPROC_START_SPAWN, MPROC_START_FORKSERVER, MPROC_START_FORK}) {
+    SCOPED_TRACE(m);
     mproc_process_t* p = Run("spawn_inspect", m);
     ASSERT_NE(nullptr, p);
     ASSERT_EQ(1, mproc_process_result(p, &r));
     ASSERT_EQ(0, mproc_unpack_values(r, nullptr, nullptr, 0, "isss", &marker, &fds,
                                      &rss, &name));
-    std::vector<int> open = Ints(fds);
+    std::vector<std::string> open = Words(fds);
     bool has_leak = false;
-    for (int fd : open) has_leak |= fd == leak[0] || fd == leak[1];
+    for (const std::string& f : open) has_leak |= f == leak_name;
     long rss_kb = atol(rss);
-    if (m == MPROC_START_SPAWN) {
+    if (m != MPROC_START_FORK) {
+      EXPECT_EQ(0, marker);
       EXPECT_FALSE(has_leak) << fds;
       // Its socket, and its sentinel pipe's write end without pidfds.
       EXPECT_EQ(GetParam() ? 2u : 1u, open.size()) << fds;
@@ -300,7 +321,9 @@ INSTANTIATE_TEST_SUITE_P(PidfdOrSentinel, SpawnIsolation,
                          ::testing::Values(false, true));
 
 TEST_F(StartMethod, SpawnOfSpawnWorks) {
-  mproc_process_t* p = Run("spawn_nested", MPROC_START_SPAWN);
+  for (mproc_start_method_t m : kFresh) {
+  SCOPED_TRACE(m);
+  mproc_process_t* p = Run("spawn_nested", m, "(i)", m);
   ASSERT_NE(nullptr, p);
   const mproc_value_t* r;
   int code = -1;
@@ -313,37 +336,48 @@ TEST_F(StartMethod, SpawnOfSpawnWorks) {
   EXPECT_EQ(42, v);
   EXPECT_STREQ(mproc_process_name(p), name);
   EXPECT_EQ(0, mproc_process_close(p));
+  }
 }
 
 int Unregistered(mproc_call_t*) { return 0; }
 
 TEST_F(StartMethod, SpawnRefusesATargetThatIsNotRegistered) {
+  for (mproc_start_method_t m : kFresh) {
+  SCOPED_TRACE(m);
   mproc_process_opts_t o = {};
   o.target = Unregistered;
-  o.start_method = MPROC_START_SPAWN;
+  o.start_method = m;
   mproc_process_t* p;
   ASSERT_EQ(0, mproc_process_new(&p, &o));
   EXPECT_EQ(MPROC_ENOTARGET, mproc_process_start(p));
   EXPECT_NE(nullptr, strstr(mproc_last_error(),
-                            "is not registered for spawn: a spawned child "
-                            "runs its target by name; define it with "
-                            "MPROC_TARGET"))
+                            m == MPROC_START_SPAWN
+                                ? "is not registered for spawn: a spawned "
+                                  "child runs its target by name; define it "
+                                  "with MPROC_TARGET"
+                                : "is not registered for forkserver: a "
+                                  "forkserver child runs its target by name; "
+                                  "define it with MPROC_TARGET"))
       << mproc_last_error();
   EXPECT_EQ(0, mproc_process_pid(p));
   EXPECT_EQ(0, mproc_process_close(p));
+  }
 }
 
 TEST_F(StartMethod, SpawnRefusesACtx) {
+  for (mproc_start_method_t m : kFresh) {
+  SCOPED_TRACE(m);
   int x;
   mproc_process_opts_t o = {};
   o.target_name = "spawn_add";
   o.ctx = &x;
-  o.start_method = MPROC_START_SPAWN;
+  o.start_method = m;
   mproc_process_t* p;
   ASSERT_EQ(0, mproc_process_new(&p, &o));
   EXPECT_EQ(MPROC_EINVAL, mproc_process_start(p));
   EXPECT_NE(nullptr, strstr(mproc_last_error(), "opts.ctx must be NULL"));
   EXPECT_EQ(0, mproc_process_close(p));
+  }
 }
 
 int LateTarget(mproc_call_t*) { return 0; }
@@ -351,8 +385,10 @@ int LateTarget(mproc_call_t*) { return 0; }
 // Registered in the parent after main() began: the child cannot know it,
 // and says so, naming it.
 TEST_F(StartMethod, SpawnedChildNamesATargetRegisteredTooLate) {
-  ASSERT_EQ(0, mproc_target_register("late_target", LateTarget));
-  mproc_process_t* p = Run("late_target", MPROC_START_SPAWN);
+  for (mproc_start_method_t m : kFresh) {
+  SCOPED_TRACE(m);
+  EXPECT_EQ(0, mproc_target_register("late_target", LateTarget));
+  mproc_process_t* p = Run("late_target", m);
   ASSERT_NE(nullptr, p);
   int code = -1;
   EXPECT_EQ(1, mproc_process_exitcode(p, &code));
@@ -364,12 +400,15 @@ TEST_F(StartMethod, SpawnedChildNamesATargetRegisteredTooLate) {
                    "spawned program"))
       << mproc_process_error(p);
   EXPECT_EQ(0, mproc_process_close(p));
+  }
 }
 
 TEST_F(StartMethod, SpawnedChildCanBeTerminatedAndWaitedFor) {
+  for (mproc_start_method_t m : kFresh) {
+  SCOPED_TRACE(m);
   mproc_process_opts_t o = {};
   o.target_name = "spawn_sleep";
-  o.start_method = MPROC_START_SPAWN;
+  o.start_method = m;
   mproc_process_t* p;
   ASSERT_EQ(0, mproc_process_new(&p, &o));
   ASSERT_EQ(0, mproc_process_start(p));
@@ -386,15 +425,18 @@ TEST_F(StartMethod, SpawnedChildCanBeTerminatedAndWaitedFor) {
   EXPECT_EQ(0, mproc_process_is_alive(p));
   EXPECT_EQ(0, mproc_process_close(p));
   EXPECT_EQ(0, mproc_test::CountZombieChildren());
+  }
 }
 
 // A program that ignores SIGCHLD starts children through a relay: spawn
 // works there too.
 TEST_F(StartMethod, SpawnWorksThroughTheRelay) {
+  for (mproc_start_method_t m : kFresh) {
+  SCOPED_TRACE(m);
   struct sigaction ign = {}, old;
   ign.sa_handler = SIG_IGN;
   sigaction(SIGCHLD, &ign, &old);
-  mproc_process_t* p = Run("spawn_add", MPROC_START_SPAWN, "(ii)", 40, 2);
+  mproc_process_t* p = Run("spawn_add", m, "(ii)", 40, 2);
   sigaction(SIGCHLD, &old, nullptr);
   ASSERT_NE(nullptr, p);
   const mproc_value_t* r;
@@ -403,6 +445,7 @@ TEST_F(StartMethod, SpawnWorksThroughTheRelay) {
   ASSERT_EQ(0, mproc_value_get_int(r, &v));
   EXPECT_EQ(42, v);
   EXPECT_EQ(0, mproc_process_close(p));
+  }
 }
 
 }  // namespace
@@ -444,6 +487,67 @@ TEST_F(StartMethod, PoolAcceptsForkAndForkserverAndRefusesSpawn) {
   ASSERT_EQ(0, mproc_set_start_method(MPROC_START_SPAWN));
   o.start_method = MPROC_START_DEFAULT;
   EXPECT_EQ(MPROC_ENOSYS, mproc_pool_new(&pool, &o));
+}
+
+}  // namespace
+
+namespace {
+
+pid_t PpidOf(pid_t pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE* f = fopen(path, "r");
+  if (f == nullptr) return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char* close_paren = strrchr(buf, ')');
+  char state;
+  int ppid = 0;
+  if (close_paren == nullptr ||
+      sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2)
+    return 0;
+  return state == 'Z' ? 0 : ppid;  // a zombie counts as gone
+}
+
+bool Gone(pid_t pid) { return PpidOf(pid) == 0; }
+
+// The parent dies without joining: the server kills its daemonic child,
+// lets the other finish, and leaves — nothing is left running.
+TEST_F(StartMethod, ForkserverLeavesNoOrphansWhenTheParentDies) {
+  int pids[2];
+  ASSERT_EQ(0, pipe(pids));
+  int status = mproc_test::RunInChild([&]() -> int {
+    close(pids[0]);
+    pid_t out[3] = {0, 0, 0};
+    for (int i = 0; i < 2; i++) {
+      mproc_process_opts_t o = {};
+      o.target_name = i == 0 ? "spawn_sleep" : "spawn_exit3";
+      o.daemon = i == 0;
+      o.start_method = MPROC_START_FORKSERVER;
+      mproc_process_t* p;
+      if (mproc_process_new(&p, &o) < 0 || mproc_process_start(p) < 0)
+        return 10 + i;
+      out[i] = mproc_process_pid(p);
+    }
+    out[2] = PpidOf(out[0]);  // the server
+    if (write(pids[1], out, sizeof out) != sizeof out) return 20;
+    return 0;  // _exit: no joins; the control socket closes
+  });
+  close(pids[1]);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(0, WEXITSTATUS(status));
+  pid_t got[3];
+  ASSERT_EQ((ssize_t)sizeof got, read(pids[0], got, sizeof got));
+  close(pids[0]);
+  ASSERT_GT(got[2], 0);
+  double until = mproc_test::Now() + 10;
+  while (mproc_test::Now() < until &&
+         !(Gone(got[0]) && Gone(got[1]) && Gone(got[2])))
+    usleep(10000);
+  EXPECT_TRUE(Gone(got[0])) << "the daemonic child outlived its parent";
+  EXPECT_TRUE(Gone(got[1]));
+  EXPECT_TRUE(Gone(got[2])) << "the fork server outlived its parent";
 }
 
 }  // namespace

@@ -95,10 +95,18 @@ typedef struct mproc_process mproc_process_t;
  *                          the target with the parent's memory and, in a
  *                          multithreaded program, with any lock another
  *                          thread held at fork held forever (see above)
- *   MPROC_START_FORKSERVER the child is forked by a single-threaded server
- *                          started early. Pools only, for now (their
- *                          workers always come from their fork server); a
- *                          Process refuses it with MPROC_ENOSYS
+ *   MPROC_START_FORKSERVER the child is forked by a single-threaded fork
+ *                          server: this program spawned (as below) on
+ *                          first use or by mproc_forkserver_start, so the
+ *                          child has none of the parent's threads, locks,
+ *                          memory or descriptors, and starts faster than a
+ *                          spawn child. What spawn needs, it needs too. The
+ *                          server is the child's parent: join, timeouts,
+ *                          is_alive, terminate/kill, exitcode, result,
+ *                          timing and the sentinel work as with fork. When
+ *                          this process ends, the server kills its daemonic
+ *                          children, waits for the others and leaves.
+ *                          (Pools have their own fork server: pool.h.)
  *   MPROC_START_SPAWN      fork+exec of this program (/proc/self/exe, so
  *                          under bazel run and bazel test too): a fresh
  *                          image that holds none of the parent's memory,
@@ -149,6 +157,16 @@ MPROC_API int mproc_set_start_method(mproc_start_method_t method);
 /* The global start method: MPROC_START_FORK, _FORKSERVER or _SPAWN (never
  * MPROC_START_DEFAULT). Cannot fail. */
 MPROC_API int mproc_get_start_method(void);
+
+/* Starts this process's fork server now, if it has none (the first
+ * forkserver start does it otherwise): early, before threads and state
+ * exist, as Python's forkserver is meant to be used. A child forked from
+ * a process with a server does not share it: it starts its own.
+ * Errors: MPROC_ENOSYS (this program never called mproc_spawn_child_main,
+ * see "Spawn"), MPROC_EAGAIN, MPROC_ENOMEM, MPROC_EMFILE (limits, named by
+ * mproc_last_error()), MPROC_ENOENT or MPROC_EACCES (/proc/self/exe could
+ * not be executed). */
+MPROC_API int mproc_forkserver_start(void);
 
 /* Zero-initialise, then set what you need. */
 typedef struct {
@@ -224,12 +242,13 @@ MPROC_API int mproc_process_new(mproc_process_t **out, const mproc_process_opts_
  * been handed over (a call larger than the pipe buffer is streamed while
  * the child reads it).
  * Errors: MPROC_ESTATE (started already), MPROC_ENOTCHILD,
- * MPROC_ENOSYS (MPROC_START_FORKSERVER, not available to Process yet; or
- * spawn in a program that never called mproc_spawn_child_main — see
- * "Spawn" above), MPROC_ENOTARGET (spawn with a target that is not
- * registered: the detail names the function, by symbol when it has one),
- * MPROC_EINVAL (spawn with opts.ctx set), MPROC_ENOENT or MPROC_EACCES
- * (spawn: /proc/self/exe could not be executed),
+ * MPROC_ENOSYS (spawn or forkserver in a program that never called
+ * mproc_spawn_child_main — see "Spawn" above), MPROC_ENOTARGET (spawn or
+ * forkserver with a target that is not registered: the detail names the
+ * function, by symbol when it has one), MPROC_EINVAL (spawn or forkserver
+ * with opts.ctx set), MPROC_ENOENT or MPROC_EACCES (spawn, or starting
+ * the fork server: /proc/self/exe could not be executed), MPROC_EPIPE (the
+ * fork server died, twice in a row),
  * MPROC_EDAEMONIC (called inside a daemonic process), MPROC_EAGAIN and
  * MPROC_ENOMEM (fork failed: process or memory limits; mproc_last_error()
  * names the limit), MPROC_EMFILE (the hard descriptor limit reached — the
