@@ -30,14 +30,14 @@
 
 static pthread_mutex_t server_lock = PTHREAD_MUTEX_INITIALIZER;
 static mproc__node_t server_node; /* fds[0]: the control socket */
-static pid_t server_owner;        /* the process the server serves */
+static atomic_int server_owner;   /* the process the server serves (a pid) */
 static pid_t server_pid;
 static atomic_int server_ctl = -1;
 
 /* With server_lock: the old server is gone (or belongs to the process we
  * were forked from): forget it, reaping it if it is ours. */
 static void forget_locked(void) {
-  if (server_owner == mproc__getpid()) {
+  if (atomic_load(&server_owner) == mproc__getpid()) {
     mproc__lock();
     mproc__close(server_node.fds[0]);
     server_node.fds[0] = -1;
@@ -46,7 +46,7 @@ static void forget_locked(void) {
     if (server_pid > 0) (void)waitpid(server_pid, NULL, WNOHANG);
   }
   server_pid = 0;
-  server_owner = 0;
+  atomic_store(&server_owner, 0);
   atomic_store(&server_ctl, -1);
 }
 
@@ -86,7 +86,7 @@ static int start_locked(void) {
   mproc__node_link(&server_node);
   mproc__unlock();
   server_pid = pid;
-  server_owner = mproc__getpid();
+  atomic_store(&server_owner, mproc__getpid());
   atomic_store(&server_ctl, ctl[0]);
   return 0;
 }
@@ -94,8 +94,8 @@ static int start_locked(void) {
 int mproc__forkserver_ensure(void) {
   pthread_mutex_lock(&server_lock);
   int rc = 0;
-  if (server_owner != mproc__getpid()) {
-    if (server_owner != 0) forget_locked(); /* our parent's server */
+  if (atomic_load(&server_owner) != mproc__getpid()) {
+    if (atomic_load(&server_owner) != 0) forget_locked(); /* our parent's */
     rc = start_locked();
   }
   pthread_mutex_unlock(&server_lock);
@@ -107,7 +107,8 @@ int mproc_forkserver_start(void) { return mproc__forkserver_ensure(); }
 int mproc__forkserver_request(const mproc_process_t *p, int sock,
                               int sentinel) {
   int ctl = atomic_load(&server_ctl);
-  if (ctl < 0 || server_owner != mproc__getpid()) return MPROC_EPIPE;
+  if (ctl < 0 || atomic_load(&server_owner) != mproc__getpid())
+    return MPROC_EPIPE;
   char req[REQUEST_MAX];
   int n = snprintf(req, sizeof req, "%d %zu %s", p->daemon ? 1 : 0,
                    p->max_frame, p->child_identity);
@@ -149,7 +150,8 @@ int mproc__forkserver_request(const mproc_process_t *p, int sock,
 
 void mproc__forkserver_reset_if_dead(void) {
   pthread_mutex_lock(&server_lock);
-  if (server_owner == mproc__getpid() && atomic_load(&server_ctl) < 0)
+  if (atomic_load(&server_owner) == mproc__getpid() &&
+      atomic_load(&server_ctl) < 0)
     forget_locked();
   pthread_mutex_unlock(&server_lock);
 }
