@@ -264,6 +264,16 @@ TEST_F(StartMethod, GlobalSpawnAppliesAndTheOptionOverridesIt) {
                                    &name));
   EXPECT_EQ(42, marker);  // forked: a copy of the parent
   EXPECT_EQ(0, mproc_process_close(p));
+
+  ASSERT_EQ(0, mproc_set_start_method(MPROC_START_FORKSERVER));
+  p = Run("spawn_inspect", MPROC_START_DEFAULT);
+  ASSERT_NE(nullptr, p);
+  ASSERT_EQ(1, mproc_process_result(p, &r));
+  ASSERT_EQ(0, mproc_unpack_values(r, nullptr, nullptr, 0, "isss", &marker,
+                                   &fds, &rss, &name));
+  EXPECT_EQ(0, marker);  // from the fork server: a fresh program
+  EXPECT_STREQ(mproc_process_name(p), name);
+  EXPECT_EQ(0, mproc_process_close(p));
   g_marker = 0;
 }
 
@@ -511,6 +521,34 @@ pid_t PpidOf(pid_t pid) {
 }
 
 bool Gone(pid_t pid) { return PpidOf(pid) == 0; }
+
+// A daemonic spawn child dies with its parent, as a forked one does.
+TEST_F(StartMethod, DaemonicSpawnChildDiesWithItsParent) {
+  int pids[2];
+  ASSERT_EQ(0, pipe(pids));
+  int status = mproc_test::RunInChild([&]() -> int {
+    close(pids[0]);
+    mproc_process_opts_t o = {};
+    o.target_name = "spawn_sleep";
+    o.daemon = true;
+    o.start_method = MPROC_START_SPAWN;
+    mproc_process_t* p;
+    if (mproc_process_new(&p, &o) < 0 || mproc_process_start(p) < 0) return 10;
+    pid_t pid = mproc_process_pid(p);
+    if (write(pids[1], &pid, sizeof pid) != sizeof pid) return 20;
+    return 0;  // _exit: the daemon is not terminated by an exit hook
+  });
+  close(pids[1]);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(0, WEXITSTATUS(status));
+  pid_t got = 0;
+  ASSERT_EQ((ssize_t)sizeof got, read(pids[0], &got, sizeof got));
+  close(pids[0]);
+  ASSERT_GT(got, 0);
+  double until = mproc_test::Now() + 10;
+  while (mproc_test::Now() < until && !Gone(got)) usleep(10000);
+  EXPECT_TRUE(Gone(got)) << "the daemonic spawn child outlived its parent";
+}
 
 // The parent dies without joining: the server kills its daemonic child,
 // lets the other finish, and leaves — nothing is left running.

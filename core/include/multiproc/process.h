@@ -15,7 +15,8 @@
  *     mproc_process_exitcode(p, &code); // run_proc's return value
  *     mproc_process_close(p);
  *
- * start() forks. The parent encodes the call (target name, args, kwargs) as
+ * start() forks (the default start method; spawn and forkserver are
+ * below, at mproc_start_method_t). The parent encodes the call (target name, args, kwargs) as
  * protobuf with nanopb and writes it, framed, into a socketpair — a duplex
  * pipe, like multiprocessing.Pipe(); the child reads and decodes it, calls
  * the target, reports when it entered and left the target on the same pipe,
