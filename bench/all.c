@@ -4,7 +4,7 @@
  * table.
  *
  *   bazel run -c opt //bench:all -- [--rounds R] [--quick]
- *       [--only pool,process,payload,skew,psha,ipc,many] [--no-python]
+ *       [--only pool,process,payload,skew,psha,ipc,many,start] [--no-python]
  *
  * It is a measurement, never a test: nothing here fails on a missed goal.
  * Figures on a shared VM move by 10-30 % from run to run; the ratios,
@@ -149,7 +149,7 @@ static size_t parse_count(const char *flag, const char *s) {
 static void usage(void) {
   fprintf(stderr,
           "usage: all [--rounds R] [--quick] [--no-python]\n"
-          "           [--only pool,process,payload,skew,psha,ipc,many]\n");
+          "           [--only pool,process,payload,skew,psha,ipc,many,start]\n");
   exit(2);
 }
 
@@ -194,7 +194,8 @@ int main(int argc, char **argv) {
                 {"skew", bench_group_skew},
                 {"psha", bench_group_psha},
                 {"ipc", bench_group_ipc},
-                {"many", bench_group_many}};
+                {"many", bench_group_many},
+                {"start", bench_group_start}};
   size_t ngroups = sizeof groups / sizeof groups[0];
 
   if (group != NULL) {

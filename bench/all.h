@@ -51,5 +51,6 @@ void bench_group_many(const bench_opts_t *o);
 void raw_sleepers(size_t n, double s, double *start, double *total);
 void mproc_sleepers(size_t n, double s, double *start, double *total);
 void bench_group_ipc(const bench_opts_t *o);
+void bench_group_start(const bench_opts_t *o);
 
 #endif /* MPROC_BENCH_ALL_H */

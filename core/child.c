@@ -19,6 +19,8 @@
 #include "core/ipc/spill.h"
 #include "core/process_internal.h"
 #include "core/registry.h"
+#include "core/spawn.h"
+#include "multiproc/target.h"
 #include "serialization/reader.h"
 #include "serialization/message.h"
 
@@ -117,6 +119,7 @@ typedef struct {
   mproc_process_t *p;
   int sock;
   mproc__call_in_t in;
+  mproc_target_fn target;
 } child_t;
 
 /* A C++ exception escaped the target (core/boundary.h): the child fails
@@ -142,7 +145,7 @@ static void run_target(void *arg) {
   entered.t_ns = mproc__now_ns();
   report(c->sock, &entered);
 
-  int rc = mproc__call_run(&call, p->target);
+  int rc = mproc__call_run(&call, c->target);
 
   const char *msg = call.message ? call.message : "failed (out of memory)";
   if (rc < 0) fprintf(stderr, "Process %s: %s\n", p->name, msg);
@@ -166,6 +169,41 @@ void mproc__child_main(mproc_process_t *p, int sock) {
     report_returned(sock, -1, msg, NULL);
     mproc__child_exit(1);
   }
+  /* A spawned child has no function pointer: only the name crossed exec. */
+  c.target = p->target;
+  if (c.target == NULL && c.in.target != NULL)
+    c.target = mproc_target_find(c.in.target);
+  if (c.target == NULL) {
+    char msg[MPROC_TARGET_NAME_MAX + 256];
+    snprintf(msg, sizeof msg,
+             "spawn: no target '%s' is registered in the spawned program: a "
+             "spawned child finds only the targets registered before main() "
+             "runs (MPROC_TARGET)",
+             c.in.target != NULL ? c.in.target : "");
+    fprintf(stderr, "Process %s: %s\n", p->name, msg);
+    fflush(NULL);
+    report_returned(sock, -1, msg, NULL);
+    mproc__child_exit(1);
+  }
   mproc__set_escape(on_escape, &c);
   mproc__run_isolated(run_target, &c);
+}
+
+void mproc__named_child_main(const char *identity, const char *name,
+                             bool daemon, int sock, size_t max_frame) {
+  /* What the child needs of its handle: the parent's stays there. */
+  static mproc_process_t p;
+  p.owner = mproc__getpid();
+  p.name = (char *)name;
+  p.child_identity = (char *)identity;
+  p.daemon = daemon;
+  p.max_frame = max_frame;
+  mproc__child_main(&p, sock);
+}
+
+void mproc__spawned_main(const char *identity, const char *name, bool daemon,
+                         int sock, int sentinel, size_t max_frame) {
+  int own[2] = {sock, sentinel};
+  mproc__registry_child_reset(identity, name, daemon, own);
+  mproc__named_child_main(identity, name, daemon, sock, max_frame);
 }

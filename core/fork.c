@@ -2,9 +2,13 @@
 #include "core/fork.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/boundary.h"
@@ -37,6 +41,56 @@ static void ignore(int sig) {
   sigaction(sig, &ign, NULL);
 }
 
+/* The child of an exec'ing fork: runs in the parent's memory (vfork), so
+ * it only makes system calls and writes nothing but *err. */
+static void exec_child(const mproc__fork_t *f, const sigset_t *mask,
+                       pid_t parent, volatile int *err)
+    __attribute__((noreturn));
+static void exec_child(const mproc__fork_t *f, const sigset_t *mask,
+                       pid_t parent, volatile int *err) {
+  reset_signal_handlers();
+  if (f->ignore_sigint_sigpipe) {
+    ignore(SIGINT);
+    ignore(SIGPIPE);
+  }
+  if (f->die_with_parent) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);
+  }
+  /* Every descriptor of the parent's closes at exec (its own multiproc
+   * ones and the program's alike), except the child's own. */
+  if (syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) != 0) {
+    struct rlimit rl = {1024, 1024};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    for (int fd = 3; (rlim_t)fd < rl.rlim_cur; fd++)
+      fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+  for (int i = 0; i < 2; i++)
+    if (f->own_fds[i] >= 0) fcntl(f->own_fds[i], F_SETFD, 0);
+  mproc__fd_limit_restore();
+  pthread_sigmask(SIG_SETMASK, f->mask ? f->mask : mask, NULL);
+  execve(f->exec->path, f->exec->argv, f->exec->envp);
+  *err = errno;
+  _exit(127);
+}
+
+/* fork for f->exec: vfork, the child execs (or fails) before the parent's
+ * thread goes on. */
+static pid_t fork_exec(const mproc__fork_t *f, const sigset_t *old_mask,
+                       pid_t parent) {
+  volatile int err = 0;
+  pid_t pid = vfork();
+  if (pid == 0) exec_child(f, old_mask, parent, &err);
+  if (pid < 0) return -errno;
+  if (err != 0) {
+    /* The child left without exec'ing: reap it, nobody else knows it. */
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    return -err;
+  }
+  return pid;
+}
+
 void mproc__fork_begin(void) {
   mproc__boundary_prepare();
   fflush(NULL);
@@ -48,6 +102,11 @@ pid_t mproc__fork(const mproc__fork_t *f) {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old_mask);
   pid_t parent = mproc__getpid();
+  if (f->exec != NULL) {
+    pid_t pid = fork_exec(f, &old_mask, parent);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    return pid;
+  }
   pid_t pid = fork();
   if (pid != 0) {
     int err = errno;

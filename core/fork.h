@@ -23,6 +23,15 @@
  * the parent already died); every descriptor of the parent's other
  * children closed, its own ones registered; its identity taken; the lock
  * released; the signal mask set.
+ *
+ * Exec (the spawn start method): with f->exec set, the child goes on to
+ * execve a program instead of returning. The same hygiene runs, except for
+ * what the exec makes moot, and it runs vfork-style: the child borrows the
+ * parent's memory until it execs (the parent's thread waits meanwhile), so
+ * no page and no page table of the parent is copied, and the start costs
+ * the same in a 4 GiB parent as in a small one. The child therefore writes
+ * no memory: instead of the registry's reset, every descriptor from 3 up
+ * is marked close-on-exec except the own ones (kept, at their numbers).
  */
 #ifndef MPROC_CORE_FORK_H
 #define MPROC_CORE_FORK_H
@@ -54,7 +63,17 @@ typedef struct {
   bool ignore_sigint_sigpipe;
   /* The child's signal mask; NULL for the caller's mask. */
   const sigset_t *mask;
+  /* Exec instead of returning in the child: see above. NULL: plain fork. */
+  const struct mproc__exec *exec;
 } mproc__fork_t;
+
+/* What an exec'ing child runs: path, argv and envp, built by the parent
+ * (the child allocates nothing). */
+typedef struct mproc__exec {
+  const char *path;
+  char *const *argv;
+  char *const *envp;
+} mproc__exec_t;
 
 /* Flushes stdio and takes the registry lock. */
 void mproc__fork_begin(void);
@@ -62,7 +81,9 @@ void mproc__fork_begin(void);
 /* Forks, with the registry lock held by the caller (mproc__fork_begin).
  * Returns the child's pid in the parent (the lock still held) or -errno
  * (MPROC_EAGAIN, MPROC_ENOMEM); 0 in the child, set up as f says, with the
- * lock released. */
+ * lock released. With f->exec, never returns in the child; returns the
+ * pid once the child has exec'd, or -errno when the exec failed (ENOENT,
+ * EACCES, ENOMEM...: that child has left and has been reaped). */
 MPROC__MUST_USE pid_t mproc__fork(const mproc__fork_t *f);
 
 /* How a child multiproc forked leaves, as a Python child does: run the

@@ -16,7 +16,10 @@
 #include "core/pidfd.h"
 #include "core/process_internal.h"
 #include "core/registry.h"
+#include "core/forkserver.h"
 #include "core/relay.h"
+#include "core/spawn.h"
+#include "core/start_method.h"
 #include "core/target_internal.h"
 #include "multiproc/frame.h"
 #include "serialization/message.h"
@@ -54,6 +57,9 @@ int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
   if (opts->kwargs != NULL && mproc_value_kind(opts->kwargs) != MPROC_DICT)
     return MPROC__EINVAL("opts.kwargs must be a dict, not %s",
                          mproc_kind_name(mproc_value_kind(opts->kwargs)));
+  if (!mproc__start_method_valid((int)opts->start_method))
+    return MPROC__EINVAL("opts.start_method %d is not an mproc_start_method_t",
+                         (int)opts->start_method);
 
   /* Python: a child's identity is its parent's plus its own number, taken
    * even when the process is named. Made here, not in the child, which
@@ -80,6 +86,8 @@ int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts) {
   p->number = number;
   p->daemon = opts->daemon;
   p->target = target;
+  p->target_name = target_name;
+  p->start_method = (int)opts->start_method;
   p->ctx = opts->ctx;
   p->max_frame = opts->max_frame ? opts->max_frame : MPROC_FRAME_MAX_DEFAULT;
   mproc__node_init(&p->node, process_at_exit);
@@ -123,12 +131,92 @@ static int open_channels(int sp[2], int sentinel[2]) {
   return 0;
 }
 
+/* The child is already running and reading: a call bigger than the pipe
+ * buffer streams through. If the child died first, the write fails with
+ * EPIPE (never SIGPIPE) and its exit status tells the story. The buffer
+ * is freed once the child is gone: freeing now would write heap pages
+ * the child still shares. rc: an error from the start so far. */
+static int send_call(mproc_process_t *p, size_t sent, int rc) {
+  int sock = p->node.fds[MPROC__FD_SOCK];
+  if (rc >= 0 && sent < p->call.len) {
+    rc = mproc__write_full(sock, p->call.p + sent, p->call.len - sent);
+    if (rc == MPROC_EPIPE || rc == MPROC_ECONNRESET) rc = 0;
+  }
+  if (rc < 0) {
+    /* A child without its call would wait forever. */
+    if (p->relay && p->node.fds[MPROC__FD_PIDFD] >= 0)
+      MPROC__IGNORE(  /* already gone: then it needs no kill */
+          mproc__pidfd_send_signal(p->node.fds[MPROC__FD_PIDFD], SIGKILL));
+    else
+      kill(p->pid, SIGKILL);
+    /* Reaped so that no zombie stays; the start's error is what counts. */
+    MPROC__IGNORE(mproc__reap(p, true));
+    return mproc__fail_limit(rc, "start a Process (its pidfd, or its call)");
+  }
+  return 0;
+}
+
+/* The forkserver start method (core/forkserver.h): the server forks the
+ * child and relays its end; the call goes as with a relay. */
+static int start_forkserver(mproc_process_t *p) {
+  int rc = mproc__spawn_check(p, "forkserver");
+  for (int attempt = 0; rc == 0; attempt++) {
+    rc = mproc__forkserver_ensure();
+    if (rc < 0) break;
+    int sp[2], sentinel[2];
+    mproc__lock();
+    rc = open_channels(sp, sentinel);
+    if (rc < 0) {
+      mproc__unlock();
+      if (attempt == 0 && mproc__fd_limit_retry(rc)) continue;
+      return mproc__fail_limit(rc, "start a Process");
+    }
+    p->node.fds[MPROC__FD_SOCK] = sp[0];
+    p->node.fds[MPROC__FD_SENTINEL] = sentinel[0];
+    p->timing.started_ns = mproc__now_ns();
+    rc = mproc__forkserver_request(p, sp[1], sentinel[1]);
+    mproc__close(sp[1]);
+    mproc__close(sentinel[1]);
+    int pidfd = -1;
+    if (rc == 0) rc = mproc__relay_receive_child(sp[0], &p->pid, &pidfd);
+    if (rc == 0 && pidfd >= 0) p->node.fds[MPROC__FD_PIDFD] = pidfd;
+    if (rc == 0 && sentinel[0] < 0 && pidfd < 0) rc = MPROC_ECHILD;
+    if (rc < 0) {
+      if (pidfd >= 0 && p->node.fds[MPROC__FD_PIDFD] != pidfd)
+        mproc__close(pidfd);
+      p->pid = 0;
+      for (int i = 0; i < MPROC__NODE_FDS; i++) {
+        mproc__close(p->node.fds[i]);
+        p->node.fds[i] = -1;
+      }
+      mproc__unlock();
+      p->timing.started_ns = 0;
+      if (rc == MPROC_EPIPE && attempt == 0) {
+        /* The server died since: once more, with a new one. */
+        mproc__forkserver_reset_if_dead();
+        rc = 0;
+        continue;
+      }
+      return mproc__fail_limit(rc, "start a Process (fork server)");
+    }
+    mproc__unlock();
+    p->relay = true;
+    p->state = MPROC__RUNNING;
+    return send_call(p, 0, 0);
+  }
+  return rc;
+}
+
 int mproc_process_start(mproc_process_t *p) {
   int rc = mproc__check_owner(p);
   if (rc < 0) return rc;
   if (p->state != MPROC__NEW) return MPROC_ESTATE;
   if (mproc__current_is_daemon()) return MPROC_EDAEMONIC;
+  int method = mproc__start_method_resolve(p->start_method);
   mproc__install_exit_handler();
+  if (method == MPROC_START_FORKSERVER) return start_forkserver(p);
+  bool spawn = method == MPROC_START_SPAWN;
+  if (spawn && (rc = mproc__spawn_check(p, "spawn")) < 0) return rc;
 
   int sp[2], sentinel[2];
   for (int attempt = 0;; attempt++) {
@@ -141,6 +229,18 @@ int mproc_process_start(mproc_process_t *p) {
     if (attempt == 0 && mproc__fd_limit_retry(rc)) continue;
     return mproc__fail_limit(rc, "start a Process");
   }
+  /* Spawn: the exec'd child's environment, built now (the child borrows
+   * the parent's memory until it execs, and allocates nothing). */
+  mproc__spawn_t sp_exec;
+  memset(&sp_exec, 0, sizeof sp_exec);
+  if (spawn && (rc = mproc__spawn_prepare(&sp_exec, p, sp[1], sentinel[1])) < 0) {
+    mproc__close(sp[0]);
+    mproc__close(sp[1]);
+    mproc__close(sentinel[0]);
+    mproc__close(sentinel[1]);
+    mproc__unlock();
+    return rc;
+  }
   /* Set before fork, so the child (which closes every registered fd)
    * closes these too, and the parent writes less after fork. */
   p->node.fds[MPROC__FD_SOCK] = sp[0];
@@ -148,7 +248,8 @@ int mproc_process_start(mproc_process_t *p) {
   sigset_t caller_mask, all;
   sigfillset(&all);
   mproc__fork_t child = {p->child_identity, p->name, p->daemon,
-                         {sp[1], sentinel[1]}, p->daemon, false, NULL};
+                         {sp[1], sentinel[1]}, p->daemon, false, NULL,
+                         spawn ? &sp_exec.exec : NULL};
   /* A program that ignores SIGCHLD would lose the child's status to the
    * kernel: a relay collects it for us (core/relay.h). The relay keeps
    * every signal blocked and registers nothing: its child does. */
@@ -175,13 +276,16 @@ int mproc_process_start(mproc_process_t *p) {
   }
   mproc__close(sp[1]);
   mproc__close(sentinel[1]);
+  mproc__spawn_release(&sp_exec);
   if (pid < 0) {
     mproc__close(sp[0]);
     mproc__close(sentinel[0]);
     p->node.fds[MPROC__FD_SOCK] = p->node.fds[MPROC__FD_SENTINEL] = -1;
     mproc__unlock();
     p->timing.started_ns = 0;
-    return mproc__fail_limit(pid, "start a Process (fork)");
+    return mproc__fail_limit(pid, spawn ? "start a Process (fork and exec "
+                                          "of /proc/self/exe)"
+                                        : "start a Process (fork)");
   }
   p->pid = pid;
   p->relay = relay;
@@ -211,28 +315,7 @@ int mproc_process_start(mproc_process_t *p) {
   }
   mproc__unlock();
   p->state = MPROC__RUNNING;
-
-  /* The child is already running and reading: a call bigger than the pipe
-   * buffer streams through. If the child died first, the write fails with
-   * EPIPE (never SIGPIPE) and its exit status tells the story. The buffer
-   * is freed once the child is gone: freeing now would write heap pages
-   * the child still shares. */
-  if (rc >= 0 && sent < p->call.len) {
-    rc = mproc__write_full(sp[0], p->call.p + sent, p->call.len - sent);
-    if (rc == MPROC_EPIPE || rc == MPROC_ECONNRESET) rc = 0;
-  }
-  if (rc < 0) {
-    /* A child without its call would wait forever. */
-    if (relay && p->node.fds[MPROC__FD_PIDFD] >= 0)
-      MPROC__IGNORE(  /* already gone: then it needs no kill */
-          mproc__pidfd_send_signal(p->node.fds[MPROC__FD_PIDFD], SIGKILL));
-    else
-      kill(p->pid, SIGKILL);
-    /* Reaped so that no zombie stays; the start's error is what counts. */
-    MPROC__IGNORE(mproc__reap(p, true));
-    return mproc__fail_limit(rc, "start a Process (its pidfd, or its call)");
-  }
-  return 0;
+  return send_call(p, sent, rc);
 }
 
 int mproc_process_close(mproc_process_t *p) {

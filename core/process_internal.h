@@ -45,6 +45,8 @@ struct mproc_process {
   char *child_identity; /* the child's whole identity, "1:2" */
   bool daemon;
   mproc_target_fn target;
+  const char *target_name; /* the registry's, or NULL: unregistered */
+  int start_method;        /* as given: MPROC_START_DEFAULT for the global */
   void *ctx;
   size_t max_frame;
   mproc__buf_t call; /* the encoded call frame, until the child is reaped */

@@ -27,6 +27,40 @@ bool mproc__children_autoreaped(void) {
 }
 
 /* One report frame, with fd attached when >= 0. */
+static int send_report(int sock, const mproc__report_t *r, int fd);
+
+void mproc__relay_send_child(int sock, pid_t pid) {
+  mproc__report_t r;
+  memset(&r, 0, sizeof r);
+  r.t_ns = mproc__now_ns();
+  if (pid < 0) {
+    r.kind = MPROC__REPORT_RETURNED;
+    r.code = -1;
+    r.error = pid;
+    (void)send_report(sock, &r, -1);
+    return;
+  }
+  int pidfd = mproc__pidfd_open(pid); /* our unreaped child: race-free */
+  r.kind = MPROC__REPORT_RELAYED;
+  r.pid = pid;
+  (void)send_report(sock, &r, pidfd >= 0 ? pidfd : -1);
+  mproc__close(pidfd);
+}
+
+static uint64_t tv_us(struct timeval tv);
+
+void mproc__relay_send_exited(int sock, int status, const struct rusage *ru) {
+  mproc__report_t r;
+  memset(&r, 0, sizeof r);
+  r.kind = MPROC__REPORT_EXITED;
+  r.t_ns = mproc__now_ns();
+  r.status = status;
+  r.utime_us = tv_us(ru->ru_utime);
+  r.stime_us = tv_us(ru->ru_stime);
+  r.maxrss_kb = ru->ru_maxrss > 0 ? (uint64_t)ru->ru_maxrss : 1;
+  (void)send_report(sock, &r, -1);
+}
+
 static int send_report(int sock, const mproc__report_t *r, int fd) {
   uint8_t mem[128];
   mproc__buf_t out;
@@ -78,39 +112,17 @@ void mproc__relay_main(const mproc__fork_t *child, int sock, int sentinel) {
     signal(SIGCHLD, SIG_IGN);
     return;
   }
-  int err = -pid;
   mproc__unlock();
   /* Only the real child may hold the sentinel: it closes as that ends. */
   mproc__close(sentinel);
-  mproc__report_t r;
-  memset(&r, 0, sizeof r);
-  if (pid < 0) {
-    r.kind = MPROC__REPORT_RETURNED;
-    r.code = -1;
-    r.t_ns = mproc__now_ns();
-    r.error = -err;
-    (void)send_report(sock, &r, -1);
-    mproc__child_exit(1);
-  }
-  int pidfd = mproc__pidfd_open(pid); /* our unreaped child: race-free */
-  r.kind = MPROC__REPORT_RELAYED;
-  r.pid = pid;
-  r.t_ns = mproc__now_ns();
-  (void)send_report(sock, &r, pidfd >= 0 ? pidfd : -1);
-  mproc__close(pidfd);
+  mproc__relay_send_child(sock, pid);
+  if (pid < 0) mproc__child_exit(1);
   int status = 0;
   struct rusage ru;
   memset(&ru, 0, sizeof ru);
   while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
   }
-  memset(&r, 0, sizeof r);
-  r.kind = MPROC__REPORT_EXITED;
-  r.t_ns = mproc__now_ns();
-  r.status = status;
-  r.utime_us = tv_us(ru.ru_utime);
-  r.stime_us = tv_us(ru.ru_stime);
-  r.maxrss_kb = ru.ru_maxrss > 0 ? (uint64_t)ru.ru_maxrss : 1;
-  (void)send_report(sock, &r, -1);
+  mproc__relay_send_exited(sock, status, &ru);
   mproc__child_exit(0);
 }
 

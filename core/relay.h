@@ -37,6 +37,13 @@ bool mproc__children_autoreaped(void);
  * end of its sentinel pipe or -1. */
 void mproc__relay_main(const mproc__fork_t *child, int sock, int sentinel);
 
+/* For a relay and the fork server (core/forkserver.h), to the parent on
+ * the child's socket: the child's pid with a pidfd (or, pid < 0, the fork's
+ * failure -errno); then its wait status and usage once it has ended. The
+ * parent gone (EPIPE) is nobody's loss. */
+void mproc__relay_send_child(int sock, pid_t pid);
+void mproc__relay_send_exited(int sock, int status, const struct rusage *ru);
+
 /* Parent, right after forking a relay (registry lock held, so that the
  * pidfd is registered before anyone forks): the real child's pid and pidfd
  * (-1 without pidfds). Errors: MPROC_ECHILD (the relay failed), -errno. */

@@ -12,6 +12,7 @@
 #include "core/base/check.h"
 #include "core/base/io.h"
 #include "core/fdlimit.h"
+#include "core/start_method.h"
 #include "core/target_internal.h"
 #include "workers/pool_internal.h"
 #include "workers/sched.h"
@@ -80,6 +81,14 @@ static int copy_options(mproc_pool_t *pool, const mproc_pool_opts_t *o) {
     return mproc__einval("mproc_pool_new",
                          "opts.workers must be at most 100000, not %u",
                          (unsigned)o->workers);
+  if (!mproc__start_method_valid((int)o->start_method))
+    return mproc__einval("mproc_pool_new",
+                         "opts.start_method %d is not an mproc_start_method_t",
+                         (int)o->start_method);
+  if (mproc__start_method_resolve((int)o->start_method) == MPROC_START_SPAWN)
+    return mproc__fail(MPROC_ENOSYS,
+                       "mproc_pool_new: the spawn start method is not "
+                       "available to pools yet (fork and forkserver are)");
   mproc_kind_t k = mproc_value_kind(o->initargs);
   if (o->initargs != NULL && k != MPROC_TUPLE && k != MPROC_LIST)
     return mproc__einval("mproc_pool_new",

@@ -15,7 +15,8 @@
  *     mproc_process_exitcode(p, &code); // run_proc's return value
  *     mproc_process_close(p);
  *
- * start() forks. The parent encodes the call (target name, args, kwargs) as
+ * start() forks (the default start method; spawn and forkserver are
+ * below, at mproc_start_method_t). The parent encodes the call (target name, args, kwargs) as
  * protobuf with nanopb and writes it, framed, into a socketpair — a duplex
  * pipe, like multiprocessing.Pipe(); the child reads and decodes it, calls
  * the target, reports when it entered and left the target on the same pipe,
@@ -88,6 +89,86 @@ extern "C" {
 
 typedef struct mproc_process mproc_process_t;
 
+/* How a child is started, as Python's start methods.
+ *   MPROC_START_DEFAULT    0: the global method (mproc_set_start_method),
+ *                          which is MPROC_START_FORK unless changed
+ *   MPROC_START_FORK       fork(): the child is a copy of the parent, runs
+ *                          the target with the parent's memory and, in a
+ *                          multithreaded program, with any lock another
+ *                          thread held at fork held forever (see above)
+ *   MPROC_START_FORKSERVER the child is forked by a single-threaded fork
+ *                          server: this program spawned (as below) on
+ *                          first use or by mproc_forkserver_start, so the
+ *                          child has none of the parent's threads, locks,
+ *                          memory or descriptors, and starts faster than a
+ *                          spawn child. What spawn needs, it needs too. The
+ *                          server is the child's parent: join, timeouts,
+ *                          is_alive, terminate/kill, exitcode, result,
+ *                          timing and the sentinel work as with fork. When
+ *                          this process ends, the server kills its daemonic
+ *                          children, waits for the others and leaves.
+ *                          (Pools have their own fork server: pool.h.)
+ *   MPROC_START_SPAWN      fork+exec of this program (/proc/self/exe, so
+ *                          under bazel run and bazel test too): a fresh
+ *                          image that holds none of the parent's memory,
+ *                          locks or descriptors besides its own socket
+ *                          (and sentinel pipe), runs the target found by
+ *                          its name and leaves before main() would run. The
+ *                          exec is vfork-style (the parent's pages are not
+ *                          copied, nor their tables), so its cost does not
+ *                          grow with the parent's size. See "Spawn" below.
+ *
+ * Spawn. The call travels as with fork (target name, args, kwargs); the
+ * child's result, error, exit code and timing come back as with fork.
+ * What it needs:
+ *  - a target registered by name before main() runs: MPROC_TARGET (or
+ *    mproc_target_register from a constructor of your own, see below).
+ *    Starting an unregistered function fails with MPROC_ENOTARGET; a name
+ *    registered in the parent only after main() began is not found by the
+ *    child, which then fails (exit code 1) with a message naming it;
+ *  - opts.ctx NULL: a pointer into the parent cannot cross exec;
+ *  - the program must recognise that it was started as a child before its
+ *    main() runs: mproc_spawn_child_main (multiproc/target.h) does, and
+ *    every file that uses MPROC_TARGET calls it from a constructor that
+ *    runs after every MPROC_TARGET registration (those run with constructor
+ *    priority 101, before every constructor without a priority, in the
+ *    program and in the shared libraries it loads). A program that
+ *    registers its targets otherwise calls mproc_spawn_child_main itself
+ *    once they are registered, at the top of main(); until it has been
+ *    called in this process, a spawn start fails with MPROC_ENOSYS, so a
+ *    child never runs your main() by mistake.
+ * The spawned child runs its target before main() and before the
+ * constructors without a priority (C++ dynamic initialisers among them)
+ * that come after the first MPROC_TARGET file in link order: a spawn
+ * target must not rely on those. */
+typedef enum {
+  MPROC_START_DEFAULT = 0,
+  MPROC_START_FORK = 1,
+  MPROC_START_FORKSERVER = 2,
+  MPROC_START_SPAWN = 3
+} mproc_start_method_t;
+
+/* Sets the global start method, used by every Process and pool whose
+ * options leave start_method 0 (Python's set_start_method; unlike Python
+ * it may be changed again at any time, and each start uses the method set
+ * when it starts). MPROC_START_DEFAULT restores fork. Thread-safe.
+ * Errors: MPROC_EINVAL (not one of the values above). */
+MPROC_API int mproc_set_start_method(mproc_start_method_t method);
+
+/* The global start method: MPROC_START_FORK, _FORKSERVER or _SPAWN (never
+ * MPROC_START_DEFAULT). Cannot fail. */
+MPROC_API int mproc_get_start_method(void);
+
+/* Starts this process's fork server now, if it has none (the first
+ * forkserver start does it otherwise): early, before threads and state
+ * exist, as Python's forkserver is meant to be used. A child forked from
+ * a process with a server does not share it: it starts its own.
+ * Errors: MPROC_ENOSYS (this program never called mproc_spawn_child_main,
+ * see "Spawn"), MPROC_EAGAIN, MPROC_ENOMEM, MPROC_EMFILE (limits, named by
+ * mproc_last_error()), MPROC_ENOENT or MPROC_EACCES (/proc/self/exe could
+ * not be executed). */
+MPROC_API int mproc_forkserver_start(void);
+
 /* Zero-initialise, then set what you need. */
 typedef struct {
   mproc_target_fn target;      /* required, unless target_name is given */
@@ -103,6 +184,9 @@ typedef struct {
   /* Largest call frame the child accepts, in bytes; 0 for
    * MPROC_FRAME_MAX_DEFAULT (1 GiB). */
   size_t max_frame;
+  /* How the child starts; 0: the global method, read at start
+   * (mproc_get_start_method). */
+  mproc_start_method_t start_method;
 } mproc_process_opts_t;
 
 /* Per-process timing. Instants are CLOCK_MONOTONIC nanoseconds, 0 while
@@ -146,17 +230,26 @@ typedef struct {
 /* Creates a process that has not started. args and kwargs are encoded now
  * (the caller keeps ownership of them and may free them on return); the
  * default name's number is taken now, as in Python.
- * Errors: MPROC_EINVAL (no target; args not a tuple/list; kwargs not a dict),
+ * Errors: MPROC_EINVAL (no target; args not a tuple/list; kwargs not a dict;
+ * start_method not an mproc_start_method_t),
  * MPROC_ENOTARGET (target_name is not registered), MPROC_EDUPTARGET
  * (two functions registered under target_name; mproc_last_error() names
  * where), MPROC_ETOOBIG (call
  * larger than max_frame), MPROC_ENOMEM. */
 MPROC_API int mproc_process_new(mproc_process_t **out, const mproc_process_opts_t *opts);
 
-/* Forks and starts the target in the child. Returns once the call has been
- * handed over (a call larger than the pipe buffer is streamed while the
- * child reads it).
+/* Forks and starts the target in the child, by the process's start method
+ * (its option, else the global one, read now). Returns once the call has
+ * been handed over (a call larger than the pipe buffer is streamed while
+ * the child reads it).
  * Errors: MPROC_ESTATE (started already), MPROC_ENOTCHILD,
+ * MPROC_ENOSYS (spawn or forkserver in a program that never called
+ * mproc_spawn_child_main — see "Spawn" above), MPROC_ENOTARGET (spawn or
+ * forkserver with a target that is not registered: the detail names the
+ * function, by symbol when it has one), MPROC_EINVAL (spawn or forkserver
+ * with opts.ctx set), MPROC_ENOENT or MPROC_EACCES (spawn, or starting
+ * the fork server: /proc/self/exe could not be executed), MPROC_EPIPE (the
+ * fork server died, twice in a row),
  * MPROC_EDAEMONIC (called inside a daemonic process), MPROC_EAGAIN and
  * MPROC_ENOMEM (fork failed: process or memory limits; mproc_last_error()
  * names the limit), MPROC_EMFILE (the hard descriptor limit reached — the

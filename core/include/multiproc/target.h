@@ -57,16 +57,38 @@ MPROC_API mproc_target_fn mproc_target_find(const char *name);
 /* The name fn was registered under, or NULL. */
 MPROC_API const char *mproc_target_name(mproc_target_fn fn);
 
+/* Spawn (multiproc/process.h, MPROC_START_SPAWN): in a process started by
+ * spawn, receives the call, runs the target registered under its name and
+ * leaves (exit code and reports as with fork): never returns. In any other
+ * process, returns 0 at once, and from then on this program may start
+ * spawn children.
+ * Every file that uses MPROC_TARGET calls it before main(), once every
+ * MPROC_TARGET is registered: nothing to do then. A program whose spawn
+ * targets are registered otherwise (mproc_target_register) calls it itself
+ * as soon as they are, at the top of main(), before anything else that
+ * should not happen in a child. Cannot fail in the parent; a child that
+ * cannot run its call (its target not registered, the call damaged)
+ * reports that to its parent and leaves with exit code 1. */
+MPROC_API int mproc_spawn_child_main(void);
+
 #define MPROC__STR2(x) #x
 #define MPROC__STR(x) MPROC__STR2(x)
 
 /* Defines and registers a target; see above. A collision is reported when
- * the name is used (the constructor has no one to tell). */
+ * the name is used (the constructor has no one to tell). The registration
+ * runs with constructor priority 101, before every constructor without a
+ * priority, where mproc_spawn_child_main is called: a spawned child then
+ * finds every target registered. */
 #define MPROC_TARGET(name)                                                 \
   static int name(mproc_call_t *call);                                     \
-  __attribute__((constructor)) static void mproc__register_##name(void) { \
+  __attribute__((constructor(101))) static void mproc__register_##name(   \
+      void) {                                                              \
     (void)mproc_target_register_at(#name, name,                            \
                                    __FILE__ ":" MPROC__STR(__LINE__));     \
+  }                                                                        \
+  __attribute__((constructor)) static void mproc__spawn_check_##name(     \
+      void) {                                                              \
+    (void)mproc_spawn_child_main();                                        \
   }                                                                        \
   static int name(mproc_call_t *call)
 

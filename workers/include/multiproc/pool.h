@@ -67,6 +67,7 @@
 
 #include "multiproc/call.h"
 #include "multiproc/error.h"
+#include "multiproc/process.h"
 #include "multiproc/target.h"
 #include "multiproc/value.h"
 
@@ -99,6 +100,16 @@ typedef struct {
   double kill_grace_s;
   /* Largest task or result frame, in bytes; 0: MPROC_FRAME_MAX_DEFAULT. */
   size_t max_frame;
+  /* How workers start (multiproc/process.h); 0: the global method, read
+   * by mproc_pool_new. MPROC_START_FORK and MPROC_START_FORKSERVER mean
+   * the same for a pool: every worker is forked by the pool's own
+   * single-threaded fork server (see "Processes" above). Unlike Python's
+   * forkserver, that server is forked, not exec'd, from the program as it
+   * is at mproc_pool_new, threads and all: workers see its globals then
+   * (as with Python's fork), and a lock another thread held at that moment
+   * stays held in them (malloc's and stdio's excepted). MPROC_START_SPAWN is not available to pools
+   * yet: mproc_pool_new fails with MPROC_ENOSYS. */
+  mproc_start_method_t start_method;
 } mproc_pool_opts_t;
 
 /* Why a task failed. */
@@ -165,7 +176,8 @@ typedef struct {
  * Errors: MPROC_EINVAL (bad options), MPROC_EAGAIN (process limit),
  * MPROC_ENOMEM, MPROC_EMFILE (descriptor limit), MPROC_EDAEMONIC (inside a
  * daemonic process), MPROC_EDUPTARGET (two functions registered under one
- * target name anywhere in the program; mproc_last_error() says which). */
+ * target name anywhere in the program; mproc_last_error() says which),
+ * MPROC_ENOSYS (start_method spawn, not available to pools yet). */
 MPROC_API int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts);
 
 /* The number of worker slots. */

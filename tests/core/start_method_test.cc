@@ -1,0 +1,591 @@
+// Start methods (issue 11): the global and per-process choice, and spawn
+// for Process — a fork+exec of this test binary that runs its target by
+// name before main(), returns result, error, exit code and timing as fork
+// does, and holds none of the parent's memory or descriptors.
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/process_testing.h"
+#include "multiproc.h"
+#include "tests/support/fork_support.h"
+
+namespace {
+
+int g_marker;  // set by the parent at run time: a spawned child sees 0
+
+std::string Status(const char* key) {
+  FILE* f = fopen("/proc/self/status", "r");
+  if (f == nullptr) return "";
+  char line[256];
+  std::string out;
+  size_t n = strlen(key);
+  while (fgets(line, sizeof line, f) != nullptr)
+    if (strncmp(line, key, n) == 0) out = line + n;
+  fclose(f);
+  return std::to_string(atol(out.c_str()));
+}
+
+// What the descriptors >= 3 of this process are: "socket:[12] pipe:[34]".
+std::string OpenFds() {
+  DIR* d = opendir("/proc/self/fd");
+  if (d == nullptr) return "?";
+  std::string out;
+  for (struct dirent* e; (e = readdir(d)) != nullptr;) {
+    int fd = atoi(e->d_name);
+    if (e->d_name[0] == '.' || fd < 3 || fd == dirfd(d)) continue;
+    char path[64], link[256];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    if (n < 0) continue;
+    link[n] = '\0';
+    out += (out.empty() ? "" : " ") + std::string(link);
+  }
+  closedir(d);
+  return out;
+}
+
+std::vector<std::string> Words(const std::string& s) {
+  std::vector<std::string> v;
+  for (size_t i = 0; i < s.size();) {
+    size_t j = s.find(' ', i);
+    if (j == std::string::npos) j = s.size();
+    v.push_back(s.substr(i, j - i));
+    i = j + 1;
+  }
+  return v;
+}
+
+}  // namespace
+
+MPROC_TARGET(spawn_add) {
+  int64_t a, b;
+  if (mproc_unpack(call, "LL", &a, &b) < 0) return -1;
+  return mproc_call_return(call, "L", a + b);
+}
+
+MPROC_TARGET(spawn_fail) { return mproc_call_fail(call, "boom %d", 7); }
+
+MPROC_TARGET(spawn_exit3) {
+  (void)call;
+  return 3;
+}
+
+MPROC_TARGET(spawn_sleep) {
+  (void)call;
+  sleep(30);
+  return 0;
+}
+
+// What the child holds: the parent's marker, its descriptors, its resident
+// set (kB), its name.
+MPROC_TARGET(spawn_inspect) {
+  std::string fds = OpenFds();
+  return mproc_call_return(call, "(isss)", g_marker, fds.c_str(),
+                           Status("VmRSS:").c_str(),
+                           mproc_current_process_name());
+}
+
+// A spawn child that spawns: its child adds, it adds one more.
+MPROC_TARGET(spawn_nested) {
+  int method;
+  if (mproc_unpack(call, "i", &method) < 0) return -1;
+  mproc_value_t* args;
+  if (mproc_pack(&args, "(ii)", 20, 21) < 0) return -1;
+  mproc_process_opts_t o = {};
+  o.target_name = "spawn_add";
+  o.args = args;
+  o.start_method = (mproc_start_method_t)method;
+  mproc_process_t* p;
+  int rc = mproc_process_new(&p, &o);
+  mproc_value_free(args);
+  if (rc < 0) return mproc_call_fail(call, "new: %s", mproc_last_error());
+  if (mproc_process_start(p) < 0)
+    return mproc_call_fail(call, "start: %s", mproc_last_error());
+  if (mproc_process_join(p, 20) < 0) return mproc_call_fail(call, "join");
+  const mproc_value_t* r;
+  int64_t v = 0;
+  if (mproc_process_result(p, &r) != 1 || mproc_value_get_int(r, &v) < 0)
+    return mproc_call_fail(call, "no result");
+  mproc_process_close(p);
+  return mproc_call_return(call, "(Ls)", v + 1, mproc_current_process_name());
+}
+
+namespace {
+
+class StartMethod : public mproc_test::Deadline {
+ protected:
+  void TearDown() override {
+    mproc_set_start_method(MPROC_START_DEFAULT);
+    mproc_test::Deadline::TearDown();
+  }
+
+  // Starts target_name with method, joins it within 20 s.
+  mproc_process_t* Run(const char* target_name, mproc_start_method_t method,
+                       const char* args_fmt = nullptr, int a = 0, int b = 0) {
+    mproc_value_t* args = nullptr;
+    if (args_fmt != nullptr) {
+      EXPECT_EQ(0, mproc_pack(&args, args_fmt, a, b));
+    }
+    mproc_process_opts_t o = {};
+    o.target_name = target_name;
+    o.args = args;
+    o.start_method = method;
+    mproc_process_t* p = nullptr;
+    EXPECT_EQ(0, mproc_process_new(&p, &o)) << mproc_last_error();
+    mproc_value_free(args);
+    if (p == nullptr) return nullptr;
+    EXPECT_EQ(0, mproc_process_start(p)) << mproc_last_error();
+    EXPECT_EQ(0, mproc_process_join(p, 20));
+    return p;
+  }
+};
+
+TEST_F(StartMethod, GlobalDefaultIsForkAndCanBeSet) {
+  EXPECT_EQ(MPROC_START_FORK, mproc_get_start_method());
+  EXPECT_EQ(0, mproc_set_start_method(MPROC_START_SPAWN));
+  EXPECT_EQ(MPROC_START_SPAWN, mproc_get_start_method());
+  EXPECT_EQ(0, mproc_set_start_method(MPROC_START_FORKSERVER));
+  EXPECT_EQ(MPROC_START_FORKSERVER, mproc_get_start_method());
+  EXPECT_EQ(0, mproc_set_start_method(MPROC_START_DEFAULT));
+  EXPECT_EQ(MPROC_START_FORK, mproc_get_start_method());
+  EXPECT_EQ(MPROC_EINVAL, mproc_set_start_method((mproc_start_method_t)7));
+  EXPECT_STREQ(
+      "mproc_set_start_method: method 7 is not an mproc_start_method_t",
+      mproc_last_error());
+  EXPECT_EQ(MPROC_START_FORK, mproc_get_start_method());
+}
+
+TEST_F(StartMethod, ProcessRefusesAnUnknownMethod) {
+  mproc_process_opts_t o = {};
+  o.target_name = "spawn_add";
+  o.start_method = (mproc_start_method_t)-1;
+  mproc_process_t* p = nullptr;
+  EXPECT_EQ(MPROC_EINVAL, mproc_process_new(&p, &o));
+  EXPECT_STREQ(
+      "mproc_process_new: opts.start_method -1 is not an "
+      "mproc_start_method_t",
+      mproc_last_error());
+  EXPECT_EQ(nullptr, p);
+}
+
+TEST_F(StartMethod, ForkserverStartsOnceEarly) {
+  EXPECT_EQ(0, mproc_forkserver_start());
+  int fds = mproc_test::CountOpenFds();
+  EXPECT_EQ(0, mproc_forkserver_start());  // has one: nothing to do
+  EXPECT_EQ(fds, mproc_test::CountOpenFds());
+}
+
+// The methods that run a fresh image of this program: spawn, and the
+// children of the fork server (itself spawned).
+const mproc_start_method_t kFresh[] = {MPROC_START_SPAWN,
+                                       MPROC_START_FORKSERVER};
+
+TEST_F(StartMethod, SpawnReturnsResultExitCodeAndTiming) {
+  ASSERT_EQ(0, mproc_forkserver_start());  // its control socket stays
+  for (mproc_start_method_t m : kFresh) {
+  SCOPED_TRACE(m);
+  int fds = mproc_test::CountOpenFds();
+  mproc_process_t* p = Run("spawn_add", m, "(ii)", 2, 3);
+  ASSERT_NE(nullptr, p);
+  int code = -99;
+  EXPECT_EQ(1, mproc_process_exitcode(p, &code));
+  EXPECT_EQ(0, code);
+  const mproc_value_t* r;
+  int64_t v = 0;
+  ASSERT_EQ(1, mproc_process_result(p, &r));
+  ASSERT_EQ(0, mproc_value_get_int(r, &v));
+  EXPECT_EQ(5, v);
+  EXPECT_EQ(nullptr, mproc_process_error(p));
+  mproc_timing_t t;
+  ASSERT_EQ(0, mproc_process_timing(p, &t));
+  EXPECT_GT(t.entered_ns, t.started_ns);
+  EXPECT_GE(t.returned_ns, t.entered_ns);
+  EXPECT_GT(t.reaped_ns, 0u);
+  EXPECT_GT(t.startup_s, 0.0);
+  EXPECT_EQ(0, mproc_process_close(p));
+  EXPECT_EQ(fds, mproc_test::CountOpenFds());
+  EXPECT_EQ(0, mproc_test::CountZombieChildren());
+  }
+}
+
+TEST_F(StartMethod, SpawnReportsFailureAndExitCode) {
+  for (mproc_start_method_t m : kFresh) {
+  SCOPED_TRACE(m);
+  mproc_process_t* p = Run("spawn_fail", m);
+  ASSERT_NE(nullptr, p);
+  int code = -99;
+  EXPECT_EQ(1, mproc_process_exitcode(p, &code));
+  EXPECT_EQ(1, code);
+  ASSERT_NE(nullptr, mproc_process_error(p));
+  EXPECT_STREQ("boom 7", mproc_process_error(p));
+  const mproc_value_t* r;
+  EXPECT_EQ(MPROC_EFAILED, mproc_process_result(p, &r));
+  EXPECT_EQ(0, mproc_process_close(p));
+
+  p = Run("spawn_exit3", m);
+  ASSERT_NE(nullptr, p);
+  EXPECT_EQ(1, mproc_process_exitcode(p, &code));
+  EXPECT_EQ(3, code);
+  EXPECT_EQ(0, mproc_process_close(p));
+  }
+}
+
+TEST_F(StartMethod, GlobalSpawnAppliesAndTheOptionOverridesIt) {
+  g_marker = 42;
+  ASSERT_EQ(0, mproc_set_start_method(MPROC_START_SPAWN));
+  const mproc_value_t* r;
+  int marker = -1;
+  const char *fds, *rss, *name;
+  mproc_process_t* p = Run("spawn_inspect", MPROC_START_DEFAULT);
+  ASSERT_NE(nullptr, p);
+  ASSERT_EQ(1, mproc_process_result(p, &r));
+  ASSERT_EQ(0, mproc_unpack_values(r, nullptr, nullptr, 0, "isss", &marker, &fds, &rss,
+                                   &name)) << mproc_last_error();
+  EXPECT_EQ(0, marker);  // spawned: the parent's memory is not there
+  EXPECT_STREQ(mproc_process_name(p), name);
+  EXPECT_EQ(0, mproc_process_close(p));
+
+  p = Run("spawn_inspect", MPROC_START_FORK);
+  ASSERT_NE(nullptr, p);
+  ASSERT_EQ(1, mproc_process_result(p, &r));
+  ASSERT_EQ(0, mproc_unpack_values(r, nullptr, nullptr, 0, "isss", &marker, &fds, &rss,
+                                   &name));
+  EXPECT_EQ(42, marker);  // forked: a copy of the parent
+  EXPECT_EQ(0, mproc_process_close(p));
+
+  ASSERT_EQ(0, mproc_set_start_method(MPROC_START_FORKSERVER));
+  p = Run("spawn_inspect", MPROC_START_DEFAULT);
+  ASSERT_NE(nullptr, p);
+  ASSERT_EQ(1, mproc_process_result(p, &r));
+  ASSERT_EQ(0, mproc_unpack_values(r, nullptr, nullptr, 0, "isss", &marker,
+                                   &fds, &rss, &name));
+  EXPECT_EQ(0, marker);  // from the fork server: a fresh program
+  EXPECT_STREQ(mproc_process_name(p), name);
+  EXPECT_EQ(0, mproc_process_close(p));
+  g_marker = 0;
+}
+
+// The parent holds a pipe without close-on-exec and 128 MiB it wrote: a
+// forked child has both, a spawned one neither — only its own socket (and
+// sentinel pipe where pidfds are off).
+class SpawnIsolation : public StartMethod,
+                       public ::testing::WithParamInterface<bool> {};
+
+TEST_P(SpawnIsolation, SpawnedChildHasNoneOfTheParentsMemoryOrDescriptors) {
+  mproc__pidfd_force_disabled(GetParam());
+  int leak[2];
+  ASSERT_EQ(0, pipe(leak));  // inheritable, on purpose
+  struct stat st;
+  ASSERT_EQ(0, fstat(leak[0], &st));
+  std::string leak_name = "pipe:[" + std::to_string(st.st_ino) + "]";
+  size_t big = (size_t)128 << 20;
+  char* mem = static_cast<char*>(malloc(big));
+  ASSERT_NE(nullptr, mem);
+  memset(mem, 1, big);
+  const mproc_value_t* r;
+  int marker;
+  const char *fds, *rss, *name;
+  for (mproc_start_method_t m :
+       {MPROC_START_SPAWN, MPROC_START_FORKSERVER, MPROC_START_FORK}) {
+    SCOPED_TRACE(m);
+    mproc_process_t* p = Run("spawn_inspect", m);
+    ASSERT_NE(nullptr, p);
+    ASSERT_EQ(1, mproc_process_result(p, &r));
+    ASSERT_EQ(0, mproc_unpack_values(r, nullptr, nullptr, 0, "isss", &marker, &fds,
+                                     &rss, &name));
+    std::vector<std::string> open = Words(fds);
+    bool has_leak = false;
+    for (const std::string& f : open) has_leak |= f == leak_name;
+    long rss_kb = atol(rss);
+    if (m != MPROC_START_FORK) {
+      EXPECT_EQ(0, marker);
+      EXPECT_FALSE(has_leak) << fds;
+      // Its socket, and its sentinel pipe's write end without pidfds.
+      EXPECT_EQ(GetParam() ? 2u : 1u, open.size()) << fds;
+      EXPECT_LT(rss_kb, 64 << 10);
+    } else {
+      EXPECT_TRUE(has_leak) << fds;
+      EXPECT_GT(rss_kb, 100 << 10);
+    }
+    EXPECT_EQ(0, mproc_process_close(p));
+  }
+  free(mem);
+  close(leak[0]);
+  close(leak[1]);
+  mproc__pidfd_force_disabled(false);
+}
+
+INSTANTIATE_TEST_SUITE_P(PidfdOrSentinel, SpawnIsolation,
+                         ::testing::Values(false, true));
+
+TEST_F(StartMethod, SpawnOfSpawnWorks) {
+  for (mproc_start_method_t m : kFresh) {
+  SCOPED_TRACE(m);
+  mproc_process_t* p = Run("spawn_nested", m, "(i)", m);
+  ASSERT_NE(nullptr, p);
+  const mproc_value_t* r;
+  int code = -1;
+  EXPECT_EQ(1, mproc_process_exitcode(p, &code));
+  EXPECT_EQ(0, code) << mproc_process_error(p);
+  ASSERT_EQ(1, mproc_process_result(p, &r)) << mproc_process_error(p);
+  int64_t v;
+  const char* name;
+  ASSERT_EQ(0, mproc_unpack_values(r, nullptr, nullptr, 0, "Ls", &v, &name));
+  EXPECT_EQ(42, v);
+  EXPECT_STREQ(mproc_process_name(p), name);
+  EXPECT_EQ(0, mproc_process_close(p));
+  }
+}
+
+int Unregistered(mproc_call_t*) { return 0; }
+
+TEST_F(StartMethod, SpawnRefusesATargetThatIsNotRegistered) {
+  for (mproc_start_method_t m : kFresh) {
+  SCOPED_TRACE(m);
+  mproc_process_opts_t o = {};
+  o.target = Unregistered;
+  o.start_method = m;
+  mproc_process_t* p;
+  ASSERT_EQ(0, mproc_process_new(&p, &o));
+  EXPECT_EQ(MPROC_ENOTARGET, mproc_process_start(p));
+  EXPECT_NE(nullptr, strstr(mproc_last_error(),
+                            m == MPROC_START_SPAWN
+                                ? "is not registered for spawn: a spawned "
+                                  "child runs its target by name; define it "
+                                  "with MPROC_TARGET"
+                                : "is not registered for forkserver: a "
+                                  "forkserver child runs its target by name; "
+                                  "define it with MPROC_TARGET"))
+      << mproc_last_error();
+  EXPECT_EQ(0, mproc_process_pid(p));
+  EXPECT_EQ(0, mproc_process_close(p));
+  }
+}
+
+TEST_F(StartMethod, SpawnRefusesACtx) {
+  for (mproc_start_method_t m : kFresh) {
+  SCOPED_TRACE(m);
+  int x;
+  mproc_process_opts_t o = {};
+  o.target_name = "spawn_add";
+  o.ctx = &x;
+  o.start_method = m;
+  mproc_process_t* p;
+  ASSERT_EQ(0, mproc_process_new(&p, &o));
+  EXPECT_EQ(MPROC_EINVAL, mproc_process_start(p));
+  EXPECT_NE(nullptr, strstr(mproc_last_error(), "opts.ctx must be NULL"));
+  EXPECT_EQ(0, mproc_process_close(p));
+  }
+}
+
+int LateTarget(mproc_call_t*) { return 0; }
+
+// Registered in the parent after main() began: the child cannot know it,
+// and says so, naming it.
+TEST_F(StartMethod, SpawnedChildNamesATargetRegisteredTooLate) {
+  for (mproc_start_method_t m : kFresh) {
+  SCOPED_TRACE(m);
+  EXPECT_EQ(0, mproc_target_register("late_target", LateTarget));
+  mproc_process_t* p = Run("late_target", m);
+  ASSERT_NE(nullptr, p);
+  int code = -1;
+  EXPECT_EQ(1, mproc_process_exitcode(p, &code));
+  EXPECT_EQ(1, code);
+  ASSERT_NE(nullptr, mproc_process_error(p));
+  EXPECT_NE(nullptr,
+            strstr(mproc_process_error(p),
+                   "spawn: no target 'late_target' is registered in the "
+                   "spawned program"))
+      << mproc_process_error(p);
+  EXPECT_EQ(0, mproc_process_close(p));
+  }
+}
+
+TEST_F(StartMethod, SpawnedChildCanBeTerminatedAndWaitedFor) {
+  for (mproc_start_method_t m : kFresh) {
+  SCOPED_TRACE(m);
+  mproc_process_opts_t o = {};
+  o.target_name = "spawn_sleep";
+  o.start_method = m;
+  mproc_process_t* p;
+  ASSERT_EQ(0, mproc_process_new(&p, &o));
+  ASSERT_EQ(0, mproc_process_start(p));
+  EXPECT_EQ(1, mproc_process_is_alive(p));
+  EXPECT_GE(mproc_process_sentinel(p), 0);
+  EXPECT_EQ(MPROC_ETIMEDOUT, mproc_process_join(p, 0.05));
+  EXPECT_EQ(0, mproc_process_terminate(p));
+  size_t index = 9;
+  EXPECT_EQ(0, mproc_wait(&p, 1, 20, &index));
+  EXPECT_EQ(0u, index);
+  int code = 0;
+  EXPECT_EQ(1, mproc_process_exitcode(p, &code));
+  EXPECT_EQ(-SIGTERM, code);
+  EXPECT_EQ(0, mproc_process_is_alive(p));
+  EXPECT_EQ(0, mproc_process_close(p));
+  EXPECT_EQ(0, mproc_test::CountZombieChildren());
+  }
+}
+
+// A program that ignores SIGCHLD starts children through a relay: spawn
+// works there too.
+TEST_F(StartMethod, SpawnWorksThroughTheRelay) {
+  for (mproc_start_method_t m : kFresh) {
+  SCOPED_TRACE(m);
+  struct sigaction ign = {}, old;
+  ign.sa_handler = SIG_IGN;
+  sigaction(SIGCHLD, &ign, &old);
+  mproc_process_t* p = Run("spawn_add", m, "(ii)", 40, 2);
+  sigaction(SIGCHLD, &old, nullptr);
+  ASSERT_NE(nullptr, p);
+  const mproc_value_t* r;
+  int64_t v = 0;
+  ASSERT_EQ(1, mproc_process_result(p, &r)) << mproc_process_error(p);
+  ASSERT_EQ(0, mproc_value_get_int(r, &v));
+  EXPECT_EQ(42, v);
+  EXPECT_EQ(0, mproc_process_close(p));
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// Pools: fork and forkserver both mean the pool's own fork server; spawn
+// is refused for now.
+TEST_F(StartMethod, PoolAcceptsForkAndForkserverAndRefusesSpawn) {
+  for (mproc_start_method_t m : {MPROC_START_FORK, MPROC_START_FORKSERVER}) {
+    mproc_pool_opts_t o = {};
+    o.workers = 1;
+    o.start_method = m;
+    mproc_pool_t* pool;
+    ASSERT_EQ(0, mproc_pool_new(&pool, &o)) << mproc_last_error();
+    mproc_value_t *args, *result = nullptr;
+    ASSERT_EQ(0, mproc_pack(&args, "(ii)", 4, 5));
+    ASSERT_EQ(0, mproc_pool_apply(pool, "spawn_add", args, nullptr, &result,
+                                  nullptr));
+    int64_t v = 0;
+    ASSERT_EQ(0, mproc_value_get_int(result, &v));
+    EXPECT_EQ(9, v);
+    mproc_value_free(args);
+    mproc_value_free(result);
+    EXPECT_EQ(0, mproc_pool_close(pool));
+    EXPECT_EQ(0, mproc_pool_join(pool, 20));
+    mproc_pool_free(pool);
+  }
+  mproc_pool_opts_t o = {};
+  o.start_method = MPROC_START_SPAWN;
+  mproc_pool_t* pool = nullptr;
+  EXPECT_EQ(MPROC_ENOSYS, mproc_pool_new(&pool, &o));
+  EXPECT_NE(nullptr, strstr(mproc_last_error(), "spawn"));
+  o.start_method = (mproc_start_method_t)9;
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_new(&pool, &o));
+  EXPECT_STREQ(
+      "mproc_pool_new: opts.start_method 9 is not an mproc_start_method_t",
+      mproc_last_error());
+  ASSERT_EQ(0, mproc_set_start_method(MPROC_START_SPAWN));
+  o.start_method = MPROC_START_DEFAULT;
+  EXPECT_EQ(MPROC_ENOSYS, mproc_pool_new(&pool, &o));
+}
+
+}  // namespace
+
+namespace {
+
+pid_t PpidOf(pid_t pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE* f = fopen(path, "r");
+  if (f == nullptr) return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char* close_paren = strrchr(buf, ')');
+  char state;
+  int ppid = 0;
+  if (close_paren == nullptr ||
+      sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2)
+    return 0;
+  return state == 'Z' ? 0 : ppid;  // a zombie counts as gone
+}
+
+bool Gone(pid_t pid) { return PpidOf(pid) == 0; }
+
+// A daemonic spawn child dies with its parent, as a forked one does.
+TEST_F(StartMethod, DaemonicSpawnChildDiesWithItsParent) {
+  int pids[2];
+  ASSERT_EQ(0, pipe(pids));
+  int status = mproc_test::RunInChild([&]() -> int {
+    close(pids[0]);
+    mproc_process_opts_t o = {};
+    o.target_name = "spawn_sleep";
+    o.daemon = true;
+    o.start_method = MPROC_START_SPAWN;
+    mproc_process_t* p;
+    if (mproc_process_new(&p, &o) < 0 || mproc_process_start(p) < 0) return 10;
+    pid_t pid = mproc_process_pid(p);
+    if (write(pids[1], &pid, sizeof pid) != sizeof pid) return 20;
+    return 0;  // _exit: the daemon is not terminated by an exit hook
+  });
+  close(pids[1]);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(0, WEXITSTATUS(status));
+  pid_t got = 0;
+  ASSERT_EQ((ssize_t)sizeof got, read(pids[0], &got, sizeof got));
+  close(pids[0]);
+  ASSERT_GT(got, 0);
+  double until = mproc_test::Now() + 10;
+  while (mproc_test::Now() < until && !Gone(got)) usleep(10000);
+  EXPECT_TRUE(Gone(got)) << "the daemonic spawn child outlived its parent";
+}
+
+// The parent dies without joining: the server kills its daemonic child,
+// lets the other finish, and leaves — nothing is left running.
+TEST_F(StartMethod, ForkserverLeavesNoOrphansWhenTheParentDies) {
+  int pids[2];
+  ASSERT_EQ(0, pipe(pids));
+  int status = mproc_test::RunInChild([&]() -> int {
+    close(pids[0]);
+    pid_t out[3] = {0, 0, 0};
+    for (int i = 0; i < 2; i++) {
+      mproc_process_opts_t o = {};
+      o.target_name = i == 0 ? "spawn_sleep" : "spawn_exit3";
+      o.daemon = i == 0;
+      o.start_method = MPROC_START_FORKSERVER;
+      mproc_process_t* p;
+      if (mproc_process_new(&p, &o) < 0 || mproc_process_start(p) < 0)
+        return 10 + i;
+      out[i] = mproc_process_pid(p);
+    }
+    out[2] = PpidOf(out[0]);  // the server
+    if (write(pids[1], out, sizeof out) != sizeof out) return 20;
+    return 0;  // _exit: no joins; the control socket closes
+  });
+  close(pids[1]);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(0, WEXITSTATUS(status));
+  pid_t got[3];
+  ASSERT_EQ((ssize_t)sizeof got, read(pids[0], got, sizeof got));
+  close(pids[0]);
+  ASSERT_GT(got[2], 0);
+  double until = mproc_test::Now() + 10;
+  while (mproc_test::Now() < until &&
+         !(Gone(got[0]) && Gone(got[1]) && Gone(got[2])))
+    usleep(10000);
+  EXPECT_TRUE(Gone(got[0])) << "the daemonic child outlived its parent";
+  EXPECT_TRUE(Gone(got[1]));
+  EXPECT_TRUE(Gone(got[2])) << "the fork server outlived its parent";
+}
+
+}  // namespace
