@@ -165,8 +165,14 @@ static unsigned steal(mproc_pool_t *pool, uint64_t now_ns) {
     worker_t *v = &pool->workers[i];
     if (v->state != WORKER_RUNNING || v->dead || v->nout < 2) continue;
     uint64_t entered = 0;
-    if (!inside_head(pool, v, &entered))
-      continue; /* between tasks: it is about to take the next itself */
+    if (!inside_head(pool, v, &entered)) {
+      /* Between tasks, or not yet in its first one (still starting): it
+       * takes the next itself unless that one turns out slow, so look
+       * again then — nothing else would (its answer may be far off). */
+      uint64_t again = now_ns + after;
+      if (again < pool->steal_at_ns) pool->steal_at_ns = again;
+      continue;
+    }
     uint64_t slow_at = entered + after;
     if (now_ns < slow_at) {
       if (slow_at < pool->steal_at_ns) pool->steal_at_ns = slow_at;

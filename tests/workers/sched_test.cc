@@ -344,6 +344,25 @@ class Steal : public Sched {
   }
 };
 
+// W0 got two tasks before W1 could take any (W1 still starting), and has
+// not entered the first yet: the pool must look again later, or c would
+// wait behind a slow a while W1 idles.
+TEST_F(Steal, ALookIsPlannedWhileTheBusyWorkerHasNotStarted) {
+  W(1)->state = WORKER_SPAWNING;
+  mproc_future_t* a = Task(1);
+  mproc_future_t* c = Task(2);
+  ASSERT_EQ(2u, mproc__sched_dispatch_locked(pool_, pool_->now_ns));
+  ASSERT_EQ((std::vector<uint64_t>{a->id, c->id}), Outstanding(W(0)));
+  W(1)->state = WORKER_RUNNING;  // W1 is ready now, W0 not inside a yet
+  EXPECT_EQ(0u, mproc__sched_dispatch_locked(pool_, pool_->now_ns));
+  EXPECT_EQ(pool_->now_ns + 1000000, pool_->steal_at_ns);
+  Enter(0, a);
+  pool_->now_ns += 2000000;  // a has run 2 ms: c goes to W1
+  EXPECT_EQ(1u, mproc__sched_dispatch_locked(pool_, pool_->now_ns));
+  EXPECT_EQ((std::vector<uint64_t>{a->id}), Outstanding(W(0)));
+  EXPECT_EQ((std::vector<uint64_t>{c->id}), Outstanding(W(1)));
+}
+
 TEST_F(Steal, AnIdleWorkerTakesTasksWaitingBehindASlowOne) {
   mproc_future_t* a = Task(1);
   mproc_future_t* b = Task(2);
