@@ -352,6 +352,7 @@ void *mproc__pool_thread(void *arg) {
     pool->loop_wake_ns = wake;
     bool wake_waiters = pool->waiters > 0 && pool->completed;
     pool->completed = false;
+    if (wake_waiters) mproc__pool_notify_fds_locked(pool);
     pthread_mutex_unlock(&pool->lock);
     /* After unlocking, so that woken waiters do not wake into a held
      * mutex; and only when someone waits and something finished. */
@@ -438,6 +439,7 @@ void *mproc__pool_thread(void *arg) {
   pthread_mutex_lock(&pool->lock);
   pool->state = POOL_DONE;
   pthread_cond_broadcast(&pool->cond);
+  mproc__pool_notify_fds_locked(pool);
   pthread_mutex_unlock(&pool->lock);
   return NULL;
 }
@@ -498,7 +500,10 @@ void mproc__apply_wait_locked(mproc_pool_t *pool, struct mproc_future *t) {
   /* What the pool thread would have done next: dispatch what waits, tell
    * the other waiters; a death or a retirement is its to settle. */
   mproc__dispatch_locked(pool);
-  if (pool->waiters > 0 && got.n > 0) pthread_cond_broadcast(&pool->cond);
+  if (pool->waiters > 0 && got.n > 0) {
+    pthread_cond_broadcast(&pool->cond);
+    mproc__pool_notify_fds_locked(pool);
+  }
   if (eof || w->retiring || pool->qhead != NULL)
     mproc__pool_wake_locked(pool, 0);
   /* No deadline: it returns when the task is done, never with an error. */

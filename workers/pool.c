@@ -224,6 +224,7 @@ static void terminate_locked(mproc_pool_t *pool) {
                               "the pool was terminated before the task "
                               "finished");
   pthread_cond_broadcast(&pool->cond);
+  mproc__pool_notify_fds_locked(pool);
   mproc__pool_wake_locked(pool, 0);
 }
 

@@ -129,6 +129,12 @@ typedef enum {
   POOL_DONE         /* the pool thread has finished */
 } pool_state_t;
 
+/* A thread in mproc_wait_many: its eventfd, written whenever tasks end. */
+typedef struct mproc__fd_waiter {
+  int fd;
+  struct mproc__fd_waiter *next;
+} mproc__fd_waiter_t;
+
 struct mproc_pool {
   pthread_mutex_t lock;
   pthread_cond_t cond; /* any task completed, or the state changed */
@@ -161,7 +167,8 @@ struct mproc_pool {
   bool loop_reading;     /* back from epoll_wait, reading: lends nothing */
   bool in_loop;          /* dispatch runs on the pool thread: flush all */
   uint64_t now_ns;       /* the pool thread's clock for this round, or 0 */
-  unsigned waiters;      /* threads waiting on cond */
+  unsigned waiters;      /* threads waiting on cond or in fd_waiters */
+  mproc__fd_waiter_t *fd_waiters; /* threads in mproc_wait_many (wait.c) */
   unsigned feeding;      /* iterators whose input is not exhausted: they
                             may still submit after close, as Python's
                             imap keeps running after close */
@@ -266,6 +273,12 @@ MPROC__MUST_USE int mproc__task_wait_locked(mproc_pool_t *pool, struct mproc_fut
                             uint64_t deadline_ns);
 /* Copies t's error into err. */
 void mproc__task_error(const struct mproc_future *t, mproc_task_error_t *err);
+
+/* ---- wait.c */
+/* Tells the threads in mproc_wait_many on this pool that tasks ended:
+ * writes their eventfds. Wherever pool->cond is broadcast for completed
+ * tasks. With the lock held. */
+void mproc__pool_notify_fds_locked(mproc_pool_t *pool);
 
 /* ---- loop.c: the pool thread */
 void *mproc__pool_thread(void *pool);

@@ -223,6 +223,84 @@ MPROC_API int mproc_future_timing(mproc_future_t *f, mproc_task_timing_t *t);
 /* Releases the caller's hold; a running task still runs. NULL is ignored. */
 MPROC_API void mproc_future_free(mproc_future_t *f);
 
+/* ---- Waiting on many: concurrent.futures.wait and as_completed.
+ *
+ * Futures of one pool or of several, and descriptors, in one wait. A
+ * descriptor stands for anything that becomes readable when it is done —
+ * above all a Process's mproc_process_sentinel (multiproc/process.h), so
+ * that pool tasks and processes are waited on together:
+ *
+ *     mproc_waitable_t ws[3] = {{0}};
+ *     ws[0].future = f1;
+ *     ws[1].future = f2;
+ *     ws[2].fd = mproc_process_sentinel(proc);   // future NULL: the fd
+ *     int rc = mproc_wait_many(ws, 3, MPROC_FIRST_COMPLETED, 5.0);
+ *     // rc >= 1: ws[i].done says which; then mproc_process_join(proc, 0)
+ *
+ * The waiting thread sleeps in poll() on the descriptors and an eventfd of
+ * its own that the pools' threads signal when tasks end (it holds that
+ * eventfd, close-on-exec, for the wait only). The futures must stay
+ * unfreed during the wait; several threads may wait on the same futures. */
+
+/* When mproc_wait_many and mproc_futures_wait return (Python's
+ * return_when); the zero value is Python's default. */
+typedef enum {
+  MPROC_ALL_COMPLETED = 0,   /* every one is done */
+  MPROC_FIRST_COMPLETED = 1, /* any one is done */
+  MPROC_FIRST_EXCEPTION = 2  /* any future failed (a cancelled one does
+                                not count, as in Python), or every one is
+                                done */
+} mproc_return_when_t;
+
+/* One thing to wait for. Zero-initialise, then set future, or leave it
+ * NULL and set fd. The wait sets done and failed. */
+typedef struct {
+  mproc_future_t *future;
+  int fd;      /* used when future is NULL: done once readable (or hung up) */
+  bool done;   /* out: the future has ended, or fd is readable */
+  bool failed; /* out: the future ended with an error other than
+                  MPROC_ECANCELED (never for fd) */
+} mproc_waitable_t;
+
+/* Waits until `when` holds for ws[0..n), at most timeout_s seconds
+ * (negative: no limit; 0: just look). Sets every entry's done and failed
+ * as they are when it returns, whether the condition was met or not.
+ * Returns how many are done (n == 0: 0 at once), or MPROC_ETIMEDOUT when
+ * the condition did not hold in time. Errors: MPROC_EINVAL (ws NULL with
+ * n > 0, when not one of mproc_return_when_t, timeout_s NaN, an fd entry
+ * with fd < 0), MPROC_EBADF (an fd entry that is not an open descriptor),
+ * MPROC_EMFILE, MPROC_ENFILE, MPROC_ENOMEM (no eventfd for the wait). */
+MPROC_API int mproc_wait_many(mproc_waitable_t *ws, size_t n,
+                              mproc_return_when_t when, double timeout_s);
+
+/* concurrent.futures.wait over futures alone: as mproc_wait_many, with
+ * done[i] (when done is not NULL) set for each future that has ended.
+ * Errors: those of mproc_wait_many; MPROC_EINVAL also for a NULL fs[i]. */
+MPROC_API int mproc_futures_wait(mproc_future_t *const *fs, size_t n,
+                                 mproc_return_when_t when, double timeout_s,
+                                 bool *done);
+
+/* concurrent.futures.as_completed: yields the entries of ws (futures or
+ * descriptors, as above; copied, so ws may go) as they become done, each
+ * once: those already done first, then in the order they end.
+ * timeout_s (negative: none) is the whole iteration's, counted from
+ * mproc_as_completed_new, as in Python.
+ * Errors: MPROC_EINVAL (out NULL, ws NULL with n > 0, timeout_s NaN, an fd
+ * entry with fd < 0, a NULL future... as mproc_wait_many), MPROC_ENOMEM. */
+typedef struct mproc_as_completed mproc_as_completed_t;
+MPROC_API int mproc_as_completed_new(mproc_as_completed_t **out,
+                                     const mproc_waitable_t *ws, size_t n,
+                                     double timeout_s);
+/* The next entry done: returns 1 with *index its position in ws; 0 once
+ * every entry has been yielded; MPROC_ETIMEDOUT once the iteration's
+ * timeout has passed with entries not done (call again to keep waiting:
+ * it then only looks); or an error of mproc_wait_many (MPROC_EBADF,
+ * MPROC_EMFILE...), MPROC_EINVAL for NULL arguments. One thread at a
+ * time. */
+MPROC_API int mproc_as_completed_next(mproc_as_completed_t *it, size_t *index);
+/* Frees the iterator (not the futures). NULL is ignored. */
+MPROC_API void mproc_as_completed_free(mproc_as_completed_t *it);
+
 /* ---- Lazy maps: imap and imap_unordered. */
 
 /* A producer of args tuples for mproc_pool_imap: returns 1 with a new tuple
