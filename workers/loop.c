@@ -336,6 +336,12 @@ void *mproc__pool_thread(void *arg) {
      * another thread is either seen here, or made while loop_sleeping is
      * set, and then it wakes us. */
     uint64_t wake = settle(pool, &arrivals, &server_gone, &shutting_down);
+    if (pool->cb_head != NULL) {
+      /* Done-callbacks run here, without the lock; then settle again, as
+       * other threads may have changed things meanwhile. */
+      mproc__run_callbacks_locked(pool);
+      continue;
+    }
     if (finished(pool)) break;
     uint64_t now = mproc__now_ns();
     if (mproc__server_due(pool, now, &wake)) {
@@ -504,7 +510,7 @@ void mproc__apply_wait_locked(mproc_pool_t *pool, struct mproc_future *t) {
     pthread_cond_broadcast(&pool->cond);
     mproc__pool_notify_fds_locked(pool);
   }
-  if (eof || w->retiring || pool->qhead != NULL)
+  if (eof || w->retiring || pool->qhead != NULL || pool->cb_head != NULL)
     mproc__pool_wake_locked(pool, 0);
   /* No deadline: it returns when the task is done, never with an error. */
   MPROC__IGNORE(mproc__task_wait_locked(pool, t, UINT64_MAX));

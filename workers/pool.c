@@ -228,6 +228,46 @@ static void terminate_locked(mproc_pool_t *pool) {
   mproc__pool_wake_locked(pool, 0);
 }
 
+int mproc_pool_shutdown(mproc_pool_t *pool, bool wait, bool cancel_futures) {
+  if (pool == NULL) return MPROC__EINVAL("pool is NULL");
+  pthread_mutex_lock(&pool->lock);
+  if (pool->state == POOL_OPEN) pool->state = POOL_CLOSED;
+  if (cancel_futures) {
+    mproc__sched_fail_all_locked(pool, MPROC_ECANCELED, false,
+                                 "cancelled before it started (shutdown)");
+    pthread_cond_broadcast(&pool->cond);
+    mproc__pool_notify_fds_locked(pool);
+  }
+  mproc__pool_wake_locked(pool, 0);
+  pthread_mutex_unlock(&pool->lock);
+  return wait ? mproc_pool_join(pool, -1) : 0;
+}
+
+/* terminate_workers, kill_workers: Python 3.14's shutdown(wait=False,
+ * cancel_futures=True), then the signal to every worker. */
+static int stop_workers(mproc_pool_t *pool, int sig) {
+  pthread_mutex_lock(&pool->lock);
+  if (pool->state == POOL_OPEN || pool->state == POOL_CLOSED) {
+    mproc__sched_fail_all_locked(pool, MPROC_ECANCELED, false,
+                                 "cancelled before it started (the workers "
+                                 "were stopped)");
+    pool->stop_signal = sig;
+    terminate_locked(pool);
+  }
+  pthread_mutex_unlock(&pool->lock);
+  return 0;
+}
+
+int mproc_pool_terminate_workers(mproc_pool_t *pool) {
+  if (pool == NULL) return MPROC__EINVAL("pool is NULL");
+  return stop_workers(pool, SIGTERM);
+}
+
+int mproc_pool_kill_workers(mproc_pool_t *pool) {
+  if (pool == NULL) return MPROC__EINVAL("pool is NULL");
+  return stop_workers(pool, SIGKILL);
+}
+
 static int join_locked(mproc_pool_t *pool, uint64_t deadline) {
   MPROC__ASSERT_LOCKED(&pool->lock);
   while (pool->state != POOL_DONE)

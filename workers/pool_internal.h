@@ -33,6 +33,13 @@ extern "C" {
 
 typedef enum { TASK_QUEUED, TASK_DISPATCHED, TASK_DONE } task_state_t;
 
+/* A done-callback (mproc_future_add_done_callback), in the order added. */
+typedef struct mproc__done_cb {
+  mproc_done_fn fn;
+  void *arg;
+  struct mproc__done_cb *next;
+} mproc__done_cb_t;
+
 /* A task and its future are the same object. */
 struct mproc_future {
   mproc_pool_t *pool;
@@ -41,6 +48,10 @@ struct mproc_future {
   task_state_t state;
   bool user_holds; /* the caller has not freed it */
   bool pool_holds; /* queued or dispatched */
+  bool cb_holds;   /* done-callbacks added and not yet run */
+  mproc__done_cb_t *callbacks, *callbacks_tail; /* to run once done */
+  struct mproc_future *cb_next; /* pool->cb_head's list: done, callbacks
+                                   to run */
   uint64_t id;
   size_t nitems; /* a map chunk of this many items; 0 for one call */
   uint32_t wseq;  /* dispatched: its sequence number at its worker (board.h) */
@@ -159,6 +170,11 @@ struct mproc_pool {
   uint64_t next_id;
   struct mproc_future *free_tasks;
   size_t nfree;
+  /* Done tasks whose callbacks the pool thread is to run, oldest first. */
+  struct mproc_future *cb_head, *cb_tail;
+  /* What terminate sends the workers: 0 means SIGKILL; SIGTERM
+   * (terminate_workers) is followed by SIGKILL after kill_grace. */
+  int stop_signal;
 
   /* The pool thread. */
   pthread_t thread;
@@ -273,6 +289,10 @@ MPROC__MUST_USE int mproc__task_wait_locked(mproc_pool_t *pool, struct mproc_fut
                             uint64_t deadline_ns);
 /* Copies t's error into err. */
 void mproc__task_error(const struct mproc_future *t, mproc_task_error_t *err);
+
+/* Runs the callbacks of the done tasks on pool->cb_head, without the lock
+ * (released and taken again); the pool thread's. With the lock held. */
+void mproc__run_callbacks_locked(mproc_pool_t *pool);
 
 /* ---- wait.c */
 /* Tells the threads in mproc_wait_many on this pool that tasks ended:

@@ -357,7 +357,18 @@ void mproc__sched_finish_locked(mproc_pool_t *pool, struct mproc_future *t) {
     t->timing.run_s = (double)(tm->finished_ns - tm->started_ns) / 1e9;
   t->pool_holds = false;
   pool->unfinished--;
-  if (!t->user_holds) mproc__task_recycle_locked(pool, t);
+  if (t->callbacks != NULL) {
+    /* The pool thread runs them (mproc__run_callbacks_locked), then gives
+     * the task back if nobody holds it. */
+    t->cb_next = NULL;
+    if (pool->cb_tail != NULL)
+      pool->cb_tail->cb_next = t;
+    else
+      pool->cb_head = t;
+    pool->cb_tail = t;
+    return;
+  }
+  if (!t->user_holds && !t->cb_holds) mproc__task_recycle_locked(pool, t);
 }
 
 void mproc__sched_fail_locked(mproc_pool_t *pool, struct mproc_future *t,
@@ -379,4 +390,24 @@ void mproc__sched_fail_locked(mproc_pool_t *pool, struct mproc_future *t,
   t->result = NULL;
   mproc__task_clear_chunk(t);
   mproc__sched_finish_locked(pool, t);
+}
+
+bool mproc__sched_cancel_locked(mproc_pool_t *pool, struct mproc_future *t) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
+  if (t->state != TASK_QUEUED) return false;
+  struct mproc_future *prev = NULL;
+  for (struct mproc_future *q = pool->qhead; q != NULL; prev = q, q = q->next) {
+    if (q != t) continue;
+    if (prev != NULL)
+      prev->next = t->next;
+    else
+      pool->qhead = t->next;
+    if (pool->qtail == t) pool->qtail = prev;
+    t->next = NULL;
+    pool->queued--;
+    mproc__sched_fail_locked(pool, t, MPROC_ECANCELED, 0, 0,
+                             "cancelled before it started");
+    return true;
+  }
+  return false; /* cannot happen: a queued task is on the queue */
 }

@@ -73,6 +73,11 @@ void mproc__sched_fail_locked(mproc_pool_t *pool, struct mproc_future *t,
                               const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
+/* Cancels t if it is queued (not yet dispatched): it leaves the queue and
+ * fails with MPROC_ECANCELED. Returns whether it was. The caller
+ * broadcasts. */
+bool mproc__sched_cancel_locked(mproc_pool_t *pool, struct mproc_future *t);
+
 /* Whether w may be given tasks now. */
 bool mproc__sched_accepting(const mproc_pool_t *pool, const worker_t *w);
 

@@ -411,6 +411,14 @@ void mproc__slots_kill_all(mproc_pool_t *pool) {
   for (unsigned i = 0; i < pool->nworkers; i++) {
     worker_t *w = &pool->workers[i];
     if (w->state == WORKER_RUNNING && !w->dead && !w->sigkilled) {
+      if (pool->stop_signal != 0 && pool->stop_signal != SIGKILL) {
+        /* terminate_workers: SIGTERM now, SIGKILL after the grace
+         * (mproc__slots_check_timers), unless a timeout's is sooner. */
+        sigterm_or_kill(w, pool->stop_signal);
+        uint64_t at = mproc__pool_now(pool) + pool->kill_grace_ns;
+        if (w->kill_at_ns == 0 || at < w->kill_at_ns) w->kill_at_ns = at;
+        continue;
+      }
       sigterm_or_kill(w, SIGKILL);
       w->sigkilled = true;
     }

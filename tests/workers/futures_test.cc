@@ -32,6 +32,18 @@ MPROC_TARGET(fut_fail) {
   return mproc_call_fail(call, "failed on purpose");
 }
 
+// Blocks SIGTERM, then sleeps s seconds: only SIGKILL stops it.
+MPROC_TARGET(fut_block_sigterm_sleep) {
+  double s;
+  if (mproc_unpack(call, "d", &s) < 0) return -1;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  SleepS(s);
+  return 0;
+}
+
 class Futures : public mproc_test::Deadline {
  protected:
   Futures() : Deadline(60) {}
@@ -304,6 +316,252 @@ TEST_F(Futures, WaitMisuseIsRefusedWithADetail) {
   EXPECT_EQ(MPROC_EINVAL, mproc_as_completed_new(&it, nullptr, 1, 1));
   EXPECT_NE(nullptr, strstr(mproc_last_error(), "mproc_as_completed_new"));
   EXPECT_EQ(MPROC_EINVAL, mproc_as_completed_next(nullptr, nullptr));
+}
+
+// ---- cancel, done-callbacks, shutdown, terminate_workers/kill_workers.
+
+// One worker busy with a slow task, n quick tasks behind it: those past the
+// worker's in-flight cap are still queued.
+std::vector<Future> SlowThenQuick(mproc_pool_t* pool, double slow, int n) {
+  std::vector<Future> v;
+  v.push_back(SubmitSleep(pool, slow));
+  for (int i = 0; i < n; i++) v.push_back(SubmitSleep(pool, 0));
+  return v;
+}
+
+TEST_F(Futures, CancelStopsAQueuedTaskNotARunningOne) {
+  PoolPtr pool = NewPool(1);
+  std::vector<Future> fs = SlowThenQuick(pool.get(), 0.5, 40);
+  SleepS(0.2);  // the slow one is running
+  EXPECT_EQ(0, mproc_future_cancel(fs[0].get()));
+  // The last ones are past any in-flight cap (at most 256, here 8).
+  int cancelled = 0;
+  for (size_t i = 1; i < fs.size(); i++) {
+    int rc = mproc_future_cancel(fs[i].get());
+    ASSERT_GE(rc, 0);
+    cancelled += rc;
+    if (i + 1 == fs.size()) {
+      EXPECT_EQ(1, rc) << "the last task was queued";
+    }
+  }
+  EXPECT_GE(cancelled, 30);
+  for (size_t i = 0; i < fs.size(); i++) {
+    ASSERT_EQ(0, mproc_future_wait(fs[i].get(), 20)) << i;
+    int c = mproc_future_cancelled(fs[i].get());
+    const mproc_value_t* r = nullptr;
+    int rc = mproc_future_result(fs[i].get(), &r);
+    if (c) {
+      EXPECT_EQ(MPROC_ECANCELED, rc) << i;
+      EXPECT_EQ(MPROC_ECANCELED, ErrorOf(fs[i].get()).code);
+      EXPECT_EQ(1, mproc_future_cancel(fs[i].get())) << "still cancelled";
+    } else {
+      EXPECT_EQ(0, rc) << i;
+      EXPECT_EQ(0, mproc_future_cancel(fs[i].get())) << "done: not cancelled";
+    }
+  }
+  EXPECT_EQ(0, mproc_future_cancelled(fs[0].get()));
+  EXPECT_EQ(MPROC_EINVAL, mproc_future_cancel(nullptr));
+  EXPECT_NE(nullptr, strstr(mproc_last_error(), "mproc_future_cancel"));
+}
+
+TEST_F(Futures, CancelledTasksEndAWait) {
+  PoolPtr pool = NewPool(1);
+  std::vector<Future> fs = SlowThenQuick(pool.get(), 30, 40);
+  mproc_future_t* last = fs.back().get();
+  std::thread t([&] {
+    SleepS(0.2);
+    EXPECT_EQ(1, mproc_future_cancel(last));
+  });
+  mproc_future_t* one[1] = {last};
+  double t0 = Now();
+  EXPECT_EQ(1, mproc_futures_wait(one, 1, MPROC_FIRST_COMPLETED, 20, nullptr));
+  EXPECT_LT(Now() - t0, 10.0);
+  t.join();
+  // A cancelled future is not an exception for FIRST_EXCEPTION.
+  mproc_waitable_t ws[2] = {};
+  ws[0].future = fs[0].get();
+  ws[1].future = last;
+  EXPECT_EQ(MPROC_ETIMEDOUT, mproc_wait_many(ws, 2, MPROC_FIRST_EXCEPTION, 0.1));
+  EXPECT_TRUE(ws[1].done);
+  EXPECT_FALSE(ws[1].failed);
+}
+
+struct CallbackLog {
+  pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  std::vector<std::string> events;
+  std::vector<pthread_t> threads;
+  void Add(const std::string& e) {
+    pthread_mutex_lock(&lock);
+    events.push_back(e);
+    threads.push_back(pthread_self());
+    pthread_mutex_unlock(&lock);
+  }
+  size_t Size() {
+    pthread_mutex_lock(&lock);
+    size_t n = events.size();
+    pthread_mutex_unlock(&lock);
+    return n;
+  }
+};
+
+void Record(mproc_future_t* f, void* arg) {
+  auto* log = static_cast<CallbackLog*>(arg);
+  const mproc_value_t* r = nullptr;
+  int rc = mproc_future_result(f, &r);  // done: allowed, never waits
+  log->Add(rc == 0 ? "ok" : mproc_err_name(rc));
+}
+
+void RecordSecond(mproc_future_t* f, void* arg) {
+  (void)f;
+  static_cast<CallbackLog*>(arg)->Add("second");
+}
+
+bool WaitForSize(CallbackLog* log, size_t n) {
+  double end = Now() + 20;
+  while (log->Size() < n && Now() < end) SleepS(0.005);
+  return log->Size() >= n;
+}
+
+TEST_F(Futures, DoneCallbacksRunOnThePoolThreadInOrder) {
+  PoolPtr pool = NewPool(1);
+  CallbackLog log;
+  Future f = SubmitSleep(pool.get(), 0.1);
+  ASSERT_EQ(0, mproc_future_add_done_callback(f.get(), Record, &log));
+  ASSERT_EQ(0, mproc_future_add_done_callback(f.get(), RecordSecond, &log));
+  ASSERT_TRUE(WaitForSize(&log, 2));
+  EXPECT_EQ((std::vector<std::string>{"ok", "second"}), log.events);
+  EXPECT_FALSE(pthread_equal(log.threads[0], pthread_self()));
+  EXPECT_TRUE(pthread_equal(log.threads[0], log.threads[1]));
+  // Done already: at once, on this thread.
+  ASSERT_EQ(0, mproc_future_add_done_callback(f.get(), RecordSecond, &log));
+  ASSERT_EQ(3u, log.Size());
+  EXPECT_TRUE(pthread_equal(log.threads[2], pthread_self()));
+
+  // A failed task's and a cancelled task's callbacks run too.
+  Future bad = Submit(pool.get(), "fut_fail", nullptr);
+  ASSERT_EQ(0, mproc_future_add_done_callback(bad.get(), Record, &log));
+  ASSERT_TRUE(WaitForSize(&log, 4));
+  EXPECT_EQ("MPROC_EFAILED", log.events[3]);
+  std::vector<Future> fs = SlowThenQuick(pool.get(), 30, 40);
+  ASSERT_EQ(0, mproc_future_add_done_callback(fs.back().get(), Record, &log));
+  ASSERT_EQ(1, mproc_future_cancel(fs.back().get()));
+  ASSERT_TRUE(WaitForSize(&log, 5));
+  EXPECT_EQ("MPROC_ECANCELED", log.events[4]);
+  EXPECT_FALSE(pthread_equal(log.threads[4], pthread_self()));
+  EXPECT_EQ(MPROC_EINVAL, mproc_future_add_done_callback(f.get(), nullptr, &log));
+  EXPECT_NE(nullptr, strstr(mproc_last_error(), "fn"));
+}
+
+void FreeInCallback(mproc_future_t* f, void* arg) {
+  const mproc_value_t* r = nullptr;
+  if (mproc_future_result(f, &r) == 0) static_cast<CallbackLog*>(arg)->Add("ok");
+  mproc_future_free(f);
+}
+
+TEST_F(Futures, FireAndForgetWithACallbackThatFreesItsFuture) {
+  PoolPtr pool = NewPool(2);
+  CallbackLog log;
+  for (int i = 0; i < 50; i++) {
+    mproc_future_t* f = nullptr;
+    Value args = Pack("(d)", 0.0);
+    ASSERT_EQ(0, mproc_pool_submit(pool.get(), "fut_sleep", args.get(), nullptr, &f));
+    ASSERT_EQ(0, mproc_future_add_done_callback(f, FreeInCallback, &log));
+  }
+  // Others freed right away: their callbacks still run with a valid f.
+  for (int i = 0; i < 50; i++) {
+    mproc_future_t* f = nullptr;
+    Value args = Pack("(d)", 0.0);
+    ASSERT_EQ(0, mproc_pool_submit(pool.get(), "fut_sleep", args.get(), nullptr, &f));
+    ASSERT_EQ(0, mproc_future_add_done_callback(f, Record, &log));
+    mproc_future_free(f);
+  }
+  ASSERT_TRUE(WaitForSize(&log, 100));
+  for (const std::string& e : log.events) EXPECT_EQ("ok", e);
+}
+
+TEST_F(Futures, ShutdownCancelFuturesWaitsForTheRunningOnesOnly) {
+  PoolPtr pool = NewPool(1);
+  std::vector<Future> fs = SlowThenQuick(pool.get(), 0.3, 40);
+  SleepS(0.1);
+  double t0 = Now();
+  EXPECT_EQ(0, mproc_pool_shutdown(pool.get(), true, true));
+  EXPECT_LT(Now() - t0, 10.0);
+  EXPECT_EQ(1, mproc_future_successful(fs[0].get()));  // it ran to its end
+  int cancelled = 0;
+  for (auto& f : fs) {
+    EXPECT_EQ(1, mproc_future_ready(f.get()));
+    cancelled += mproc_future_cancelled(f.get());
+  }
+  EXPECT_GE(cancelled, 30);
+  EXPECT_EQ(0, mproc_future_cancelled(fs[0].get()));
+  mproc_future_t* g = nullptr;
+  EXPECT_EQ(MPROC_ECLOSED,
+            mproc_pool_submit(pool.get(), "fut_sleep", nullptr, nullptr, &g));
+}
+
+TEST_F(Futures, ShutdownWithoutWaitLetsQueuedTasksRun) {
+  PoolPtr pool = NewPool(1);
+  std::vector<Future> fs = SlowThenQuick(pool.get(), 0.2, 20);
+  double t0 = Now();
+  EXPECT_EQ(0, mproc_pool_shutdown(pool.get(), false, false));
+  EXPECT_LT(Now() - t0, 0.15);
+  EXPECT_EQ(0, mproc_pool_join(pool.get(), 20));
+  for (auto& f : fs) EXPECT_EQ(1, mproc_future_successful(f.get()));
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_shutdown(nullptr, true, true));
+}
+
+TEST_F(Futures, TerminateWorkersSigtermsThemAndCancelsTheQueue) {
+  PoolPtr pool = NewPool(1);
+  std::vector<Future> fs = SlowThenQuick(pool.get(), 30, 40);
+  SleepS(0.2);
+  pid_t pid = TimingOf(fs[0].get()).pid;
+  ASSERT_GT(pid, 0);
+  double t0 = Now();
+  EXPECT_EQ(0, mproc_pool_terminate_workers(pool.get()));
+  EXPECT_LT(Now() - t0, 1.0) << "does not wait";
+  EXPECT_EQ(0, mproc_pool_join(pool.get(), 20));
+  EXPECT_LT(Now() - t0, 10.0);
+  EXPECT_EQ(MPROC_ETERMINATED, ErrorOf(fs[0].get()).code);
+  EXPECT_EQ(1, mproc_future_cancelled(fs.back().get()));
+  EXPECT_EQ(-1, kill(pid, 0)) << "the worker is gone";
+  std::vector<mproc_worker_stats_t> st = Stats(pool.get());
+  EXPECT_EQ(0, st[0].pid);
+  EXPECT_EQ(0, mproc_pool_terminate_workers(pool.get())) << "again: nothing";
+}
+
+TEST_F(Futures, TerminateWorkersKillsAWorkerThatBlocksSigtermAfterTheGrace) {
+  mproc_pool_opts_t opts = {};
+  opts.workers = 1;
+  opts.kill_grace_s = 0.3;
+  PoolPtr pool = NewPool(opts);
+  Value args = Pack("(d)", 30.0);
+  Future f = Submit(pool.get(), "fut_block_sigterm_sleep", args.get());
+  SleepS(0.3);
+  double t0 = Now();
+  EXPECT_EQ(0, mproc_pool_terminate_workers(pool.get()));
+  EXPECT_EQ(0, mproc_pool_join(pool.get(), 20));
+  double took = Now() - t0;
+  EXPECT_GE(took, 0.25) << "SIGTERM first";
+  EXPECT_LT(took, 10.0);
+  EXPECT_EQ(MPROC_ETERMINATED, ErrorOf(f.get()).code);
+}
+
+TEST_F(Futures, KillWorkersSigkillsAtOnce) {
+  mproc_pool_opts_t opts = {};
+  opts.workers = 2;
+  opts.kill_grace_s = 10;
+  PoolPtr pool = NewPool(opts);
+  Value args = Pack("(d)", 30.0);
+  Future a = Submit(pool.get(), "fut_block_sigterm_sleep", args.get());
+  Future b = Submit(pool.get(), "fut_block_sigterm_sleep", args.get());
+  SleepS(0.3);
+  double t0 = Now();
+  EXPECT_EQ(0, mproc_pool_kill_workers(pool.get()));
+  EXPECT_EQ(0, mproc_pool_join(pool.get(), 20));
+  EXPECT_LT(Now() - t0, 5.0) << "no grace";
+  EXPECT_EQ(MPROC_ETERMINATED, ErrorOf(a.get()).code);
+  EXPECT_EQ(MPROC_ETERMINATED, ErrorOf(b.get()).code);
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_kill_workers(nullptr));
 }
 
 }  // namespace

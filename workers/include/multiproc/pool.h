@@ -223,6 +223,45 @@ MPROC_API int mproc_future_timing(mproc_future_t *f, mproc_task_timing_t *t);
 /* Releases the caller's hold; a running task still runs. NULL is ignored. */
 MPROC_API void mproc_future_free(mproc_future_t *f);
 
+/* Cancels the task if it has not been handed to a worker yet (Python's
+ * Future.cancel: a running task is not stopped, and neither is one already
+ * sent to its worker's pipe). A cancelled task ends with MPROC_ECANCELED
+ * (mproc_future_result and mproc_future_error say so), its waiters and
+ * done-callbacks are woken as for any end. Returns 1 if it is cancelled
+ * (now or before), 0 if it could not be (dispatched, running, or ended
+ * otherwise). Errors: MPROC_EINVAL (f NULL). */
+MPROC_API int mproc_future_cancel(mproc_future_t *f);
+/* 1 if the task was cancelled (by mproc_future_cancel or a shutdown with
+ * cancel_futures), else 0. Errors: MPROC_EINVAL. */
+MPROC_API int mproc_future_cancelled(mproc_future_t *f);
+
+/* A done-callback: called once with the future after its task has ended
+ * (completed, failed, cancelled or terminated), and arg.
+ *
+ * Which thread runs it: the pool's own thread, outside every lock, after
+ * the task has ended there (or after another thread ended it: cancel,
+ * terminate) — or, when the task has already ended (and its earlier
+ * callbacks have run) at mproc_future_add_done_callback, the adding thread,
+ * before add returns, as in Python. Callbacks of one future run in the
+ * order they were added; the pool's thread runs them one at a time, so a
+ * slow callback delays the pool (move real work elsewhere).
+ *
+ * What it may call: mproc_future_ready/successful/result/error/timing/
+ * cancelled on any future; mproc_future_free (its own f included: the
+ * future stays valid until the callback returns); mproc_pool_submit and
+ * mproc_future_cancel; anything that does not wait for the pool. It must
+ * not wait for a task nor for the pool when it runs on the pool's thread
+ * — mproc_future_wait, mproc_wait_many, mproc_futures_wait,
+ * mproc_as_completed_next, mproc_pool_apply/map/starmap, mproc_iter_next,
+ * mproc_pool_join/terminate/free, mproc_pool_shutdown with wait — as the
+ * pool's thread is what would end the wait (a deadlock). */
+typedef void (*mproc_done_fn)(mproc_future_t *f, void *arg);
+/* Adds a done-callback (Python's Future.add_done_callback); the future is
+ * kept (not recycled) until its callbacks have run, even if freed before.
+ * Errors: MPROC_EINVAL (f or fn NULL), MPROC_ENOMEM. */
+MPROC_API int mproc_future_add_done_callback(mproc_future_t *f,
+                                             mproc_done_fn fn, void *arg);
+
 /* ---- Waiting on many: concurrent.futures.wait and as_completed.
  *
  * Futures of one pool or of several, and descriptors, in one wait. A
@@ -351,6 +390,23 @@ MPROC_API int mproc_pool_close(mproc_pool_t *pool);
 /* Fails every task not yet finished with MPROC_ETERMINATED, kills the
  * workers and returns once they are gone. */
 MPROC_API int mproc_pool_terminate(mproc_pool_t *pool);
+/* Executor.shutdown(wait, cancel_futures): closes the pool (as
+ * mproc_pool_close); with cancel_futures, every task not yet handed to a
+ * worker is cancelled (MPROC_ECANCELED, as mproc_future_cancel) — those
+ * running finish; with wait, returns once every task and worker has ended
+ * (mproc_pool_join with no limit). Iterators started before go on feeding
+ * their input, as after close. Errors: MPROC_EINVAL (pool NULL). */
+MPROC_API int mproc_pool_shutdown(mproc_pool_t *pool, bool wait,
+                                  bool cancel_futures);
+/* Python 3.14's terminate_workers / kill_workers: shutdown without waiting
+ * and with cancel_futures, then SIGTERM (terminate_workers; SIGKILL
+ * follows after kill_grace_s for a worker still there) or SIGKILL
+ * (kill_workers) to every worker. Tasks cancelled end with MPROC_ECANCELED,
+ * those running with MPROC_ETERMINATED (at once, not when their worker
+ * dies). Returns without waiting: mproc_pool_join waits for the workers.
+ * Nothing happens to a pool already terminated. Errors: MPROC_EINVAL. */
+MPROC_API int mproc_pool_terminate_workers(mproc_pool_t *pool);
+MPROC_API int mproc_pool_kill_workers(mproc_pool_t *pool);
 /* After close or terminate: waits for every task and worker to end.
  * Returns 0, MPROC_ETIMEDOUT, or MPROC_ESTATE if the pool is still open. */
 MPROC_API int mproc_pool_join(mproc_pool_t *pool, double timeout_s);
