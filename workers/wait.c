@@ -62,12 +62,12 @@ static void unhook(hooks_t *h) {
   h->efd = -1;
 }
 
-/* Hangs an eventfd on the pool of every future not done yet. */
+/* Hangs an eventfd on the pool of every future not done yet. The pools are
+ * gathered first, so that the nodes, once linked, never move. */
 static int hook(hooks_t *h, const mproc_waitable_t *ws, size_t n) {
   h->hooks = NULL;
   h->n = 0;
-  h->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (h->efd < 0) return -errno;
+  h->efd = -1;
   size_t cap = 0;
   for (size_t i = 0; i < n; i++) {
     if (ws[i].future == NULL || ws[i].done) continue;
@@ -79,29 +79,29 @@ static int hook(hooks_t *h, const mproc_waitable_t *ws, size_t n) {
       cap = cap ? 2 * cap : 4;
       hook_t *v = realloc(h->hooks, cap * sizeof *v);
       if (v == NULL) {
-        unhook(h);
+        free(h->hooks);
+        h->hooks = NULL;
+        h->n = 0;
         return MPROC_ENOMEM;
-      }
-      /* The nodes moved: re-link those already hung. */
-      for (size_t k = 0; k < h->n; k++) {
-        mproc_pool_t *p = v[k].pool;
-        pthread_mutex_lock(&p->lock);
-        for (mproc__fd_waiter_t **q = &p->fd_waiters; *q != NULL;
-             q = &(*q)->next)
-          if (*q == &h->hooks[k].node) {
-            *q = &v[k].node;
-            break;
-          }
-        pthread_mutex_unlock(&p->lock);
       }
       h->hooks = v;
     }
-    hook_t *k = &h->hooks[h->n++];
-    k->pool = pool;
-    k->node.fd = h->efd;
+    h->hooks[h->n++].pool = pool;
+  }
+  h->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (h->efd < 0) {
+    int rc = -errno;
+    free(h->hooks);
+    h->hooks = NULL;
+    h->n = 0;
+    return rc;
+  }
+  for (size_t k = 0; k < h->n; k++) {
+    mproc_pool_t *pool = h->hooks[k].pool;
+    h->hooks[k].node.fd = h->efd;
     pthread_mutex_lock(&pool->lock);
-    k->node.next = pool->fd_waiters;
-    pool->fd_waiters = &k->node;
+    h->hooks[k].node.next = pool->fd_waiters;
+    pool->fd_waiters = &h->hooks[k].node;
     pool->waiters++;
     pthread_mutex_unlock(&pool->lock);
   }
