@@ -94,6 +94,7 @@ static int copy_options(mproc_pool_t *pool, const mproc_pool_opts_t *o) {
     cfg->initargs = pool->initargs;
   }
   pool->max_tasks_per_child = o->max_tasks_per_child;
+  pool->max_retries = o->max_retries;
   cfg->max_rss_kb = o->max_rss_per_child / 1024;
   if (o->max_rss_per_child && cfg->max_rss_kb == 0) cfg->max_rss_kb = 1;
   pool->task_timeout_ns =

@@ -159,6 +159,7 @@ struct mproc_pool {
   mproc__worker_cfg_t wcfg;
   mproc_value_t *initargs; /* owned; wcfg.initargs points to it */
   unsigned max_tasks_per_child;
+  unsigned max_retries;
   uint64_t task_timeout_ns;
   uint64_t kill_grace_ns;
   mproc__post_t *board; /* nworkers posts, shared with the workers */

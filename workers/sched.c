@@ -316,8 +316,23 @@ bool mproc__sched_worker_died_locked(mproc_pool_t *pool, worker_t *w,
                                      uint64_t running, int code,
                                      int exit_code, int sig, const char *why) {
   MPROC__ASSERT_LOCKED(&pool->lock);
-  struct mproc_future *t = running ? take_outstanding(w, running) : NULL;
-  if (t != NULL) mproc__sched_fail_locked(pool, t, code, exit_code, sig, "%s", why);
+  struct mproc_future *t = NULL;
+  for (struct mproc_future *q = w->ohead; running && q != NULL; q = q->next)
+    if (q->id == running) t = q;
+  if (t != NULL && code == MPROC_EWORKER &&
+      t->timing.retries < pool->max_retries &&
+      pool->state != POOL_TERMINATING) {
+    /* Idempotent work: it goes back to the queue with the others, in
+     * order, to run again. */
+    t->timing.retries++;
+  } else if (t != NULL) {
+    take_outstanding(w, running);
+    if (t->timing.retries > 0)
+      mproc__sched_fail_locked(pool, t, code, exit_code, sig, "%s (%u tries)",
+                               why, t->timing.retries + 1);
+    else
+      mproc__sched_fail_locked(pool, t, code, exit_code, sig, "%s", why);
+  }
   requeue_front(pool, w);
   return t != NULL;
 }

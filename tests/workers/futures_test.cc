@@ -1,7 +1,10 @@
 // Futures as concurrent.futures users know them: waiting on many (with
 // Process sentinels in the same wait), as_completed.
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -41,6 +44,25 @@ MPROC_TARGET(fut_block_sigterm_sleep) {
   sigaddset(&set, SIGTERM);
   sigprocmask(SIG_BLOCK, &set, nullptr);
   SleepS(s);
+  return 0;
+}
+
+// The first run (the one that creates the file) sleeps 30 s; later runs
+// return the worker's pid at once.
+MPROC_TARGET(fut_first_run_hangs) {
+  const char* path;
+  if (mproc_unpack(call, "s", &path) < 0) return -1;
+  int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    close(fd);
+    SleepS(30);
+  }
+  return mproc_call_return(call, "i", (int)getpid());
+}
+
+MPROC_TARGET(fut_kill_self) {
+  (void)call;
+  raise(SIGKILL);
   return 0;
 }
 
@@ -562,6 +584,64 @@ TEST_F(Futures, KillWorkersSigkillsAtOnce) {
   EXPECT_EQ(MPROC_ETERMINATED, ErrorOf(a.get()).code);
   EXPECT_EQ(MPROC_ETERMINATED, ErrorOf(b.get()).code);
   EXPECT_EQ(MPROC_EINVAL, mproc_pool_kill_workers(nullptr));
+}
+
+// ---- Retries (max_retries): faults caused for real.
+
+TEST_F(Futures, ATaskWhoseWorkerIsKilledMidTaskRunsAgain) {
+  const char* tmp = getenv("TEST_TMPDIR");
+  std::string path = std::string(tmp ? tmp : "/tmp") + "/retry_marker_" +
+                     std::to_string(getpid());
+  unlink(path.c_str());
+  mproc_pool_opts_t opts = {};
+  opts.workers = 2;
+  opts.max_retries = 2;
+  PoolPtr pool = NewPool(opts);
+  Value args = Pack("(s)", path.c_str());
+  Future f = Submit(pool.get(), "fut_first_run_hangs", args.get());
+  struct stat st;
+  double end = Now() + 20;
+  while (stat(path.c_str(), &st) != 0 && Now() < end) SleepS(0.005);
+  ASSERT_EQ(0, stat(path.c_str(), &st)) << "the first run never started";
+  pid_t victim = TimingOf(f.get()).pid;
+  ASSERT_GT(victim, 0);
+  ASSERT_EQ(0, kill(victim, SIGKILL));  // kill -9 mid-task
+  ASSERT_EQ(0, mproc_future_wait(f.get(), 20));
+  int64_t pid = IntResult(f.get());
+  EXPECT_NE(victim, pid) << "ran again elsewhere";
+  mproc_task_timing_t t = TimingOf(f.get());
+  EXPECT_EQ(1u, t.retries);
+  EXPECT_EQ(pid, t.pid);
+  EXPECT_GT(t.queue_s, 0.0) << "counted from the submission";
+  unlink(path.c_str());
+}
+
+TEST_F(Futures, TheErrorAfterTheLastTrySaysHowMany) {
+  mproc_pool_opts_t opts = {};
+  opts.workers = 2;
+  opts.max_retries = 2;
+  PoolPtr pool = NewPool(opts);
+  Future f = Submit(pool.get(), "fut_kill_self", nullptr);
+  ASSERT_EQ(0, mproc_future_wait(f.get(), 20));
+  mproc_task_error_t e = ErrorOf(f.get());
+  EXPECT_EQ(MPROC_EWORKER, e.code);
+  EXPECT_EQ(SIGKILL, e.signal);
+  EXPECT_NE(nullptr, strstr(e.message, "(3 tries)")) << e.message;
+  EXPECT_EQ(2u, TimingOf(f.get()).retries);
+  // The pool serves on.
+  Future g = SubmitSleep(pool.get(), 0);
+  EXPECT_EQ(0, mproc_future_wait(g.get(), 20));
+  EXPECT_EQ(1, mproc_future_successful(g.get()));
+}
+
+TEST_F(Futures, NoRetriesByDefault) {
+  PoolPtr pool = NewPool(1);
+  Future f = Submit(pool.get(), "fut_kill_self", nullptr);
+  ASSERT_EQ(0, mproc_future_wait(f.get(), 20));
+  mproc_task_error_t e = ErrorOf(f.get());
+  EXPECT_EQ(MPROC_EWORKER, e.code);
+  EXPECT_EQ(nullptr, strstr(e.message, "tries")) << e.message;
+  EXPECT_EQ(0u, TimingOf(f.get()).retries);
 }
 
 }  // namespace

@@ -227,6 +227,36 @@ TEST_F(Sched, DeathFailsOnlyTheRunningTaskAndRequeuesTheRestInOrder) {
   EXPECT_EQ(3u, pool_->unfinished);
 }
 
+TEST_F(Sched, ADeathRequeuesTheRunningTaskWhileItHasRetriesLeft) {
+  pool_->nworkers = 1;
+  pool_->max_retries = 1;
+  mproc_future_t* a = Task(1);
+  mproc_future_t* b = Task(2);
+  mproc__sched_dispatch_locked(pool_, pool_->now_ns);
+  ASSERT_EQ((std::vector<uint64_t>{a->id, b->id}), Outstanding(W(0)));
+  EXPECT_TRUE(mproc__sched_worker_died_locked(pool_, W(0), a->id,
+                                              MPROC_EWORKER, 0, 9, "killed"));
+  EXPECT_EQ((std::vector<uint64_t>{a->id, b->id}), Queue());
+  EXPECT_EQ(TASK_QUEUED, a->state);
+  EXPECT_EQ(1u, a->timing.retries);
+  EXPECT_EQ(-1, a->timing.worker);
+  // The second death is the last try.
+  mproc__sched_dispatch_locked(pool_, pool_->now_ns);
+  EXPECT_TRUE(mproc__sched_worker_died_locked(pool_, W(0), a->id,
+                                              MPROC_EWORKER, 0, 9, "killed"));
+  EXPECT_EQ(TASK_DONE, a->state);
+  EXPECT_EQ(MPROC_EWORKER, a->code);
+  EXPECT_STREQ("killed (2 tries)", a->message);
+  EXPECT_EQ((std::vector<uint64_t>{b->id}), Queue());
+  EXPECT_EQ(0u, b->timing.retries);
+  // A timeout is never retried.
+  mproc__sched_dispatch_locked(pool_, pool_->now_ns);
+  EXPECT_TRUE(mproc__sched_worker_died_locked(
+      pool_, W(0), b->id, MPROC_ETASKTIMEOUT, 0, 15, "too long"));
+  EXPECT_EQ(TASK_DONE, b->state);
+  EXPECT_STREQ("too long", b->message);
+}
+
 TEST_F(Sched, DeathBetweenTasksFailsNothing) {
   mproc_future_t* a = Task(1);
   mproc_future_t* b = Task(2);

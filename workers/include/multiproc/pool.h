@@ -99,6 +99,14 @@ typedef struct {
   double kill_grace_s;
   /* Largest task or result frame, in bytes; 0: MPROC_FRAME_MAX_DEFAULT. */
   size_t max_frame;
+  /* For idempotent work: a task whose worker died while running it (a
+   * crash, a signal such as kill -9, an exit: MPROC_EWORKER) is run again,
+   * on a fresh worker, up to this many more times; 0: never, the death
+   * fails the task. A task that ran past task_timeout_s, or whose target
+   * failed, is not run again. After the last try the task fails with
+   * MPROC_EWORKER and a message ending "(N tries)"; the task's timing
+   * counts the re-runs (mproc_task_timing_t.retries). */
+  unsigned max_retries;
 } mproc_pool_opts_t;
 
 /* Why a task failed. */
@@ -132,6 +140,10 @@ typedef struct {
   double run_s;           /* finished - started */
   int worker;             /* the worker's slot, 0..workers-1; -1: none */
   pid_t pid;              /* the worker's pid; 0: none */
+  /* Times the task was run again after its worker died (max_retries);
+   * the other fields are those of the last try, except submitted_ns and
+   * queue_s, which count from the submission. */
+  unsigned retries;
 } mproc_task_timing_t;
 
 /* One worker slot, over every worker that has filled it. */
