@@ -66,6 +66,14 @@ MPROC_TARGET(fut_kill_self) {
   return 0;
 }
 
+// x, or a failure for odd x.
+MPROC_TARGET(fut_fail_odd) {
+  int64_t x;
+  if (mproc_unpack(call, "L", &x) < 0) return -1;
+  if (x % 2) return mproc_call_fail(call, "odd: %lld", (long long)x);
+  return mproc_call_return(call, "L", x);
+}
+
 class Futures : public mproc_test::Deadline {
  protected:
   Futures() : Deadline(60) {}
@@ -642,6 +650,103 @@ TEST_F(Futures, NoRetriesByDefault) {
   EXPECT_EQ(MPROC_EWORKER, e.code);
   EXPECT_EQ(nullptr, strstr(e.message, "tries")) << e.message;
   EXPECT_EQ(0u, TimingOf(f.get()).retries);
+}
+
+// ---- Progress of imap: counters and a hook.
+
+struct ProgressLog {
+  std::vector<mproc_progress_t> seen;
+  std::vector<pthread_t> threads;
+};
+
+void OnProgress(const mproc_progress_t* p, void* ctx) {
+  auto* log = static_cast<ProgressLog*>(ctx);
+  log->seen.push_back(*p);
+  log->threads.push_back(pthread_self());
+}
+
+TEST_F(Futures, ImapProgressCountsDoneFailedAndTotal) {
+  PoolPtr pool = NewPool(2);
+  Value items = Range(40);
+  ProgressLog log;
+  mproc_imap_opts_t im = {};
+  im.target = "fut_fail_odd";
+  im.items = items.get();
+  im.chunksize = 4;
+  im.progress = OnProgress;
+  im.progress_ctx = &log;
+  im.progress_interval_s = 1e-9;  // every item
+  mproc_iter_t* raw = nullptr;
+  ASSERT_EQ(0, mproc_pool_imap(pool.get(), &im, &raw));
+  Iter it(raw);
+  mproc_item_t item;
+  size_t n = 0;
+  int rc;
+  while ((rc = mproc_iter_next(it.get(), 20, &item)) == 1) n++;
+  ASSERT_EQ(0, rc);
+  EXPECT_EQ(40u, n);
+  ASSERT_GE(log.seen.size(), 2u);
+  const mproc_progress_t& last = log.seen.back();
+  EXPECT_TRUE(last.total_known);
+  EXPECT_EQ(40u, last.total);
+  EXPECT_EQ(40u, last.submitted);
+  EXPECT_EQ(40u, last.done);
+  EXPECT_EQ(20u, last.failed);
+  EXPECT_EQ(40u, last.yielded);
+  EXPECT_GT(last.rate, 0.0);
+  EXPECT_GT(last.elapsed_s, 0.0);
+  for (size_t i = 1; i < log.seen.size(); i++) {
+    EXPECT_LE(log.seen[i - 1].done, log.seen[i].done) << i;
+    EXPECT_LE(log.seen[i].yielded, log.seen[i].done) << i;
+    EXPECT_TRUE(pthread_equal(log.threads[i], pthread_self()));
+  }
+  // The end is reported once.
+  size_t calls = log.seen.size();
+  EXPECT_EQ(0, mproc_iter_next(it.get(), 20, &item));
+  EXPECT_EQ(calls, log.seen.size());
+  mproc_progress_t p;
+  EXPECT_EQ(0, mproc_iter_progress(it.get(), &p));
+  EXPECT_EQ(40u, p.done);
+  EXPECT_EQ(MPROC_EINVAL, mproc_iter_progress(it.get(), nullptr));
+}
+
+int CountTo10(void* ctx, mproc_value_t** args) {
+  int* i = static_cast<int*>(ctx);
+  if (*i >= 10) return 0;
+  return mproc_pack(args, "(L)", static_cast<int64_t>(2 * (*i)++)) < 0 ? -1 : 1;
+}
+
+TEST_F(Futures, ImapProgressWithAProducerKnowsTheTotalAtItsEnd) {
+  PoolPtr pool = NewPool(2);
+  int next = 0;
+  mproc_imap_opts_t im = {};
+  im.target = "fut_fail_odd";
+  im.next = CountTo10;
+  im.next_ctx = &next;
+  im.window = 2;
+  mproc_iter_t* raw = nullptr;
+  ASSERT_EQ(0, mproc_pool_imap(pool.get(), &im, &raw));
+  Iter it(raw);
+  mproc_progress_t p;
+  ASSERT_EQ(0, mproc_iter_progress(it.get(), &p));
+  EXPECT_FALSE(p.total_known);
+  EXPECT_EQ(0u, p.done);
+  mproc_item_t item;
+  ASSERT_EQ(1, mproc_iter_next(it.get(), 20, &item));
+  ASSERT_EQ(0, mproc_iter_progress(it.get(), &p));
+  EXPECT_FALSE(p.total_known) << "a window of 2 has not read 10 items";
+  EXPECT_GE(p.done, 1u);
+  while (mproc_iter_next(it.get(), 20, &item) == 1) {
+  }
+  ASSERT_EQ(0, mproc_iter_progress(it.get(), &p));
+  EXPECT_TRUE(p.total_known);
+  EXPECT_EQ(10u, p.total);
+  EXPECT_EQ(10u, p.done);
+  EXPECT_EQ(0u, p.failed);
+  mproc_imap_opts_t bad = im;
+  bad.progress_interval_s = -1;
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_imap(pool.get(), &bad, &raw));
+  EXPECT_NE(nullptr, strstr(mproc_last_error(), "progress_interval_s"));
 }
 
 }  // namespace

@@ -359,6 +359,26 @@ MPROC_API void mproc_as_completed_free(mproc_as_completed_t *it);
  * error, which stops the iteration. */
 typedef int (*mproc_next_fn)(void *ctx, mproc_value_t **args);
 
+/* An iterator's progress, in items (not chunks), for a progress bar. */
+typedef struct {
+  size_t total;      /* items in the input, when total_known */
+  bool total_known;  /* with opts.items; with a producer, once it ended */
+  size_t submitted;  /* taken from the input and handed to the pool */
+  size_t done;       /* whose task has ended, failed ones included */
+  size_t failed;     /* of which failed */
+  size_t yielded;    /* returned by mproc_iter_next */
+  double elapsed_s;  /* since mproc_pool_imap */
+  double rate;       /* done per second, over elapsed_s */
+} mproc_progress_t;
+
+/* A progress hook (mproc_imap_opts_t.progress). Runs on the thread calling
+ * mproc_iter_next, inside that call, with no lock held: at most once per
+ * progress_interval_s as items are returned, and once more, with every
+ * count final, when the iteration ends (mproc_iter_next returning 0). It
+ * may call anything but mproc_iter_next and mproc_iter_free on the same
+ * iterator; p is valid during the call. */
+typedef void (*mproc_progress_fn)(const mproc_progress_t *p, void *ctx);
+
 typedef struct {
   const char *target;
   /* The input: items (list or tuple; each item is the single argument, or
@@ -374,6 +394,13 @@ typedef struct {
   /* Tasks submitted and not yet consumed, at most; 0: 4 x workers x
    * chunksize. Bounds memory for long inputs. */
   size_t window;
+  /* Called with the progress as items are returned (see mproc_progress_fn);
+   * NULL: none (mproc_iter_progress still tells). */
+  mproc_progress_fn progress;
+  void *progress_ctx;
+  /* Seconds between two calls of progress, at least; 0: 0.1 (negative or
+   * NaN: MPROC_EINVAL from mproc_pool_imap). */
+  double progress_interval_s;
 } mproc_imap_opts_t;
 
 /* One result of an iterator. */
@@ -390,6 +417,10 @@ MPROC_API int mproc_pool_imap(mproc_pool_t *pool, const mproc_imap_opts_t *opts,
  * too, with item->error set; iteration continues after it), 0 at the end,
  * MPROC_ETIMEDOUT, or a negative error (submit errors, producer errors). */
 MPROC_API int mproc_iter_next(mproc_iter_t *it, double timeout_s, mproc_item_t *item);
+/* The iterator's progress now (counters a progress bar needs, with no
+ * bookkeeping of the caller's). One thread at a time, as for the rest of
+ * the iterator. Errors: MPROC_EINVAL (it or p NULL). */
+MPROC_API int mproc_iter_progress(mproc_iter_t *it, mproc_progress_t *p);
 /* Frees the iterator; tasks still in flight run to the end unobserved. */
 MPROC_API void mproc_iter_free(mproc_iter_t *it);
 
