@@ -129,6 +129,8 @@ void mproc__dispatch_locked(mproc_pool_t *pool) {
    * and to let an idle worker take tasks waiting behind a slow one. */
   if (wrote_to_idle && pool->task_timeout_ns)
     mproc__pool_wake_locked(pool, now + pool->task_timeout_ns);
+  if (wrote_to_idle && pool->soft_ns)
+    mproc__pool_wake_locked(pool, now + pool->soft_ns);
   if (pool->steal_at_ns != UINT64_MAX)
     mproc__pool_wake_locked(pool, pool->steal_at_ns);
 }
@@ -284,7 +286,7 @@ static uint64_t settle(mproc_pool_t *pool, arrivals_t *arrivals,
     pool->in_loop = false;
     /* A task just handed to an idle worker starts a deadline that the
      * first check could not see. */
-    if (pool->task_timeout_ns) {
+    if (pool->task_timeout_ns || pool->soft_ns) {
       uint64_t again = mproc__slots_check_timers(pool, mproc__now_ns());
       if (again < wake) wake = again;
     }
@@ -457,6 +459,7 @@ void *mproc__pool_thread(void *arg) {
  * is written, and no timeout needs the pool thread's watch. */
 static worker_t *lendable(mproc_pool_t *pool, const struct mproc_future *t) {
   if (!pool->loop_sleeping || pool->loop_reading || pool->task_timeout_ns ||
+      pool->soft_ns ||
       pool->state != POOL_OPEN || t->state != TASK_DISPATCHED ||
       t->timing.worker < 0)
     return NULL;

@@ -76,6 +76,19 @@ static int copy_options(mproc_pool_t *pool, const mproc_pool_opts_t *o) {
     return mproc__einval("mproc_pool_new",
                          "opts.kill_grace_s must be 0 (default) or more, not %g",
                          o->kill_grace_s);
+  if (o->soft_time_limit_s < 0 ||
+      !mproc__timeout_valid(o->soft_time_limit_s) ||
+      (o->task_timeout_s > 0 && o->soft_time_limit_s >= o->task_timeout_s))
+    return mproc__einval("mproc_pool_new",
+                         "opts.soft_time_limit_s must be 0 (none) or more, "
+                         "and below opts.task_timeout_s, not %g",
+                         o->soft_time_limit_s);
+  if (o->soft_signal < 0 || o->soft_signal >= NSIG ||
+      o->soft_signal == SIGKILL || o->soft_signal == SIGSTOP)
+    return mproc__einval("mproc_pool_new",
+                         "opts.soft_signal must be 0 (none) or a signal that "
+                         "can be caught, not %d",
+                         o->soft_signal);
   if (o->workers > 100000)
     return mproc__einval("mproc_pool_new",
                          "opts.workers must be at most 100000, not %u",
@@ -95,6 +108,10 @@ static int copy_options(mproc_pool_t *pool, const mproc_pool_opts_t *o) {
   }
   pool->max_tasks_per_child = o->max_tasks_per_child;
   pool->max_retries = o->max_retries;
+  pool->soft_ns =
+      o->soft_time_limit_s > 0 ? (uint64_t)(o->soft_time_limit_s * 1e9) : 0;
+  if (o->soft_time_limit_s > 0 && pool->soft_ns == 0) pool->soft_ns = 1;
+  pool->soft_signal = o->soft_signal;
   cfg->max_rss_kb = o->max_rss_per_child / 1024;
   if (o->max_rss_per_child && cfg->max_rss_kb == 0) cfg->max_rss_kb = 1;
   pool->task_timeout_ns =

@@ -115,6 +115,7 @@ typedef struct {
   mproc__reader_t in;   /* loop thread only */
   /* Timeout enforcement (the board says when a task started). */
   uint64_t timed_out_id; /* 0: none */
+  uint64_t soft_id;      /* the last task marked past its soft limit */
   uint64_t kill_at_ns;   /* SIGKILL deadline after SIGTERM; 0: none */
   bool sigkilled;
   /* Statistics of the current worker and of the slot. */
@@ -160,6 +161,8 @@ struct mproc_pool {
   mproc_value_t *initargs; /* owned; wcfg.initargs points to it */
   unsigned max_tasks_per_child;
   unsigned max_retries;
+  uint64_t soft_ns;   /* soft time limit; 0: none */
+  int soft_signal;    /* sent at the soft limit; 0: none */
   uint64_t task_timeout_ns;
   uint64_t kill_grace_ns;
   mproc__post_t *board; /* nworkers posts, shared with the workers */

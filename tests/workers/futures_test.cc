@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -72,6 +73,41 @@ MPROC_TARGET(fut_fail_odd) {
   if (mproc_unpack(call, "L", &x) < 0) return -1;
   if (x % 2) return mproc_call_fail(call, "odd: %lld", (long long)x);
   return mproc_call_return(call, "L", x);
+}
+
+double MonoS() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9;
+}
+
+// Works (sleeps) until the soft limit says to stop, at most 30 s; returns
+// the seconds it ran.
+MPROC_TARGET(fut_until_soft) {
+  double t0 = MonoS();
+  while (!mproc_task_soft_limit_passed() && MonoS() - t0 < 30) SleepS(0.005);
+  return mproc_call_return(call, "d", MonoS() - t0);
+}
+
+// The flag, at once.
+MPROC_TARGET(fut_soft_flag) {
+  return mproc_call_return(call, "i", mproc_task_soft_limit_passed());
+}
+
+volatile sig_atomic_t g_soft_in_handler = -1;
+void OnSoft(int) { g_soft_in_handler = mproc_task_soft_limit_passed(); }
+
+// Catches SIGUSR1 and blocks in one long sleep, which the signal cuts
+// short; returns what the handler saw (1: the flag was set).
+MPROC_TARGET(fut_catch_soft_signal) {
+  struct sigaction sa = {};
+  sa.sa_handler = OnSoft;
+  sigaction(SIGUSR1, &sa, nullptr);
+  struct timespec ts = {30, 0};
+  int r = nanosleep(&ts, nullptr);  // no restart: EINTR on the signal
+  return mproc_call_return(call, "(iii)", r == -1 ? 1 : 0,
+                           mproc_task_soft_limit_passed(),
+                           static_cast<int>(g_soft_in_handler));
 }
 
 class Futures : public mproc_test::Deadline {
@@ -747,6 +783,84 @@ TEST_F(Futures, ImapProgressWithAProducerKnowsTheTotalAtItsEnd) {
   bad.progress_interval_s = -1;
   EXPECT_EQ(MPROC_EINVAL, mproc_pool_imap(pool.get(), &bad, &raw));
   EXPECT_NE(nullptr, strstr(mproc_last_error(), "progress_interval_s"));
+}
+
+// ---- Soft time limit before the hard one.
+
+TEST_F(Futures, TheTargetSeesItsSoftLimitAndCleansUp) {
+  mproc_pool_opts_t opts = {};
+  opts.workers = 1;
+  opts.soft_time_limit_s = 0.2;
+  opts.task_timeout_s = 10;
+  PoolPtr pool = NewPool(opts);
+  Future f = Submit(pool.get(), "fut_until_soft", nullptr);
+  ASSERT_EQ(0, mproc_future_wait(f.get(), 20));
+  const mproc_value_t* r = nullptr;
+  ASSERT_EQ(0, mproc_future_result(f.get(), &r)) << ErrorOf(f.get()).message;
+  double ran = 0;
+  ASSERT_EQ(0, mproc_value_get_float(r, &ran));
+  EXPECT_GE(ran, 0.19);
+  EXPECT_LT(ran, 5.0);
+  // The next task on the same worker starts with the flag down.
+  Future g = Submit(pool.get(), "fut_soft_flag", nullptr);
+  ASSERT_EQ(0, mproc_future_wait(g.get(), 20));
+  EXPECT_EQ(0, IntResult(g.get()));
+  EXPECT_EQ(0, mproc_task_soft_limit_passed()) << "not in a worker";
+}
+
+TEST_F(Futures, TheSoftSignalInterruptsABlockingCall) {
+  mproc_pool_opts_t opts = {};
+  opts.workers = 1;
+  opts.soft_time_limit_s = 0.2;
+  opts.soft_signal = SIGUSR1;
+  PoolPtr pool = NewPool(opts);
+  double t0 = Now();
+  Future f = Submit(pool.get(), "fut_catch_soft_signal", nullptr);
+  ASSERT_EQ(0, mproc_future_wait(f.get(), 20));
+  EXPECT_LT(Now() - t0, 10.0);
+  const mproc_value_t* r = nullptr;
+  ASSERT_EQ(0, mproc_future_result(f.get(), &r)) << ErrorOf(f.get()).message;
+  std::string got = Repr(r);
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+  // TSan defers handlers in a forked child past the target's return.
+  got = got.substr(0, got.rfind(','));
+  EXPECT_EQ("(1, 1", got) << "interrupted, and the flag is up";
+  return;
+#endif
+#endif
+  EXPECT_EQ("(1, 1, 1)", got)
+      << "interrupted, the flag is up, and was in the handler";
+}
+
+TEST_F(Futures, TheHardLimitStillStopsATaskThatIgnoresTheSoftOne) {
+  mproc_pool_opts_t opts = {};
+  opts.workers = 1;
+  opts.soft_time_limit_s = 0.1;
+  opts.task_timeout_s = 0.4;
+  opts.kill_grace_s = 0.2;
+  PoolPtr pool = NewPool(opts);
+  Value args = Pack("(d)", 30.0);
+  Future f = Submit(pool.get(), "fut_sleep", args.get());
+  ASSERT_EQ(0, mproc_future_wait(f.get(), 20));
+  EXPECT_EQ(MPROC_ETASKTIMEOUT, ErrorOf(f.get()).code);
+}
+
+TEST_F(Futures, SoftLimitOptionsAreChecked) {
+  mproc_pool_opts_t opts = {};
+  opts.workers = 1;
+  opts.soft_time_limit_s = 2;
+  opts.task_timeout_s = 1;
+  mproc_pool_t* p = nullptr;
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_new(&p, &opts));
+  EXPECT_NE(nullptr, strstr(mproc_last_error(), "soft_time_limit_s"));
+  opts.task_timeout_s = 0;
+  opts.soft_signal = SIGKILL;
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_new(&p, &opts));
+  EXPECT_NE(nullptr, strstr(mproc_last_error(), "soft_signal"));
+  opts.soft_signal = 0;
+  opts.soft_time_limit_s = NAN;
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_new(&p, &opts));
 }
 
 }  // namespace

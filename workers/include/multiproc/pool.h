@@ -97,6 +97,20 @@ typedef struct {
   double task_timeout_s;
   /* Between SIGTERM and SIGKILL for a timed-out task; 0: 1 second. */
   double kill_grace_s;
+  /* A soft time limit before the hard one (Celery's soft_time_limit), in
+   * seconds of a task's run; 0: none. Once a task has run this long, the
+   * target sees mproc_task_soft_limit_passed() return 1 — a flag to poll
+   * in its loop, to clean up and return — and, with soft_signal set, its
+   * worker also gets that signal once (to interrupt a blocking call). The
+   * task goes on running: only task_timeout_s stops it. Must be below
+   * task_timeout_s when both are set. */
+  double soft_time_limit_s;
+  /* 0: no signal, the flag only. Else the signal sent at the soft limit
+   * (SIGUSR1, say): the target must catch it (install its handler in the
+   * task or the initializer — workers start with default handlers), or
+   * the signal's default action ends the worker and the task fails with
+   * MPROC_EWORKER. Not SIGKILL nor SIGSTOP. */
+  int soft_signal;
   /* Largest task or result frame, in bytes; 0: MPROC_FRAME_MAX_DEFAULT. */
   size_t max_frame;
   /* For idempotent work: a task whose worker died while running it (a
@@ -215,6 +229,12 @@ MPROC_API int mproc_pool_map(mproc_pool_t *pool, const char *target,
 MPROC_API int mproc_pool_starmap(mproc_pool_t *pool, const char *target,
                        const mproc_value_t *items, size_t chunksize,
                        mproc_value_t **results, mproc_task_error_t *err);
+
+/* Inside a pool task (in a worker): 1 once the task has run past the
+ * pool's soft_time_limit_s, else 0. Outside a pool worker, or when no
+ * soft limit is set: 0. Async-signal-safe (a soft_signal handler may call
+ * it). */
+MPROC_API int mproc_task_soft_limit_passed(void);
 
 /* ---- Futures. */
 
