@@ -405,7 +405,9 @@ int mproc_future_cancel(mproc_future_t *f) {
     mproc__sched_cancel_locked(pool, f);
     pthread_cond_broadcast(&pool->cond);
     mproc__pool_notify_fds_locked(pool);
-    if (pool->cb_head != NULL) mproc__pool_wake_locked(pool, 0);
+    /* The pool thread runs its callbacks, and a closed pool may have
+     * nothing left to wait for. */
+    mproc__pool_wake_locked(pool, 0);
     rc = 1;
   } else {
     rc = f->state == TASK_DONE && f->code == MPROC_ECANCELED;

@@ -439,6 +439,17 @@ TEST_F(Futures, CancelStopsAQueuedTaskNotARunningOne) {
   EXPECT_NE(nullptr, strstr(mproc_last_error(), "mproc_future_cancel"));
 }
 
+TEST_F(Futures, AClosedPoolWhoseQueueIsCancelledJoins) {
+  PoolPtr pool = NewPool(1);
+  std::vector<Future> fs = SlowThenQuick(pool.get(), 0.3, 40);
+  ASSERT_EQ(0, mproc_pool_close(pool.get()));
+  for (auto& f : fs) ASSERT_GE(mproc_future_cancel(f.get()), 0);
+  double t0 = Now();
+  EXPECT_EQ(0, mproc_pool_join(pool.get(), 20));
+  EXPECT_LT(Now() - t0, 10.0);
+  for (auto& f : fs) EXPECT_EQ(1, mproc_future_ready(f.get()));
+}
+
 TEST_F(Futures, CancelledTasksEndAWait) {
   PoolPtr pool = NewPool(1);
   std::vector<Future> fs = SlowThenQuick(pool.get(), 30, 40);
