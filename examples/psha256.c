@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "examples/check.h"
@@ -179,10 +178,28 @@ static int next_path(void *ctx, mproc_value_t **args) {
   return rc < 0 ? rc : 1;
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+/* The progress line, from the iterator's counters (mproc_progress_t): the
+ * pool hands them over from mproc_iter_next at most every 0.1 s, and the
+ * line is drawn after the result lines of that call. */
+typedef struct {
+  size_t files;
+  bool due;
+  mproc_progress_t p;
+} progress_t;
+
+static void on_progress(const mproc_progress_t *p, void *ctx) {
+  progress_t *pr = ctx;
+  pr->p = *p;
+  pr->due = true;
+}
+
+static void draw_progress(progress_t *pr) {
+  if (!pr->due) return;
+  pr->due = false;
+  fflush(stdout);
+  fprintf(stderr, "\rpsha256: %zu/%zu files", pr->p.done, pr->files);
+  if (pr->p.failed > 0) fprintf(stderr, ", %zu failed", pr->p.failed);
+  fprintf(stderr, " (%.0f/s)", pr->p.rate);
 }
 
 static void print_stats(mproc_pool_t *pool) {
@@ -263,13 +280,16 @@ int main(int argc, char **argv) {
    * never wait for the next while this process prints (memory stays
    * bounded: a path and a digest each). */
   im.window = 1024;
+  bool progress = isatty(2);
+  progress_t pr = {files.n, false, {0}};
+  if (progress) {
+    im.progress = on_progress;
+    im.progress_ctx = &pr;
+  }
   mproc_iter_t *it;
   check(mproc_pool_imap(pool, &im, &it), "mproc_pool_imap");
 
-  bool progress = isatty(2);
-  double last = 0;
   mproc_item_t item;
-  size_t done = 0;
   int rc;
   while ((rc = mproc_iter_next(it, -1, &item)) == 1) {
     const char *name = files.v[item.index];
@@ -283,12 +303,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "psha256: %s: %s\n", name, item.error.message);
       status = 1;
     }
-    done++;
-    if (progress && now_s() - last > 0.1) {
-      fflush(stdout);
-      fprintf(stderr, "\rpsha256: %zu/%zu files", done, files.n);
-      last = now_s();
-    }
+    if (progress) draw_progress(&pr);
   }
   if (progress) fputs("\r\033[K", stderr);
   fflush(stdout);

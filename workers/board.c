@@ -30,6 +30,7 @@ bool mproc__post_leave(mproc__post_t *p, uint64_t id) {
 void mproc__post_reset(mproc__post_t *p) {
   atomic_store_explicit(&p->entered_ns, 0, memory_order_relaxed);
   atomic_store_explicit(&p->gate, 0, memory_order_relaxed);
+  atomic_store_explicit(&p->soft, 0, memory_order_relaxed);
   atomic_store_explicit(&p->task, 0, memory_order_release);
 }
 
@@ -95,4 +96,16 @@ bool mproc__post_claim_kill(mproc__post_t *p, uint64_t id) {
   return atomic_compare_exchange_strong_explicit(
       &p->task, &running, id | MPROC__POST_KILL, memory_order_acq_rel,
       memory_order_acquire);
+}
+
+void mproc__post_mark_soft(mproc__post_t *p, uint64_t id) {
+  atomic_store_explicit(&p->soft, id, memory_order_release);
+}
+
+bool mproc__post_soft_passed(const mproc__post_t *p) {
+  mproc__post_t *q = (mproc__post_t *)p;
+  uint64_t task = atomic_load_explicit(&q->task, memory_order_acquire) &
+                  ~MPROC__POST_KILL;
+  return task != 0 && task != MPROC__POST_INIT &&
+         atomic_load_explicit(&q->soft, memory_order_acquire) == task;
 }

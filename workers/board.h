@@ -61,7 +61,8 @@ typedef struct {
   MPROC__ATOMIC(uint64_t) task;
   MPROC__ATOMIC(uint64_t) entered_ns; /* CLOCK_MONOTONIC, when task started */
   MPROC__ATOMIC(uint64_t) gate;       /* admitted and revoked sequences */
-  char pad[40];
+  MPROC__ATOMIC(uint64_t) soft;       /* the task past its soft limit */
+  char pad[32];
 } mproc__post_t;
 
 #define MPROC__SEQ_BITS 21
@@ -86,12 +87,19 @@ bool mproc__post_leave(mproc__post_t *p, uint64_t id);
  * back (the worker drops it without an answer). */
 bool mproc__post_admit(mproc__post_t *p, uint32_t seq);
 
+/* Whether the task the worker is inside has passed its soft time limit
+ * (the pool marked it: mproc__post_mark_soft). */
+bool mproc__post_soft_passed(const mproc__post_t *p);
+
 /* ---- The pool's side. */
 
 /* Resets a slot's post before a new worker takes it. */
 void mproc__post_reset(mproc__post_t *p);
 /* The task word without the kill flag, and when it was entered. */
 uint64_t mproc__post_running(const mproc__post_t *p, uint64_t *entered_ns);
+/* Marks task id as past its soft time limit. A mark for a task the worker
+ * has just left is harmless: it names that task, not the next. */
+void mproc__post_mark_soft(mproc__post_t *p, uint64_t id);
 /* Claims the kill of task id: true only if the worker is inside it now. */
 bool mproc__post_claim_kill(mproc__post_t *p, uint64_t id);
 

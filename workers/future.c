@@ -29,6 +29,9 @@ struct mproc_future *mproc__task_new_locked(mproc_pool_t *pool) {
   t->state = TASK_QUEUED;
   t->user_holds = true;
   t->pool_holds = true;
+  t->cb_holds = false;
+  t->callbacks = t->callbacks_tail = NULL;
+  t->cb_next = NULL;
   t->id = ++pool->next_id;
   t->nitems = 0;
   t->first = 0;
@@ -387,6 +390,88 @@ void mproc_future_free(mproc_future_t *f) {
   mproc_pool_t *pool = f->pool;
   pthread_mutex_lock(&pool->lock);
   f->user_holds = false;
-  if (!f->pool_holds) mproc__task_recycle_locked(pool, f);
+  if (!f->pool_holds && !f->cb_holds) mproc__task_recycle_locked(pool, f);
   mproc__pool_unref_locked(pool); /* unlocks */
+}
+
+/* ---- Cancellation and done-callbacks. */
+
+int mproc_future_cancel(mproc_future_t *f) {
+  if (f == NULL) return MPROC__EINVAL("f is NULL");
+  mproc_pool_t *pool = f->pool;
+  pthread_mutex_lock(&pool->lock);
+  int rc;
+  if (f->state == TASK_QUEUED) {
+    mproc__sched_cancel_locked(pool, f);
+    pthread_cond_broadcast(&pool->cond);
+    mproc__pool_notify_fds_locked(pool);
+    /* The pool thread runs its callbacks, and a closed pool may have
+     * nothing left to wait for. */
+    mproc__pool_wake_locked(pool, 0);
+    rc = 1;
+  } else {
+    rc = f->state == TASK_DONE && f->code == MPROC_ECANCELED;
+  }
+  pthread_mutex_unlock(&pool->lock);
+  return rc;
+}
+
+int mproc_future_cancelled(mproc_future_t *f) {
+  if (f == NULL) return MPROC__EINVAL("f is NULL");
+  pthread_mutex_lock(&f->pool->lock);
+  int rc = f->state == TASK_DONE && f->code == MPROC_ECANCELED;
+  pthread_mutex_unlock(&f->pool->lock);
+  return rc;
+}
+
+int mproc_future_add_done_callback(mproc_future_t *f, mproc_done_fn fn,
+                                   void *arg) {
+  if (f == NULL || fn == NULL)
+    return MPROC__EINVAL("%s is NULL", f == NULL ? "f" : "fn");
+  mproc__done_cb_t *cb = malloc(sizeof *cb);
+  if (cb == NULL) return MPROC_ENOMEM;
+  cb->fn = fn;
+  cb->arg = arg;
+  cb->next = NULL;
+  mproc_pool_t *pool = f->pool;
+  pthread_mutex_lock(&pool->lock);
+  /* Not done, or done with callbacks still waiting for the pool thread:
+   * this one runs after them. */
+  if (f->state != TASK_DONE || f->callbacks != NULL) {
+    if (f->callbacks_tail != NULL)
+      f->callbacks_tail->next = cb;
+    else
+      f->callbacks = cb;
+    f->callbacks_tail = cb;
+    f->cb_holds = true;
+    pthread_mutex_unlock(&pool->lock);
+    return 0;
+  }
+  pthread_mutex_unlock(&pool->lock);
+  free(cb);
+  fn(f, arg); /* done already: here, as Python does */
+  return 0;
+}
+
+void mproc__run_callbacks_locked(mproc_pool_t *pool) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
+  while (pool->cb_head != NULL) {
+    struct mproc_future *t = pool->cb_head;
+    pool->cb_head = t->cb_next;
+    if (pool->cb_head == NULL) pool->cb_tail = NULL;
+    t->cb_next = NULL;
+    mproc__done_cb_t *cb = t->callbacks;
+    t->callbacks = t->callbacks_tail = NULL;
+    pthread_mutex_unlock(&pool->lock);
+    while (cb != NULL) {
+      mproc__done_cb_t *next = cb->next;
+      cb->fn(t, cb->arg);
+      free(cb);
+      cb = next;
+    }
+    pthread_mutex_lock(&pool->lock);
+    /* Callbacks added while these ran ran at once (the task was done). */
+    t->cb_holds = false;
+    if (!t->user_holds && !t->pool_holds) mproc__task_recycle_locked(pool, t);
+  }
 }

@@ -129,6 +129,8 @@ void mproc__dispatch_locked(mproc_pool_t *pool) {
    * and to let an idle worker take tasks waiting behind a slow one. */
   if (wrote_to_idle && pool->task_timeout_ns)
     mproc__pool_wake_locked(pool, now + pool->task_timeout_ns);
+  if (wrote_to_idle && pool->soft_ns)
+    mproc__pool_wake_locked(pool, now + pool->soft_ns);
   if (pool->steal_at_ns != UINT64_MAX)
     mproc__pool_wake_locked(pool, pool->steal_at_ns);
 }
@@ -284,7 +286,7 @@ static uint64_t settle(mproc_pool_t *pool, arrivals_t *arrivals,
     pool->in_loop = false;
     /* A task just handed to an idle worker starts a deadline that the
      * first check could not see. */
-    if (pool->task_timeout_ns) {
+    if (pool->task_timeout_ns || pool->soft_ns) {
       uint64_t again = mproc__slots_check_timers(pool, mproc__now_ns());
       if (again < wake) wake = again;
     }
@@ -336,6 +338,12 @@ void *mproc__pool_thread(void *arg) {
      * another thread is either seen here, or made while loop_sleeping is
      * set, and then it wakes us. */
     uint64_t wake = settle(pool, &arrivals, &server_gone, &shutting_down);
+    if (pool->cb_head != NULL) {
+      /* Done-callbacks run here, without the lock; then settle again, as
+       * other threads may have changed things meanwhile. */
+      mproc__run_callbacks_locked(pool);
+      continue;
+    }
     if (finished(pool)) break;
     uint64_t now = mproc__now_ns();
     if (mproc__server_due(pool, now, &wake)) {
@@ -352,6 +360,7 @@ void *mproc__pool_thread(void *arg) {
     pool->loop_wake_ns = wake;
     bool wake_waiters = pool->waiters > 0 && pool->completed;
     pool->completed = false;
+    if (wake_waiters) mproc__pool_notify_fds_locked(pool);
     pthread_mutex_unlock(&pool->lock);
     /* After unlocking, so that woken waiters do not wake into a held
      * mutex; and only when someone waits and something finished. */
@@ -438,6 +447,7 @@ void *mproc__pool_thread(void *arg) {
   pthread_mutex_lock(&pool->lock);
   pool->state = POOL_DONE;
   pthread_cond_broadcast(&pool->cond);
+  mproc__pool_notify_fds_locked(pool);
   pthread_mutex_unlock(&pool->lock);
   return NULL;
 }
@@ -449,6 +459,7 @@ void *mproc__pool_thread(void *arg) {
  * is written, and no timeout needs the pool thread's watch. */
 static worker_t *lendable(mproc_pool_t *pool, const struct mproc_future *t) {
   if (!pool->loop_sleeping || pool->loop_reading || pool->task_timeout_ns ||
+      pool->soft_ns ||
       pool->state != POOL_OPEN || t->state != TASK_DISPATCHED ||
       t->timing.worker < 0)
     return NULL;
@@ -498,8 +509,11 @@ void mproc__apply_wait_locked(mproc_pool_t *pool, struct mproc_future *t) {
   /* What the pool thread would have done next: dispatch what waits, tell
    * the other waiters; a death or a retirement is its to settle. */
   mproc__dispatch_locked(pool);
-  if (pool->waiters > 0 && got.n > 0) pthread_cond_broadcast(&pool->cond);
-  if (eof || w->retiring || pool->qhead != NULL)
+  if (pool->waiters > 0 && got.n > 0) {
+    pthread_cond_broadcast(&pool->cond);
+    mproc__pool_notify_fds_locked(pool);
+  }
+  if (eof || w->retiring || pool->qhead != NULL || pool->cb_head != NULL)
     mproc__pool_wake_locked(pool, 0);
   /* No deadline: it returns when the task is done, never with an error. */
   MPROC__IGNORE(mproc__task_wait_locked(pool, t, UINT64_MAX));

@@ -182,6 +182,14 @@ struct mproc_iter {
   bool fed;           /* input exhausted and the pool told so */
   bool has_current;
   struct mproc_future *done; /* a fully handed-out chunk, freed next call */
+  /* Progress: items of chunks that left the ring (all done), those handed
+   * out, the hook and when it last ran. */
+  uint64_t started_ns;
+  size_t left_done, left_failed, yielded;
+  mproc_progress_fn progress;
+  void *progress_ctx;
+  uint64_t progress_every_ns, progress_at_ns;
+  bool progress_final;
 };
 
 /* The default window grows to this many tasks (or 64 per worker, when
@@ -204,6 +212,10 @@ int mproc_pool_imap(mproc_pool_t *pool, const mproc_imap_opts_t *opts,
   if (opts->items != NULL && k != MPROC_LIST && k != MPROC_TUPLE)
     return MPROC__EINVAL("opts.items must be a list or tuple, not %s",
                          mproc_kind_name(k));
+  if (opts->progress_interval_s < 0 ||
+      !mproc__timeout_valid(opts->progress_interval_s))
+    return MPROC__EINVAL("opts.progress_interval_s must be 0 or more, not %g",
+                         opts->progress_interval_s);
   mproc_target_fn fn;
   int rc = mproc__target_resolve(opts->target, &fn);
   if (rc < 0) return rc;
@@ -216,6 +228,12 @@ int mproc_pool_imap(mproc_pool_t *pool, const mproc_imap_opts_t *opts,
   it->next = opts->next;
   it->next_ctx = opts->next_ctx;
   it->unordered = opts->unordered;
+  it->progress = opts->progress;
+  it->progress_ctx = opts->progress_ctx;
+  it->progress_every_ns = opts->progress_interval_s > 0
+                              ? (uint64_t)(opts->progress_interval_s * 1e9)
+                              : 100000000u;
+  it->started_ns = mproc__now_ns();
   it->chunksize = opts->chunksize ? opts->chunksize : 1;
   size_t workers = pool->nworkers;
   it->window = opts->window ? opts->window : workers * 4 * it->chunksize;
@@ -371,6 +389,59 @@ static void grow_window(mproc_iter_t *it) {
   it->window = window;
 }
 
+/* A done chunk's failed items (all of them when the whole chunk failed).
+ * With the lock held. */
+static void chunk_counts(const struct mproc_future *f, size_t *failed) {
+  *failed = f->code != 0 ? f->nitems : f->n_item_errors;
+}
+
+static void progress_now(mproc_iter_t *it, mproc_progress_t *p) {
+  memset(p, 0, sizeof *p);
+  p->done = it->left_done;
+  p->failed = it->left_failed;
+  pthread_mutex_lock(&it->pool->lock);
+  for (size_t i = 0; i < it->count; i++) {
+    const struct mproc_future *f = it->ring[(it->head + i) % it->ring_cap].f;
+    if (f->state != TASK_DONE) continue;
+    size_t failed;
+    chunk_counts(f, &failed);
+    p->done += f->nitems;
+    p->failed += failed;
+  }
+  pthread_mutex_unlock(&it->pool->lock);
+  if (it->items != NULL) {
+    p->total = mproc_value_len(it->items);
+    p->total_known = true;
+  } else if (it->input_done) {
+    p->total = it->produced;
+    p->total_known = true;
+  }
+  p->submitted = it->produced;
+  p->yielded = it->yielded;
+  uint64_t now = mproc__now_ns();
+  p->elapsed_s = now > it->started_ns ? (double)(now - it->started_ns) / 1e9 : 0;
+  p->rate = p->elapsed_s > 0 ? (double)p->done / p->elapsed_s : 0;
+}
+
+int mproc_iter_progress(mproc_iter_t *it, mproc_progress_t *p) {
+  if (it == NULL || p == NULL)
+    return MPROC__EINVAL("%s is NULL", it == NULL ? "it" : "p");
+  progress_now(it, p);
+  return 0;
+}
+
+/* Calls the hook when due (or, with final, once at the end). */
+static void report_progress(mproc_iter_t *it, bool final) {
+  if (it->progress == NULL || it->progress_final) return;
+  uint64_t now = mproc__now_ns();
+  if (!final && now < it->progress_at_ns) return;
+  it->progress_at_ns = now + it->progress_every_ns;
+  it->progress_final = final;
+  mproc_progress_t p;
+  progress_now(it, &p);
+  it->progress(&p, it->progress_ctx);
+}
+
 /* Waits until a chunk in the ring is done (the oldest one when ordered) and
  * makes it current. Returns 0 or MPROC_ETIMEDOUT. While it waits, each
  * wake-up (every completion broadcasts pool->cond) may grow the default
@@ -404,6 +475,12 @@ static int next_chunk(mproc_iter_t *it, uint64_t deadline) {
   if (found < 0) return MPROC_ETIMEDOUT;
   size_t pos = (it->head + (size_t)found) % it->ring_cap;
   it->current = it->ring[pos];
+  pthread_mutex_lock(&pool->lock);
+  size_t failed = 0;
+  chunk_counts(it->current.f, &failed);
+  pthread_mutex_unlock(&pool->lock);
+  it->left_done += it->current.f->nitems;
+  it->left_failed += failed;
   it->has_current = true;
   /* Keep the ring contiguous: the chunk at head moves into the hole. */
   it->ring[pos] = it->ring[it->head];
@@ -425,7 +502,10 @@ int mproc_iter_next(mproc_iter_t *it, double timeout_s, mproc_item_t *item) {
   int rc = 0;
   if (!it->has_current) {
     rc = refill(it);
-    if (it->count == 0) return it->input_error ? it->input_error : rc;
+    if (it->count == 0) {
+      if (it->input_error == 0 && rc == 0) report_progress(it, true);
+      return it->input_error ? it->input_error : rc;
+    }
     rc = next_chunk(it, mproc__deadline(timeout_s));
     if (rc < 0) return rc;
   }
@@ -436,12 +516,14 @@ int mproc_iter_next(mproc_iter_t *it, double timeout_s, mproc_item_t *item) {
   mproc__chunk_item(c->f, i, &item->error, &item->result);
   pthread_mutex_unlock(&it->pool->lock);
   it->in_flight--;
+  it->yielded++;
   if (c->taken == c->f->nitems) {
     /* Its results stay valid until the next call. */
     it->done = c->f;
     it->has_current = false;
   }
   refill(it); /* keep the workers busy while the caller works */
+  report_progress(it, false);
   return 1;
 }
 

@@ -77,6 +77,19 @@ static int copy_options(mproc_pool_t *pool, const mproc_pool_opts_t *o) {
     return mproc__einval("mproc_pool_new",
                          "opts.kill_grace_s must be 0 (default) or more, not %g",
                          o->kill_grace_s);
+  if (o->soft_time_limit_s < 0 ||
+      !mproc__timeout_valid(o->soft_time_limit_s) ||
+      (o->task_timeout_s > 0 && o->soft_time_limit_s >= o->task_timeout_s))
+    return mproc__einval("mproc_pool_new",
+                         "opts.soft_time_limit_s must be 0 (none) or more, "
+                         "and below opts.task_timeout_s, not %g",
+                         o->soft_time_limit_s);
+  if (o->soft_signal < 0 || o->soft_signal >= NSIG ||
+      o->soft_signal == SIGKILL || o->soft_signal == SIGSTOP)
+    return mproc__einval("mproc_pool_new",
+                         "opts.soft_signal must be 0 (none) or a signal that "
+                         "can be caught, not %d",
+                         o->soft_signal);
   if (o->workers > 100000)
     return mproc__einval("mproc_pool_new",
                          "opts.workers must be at most 100000, not %u",
@@ -103,6 +116,11 @@ static int copy_options(mproc_pool_t *pool, const mproc_pool_opts_t *o) {
     cfg->initargs = pool->initargs;
   }
   pool->max_tasks_per_child = o->max_tasks_per_child;
+  pool->max_retries = o->max_retries;
+  pool->soft_ns =
+      o->soft_time_limit_s > 0 ? (uint64_t)(o->soft_time_limit_s * 1e9) : 0;
+  if (o->soft_time_limit_s > 0 && pool->soft_ns == 0) pool->soft_ns = 1;
+  pool->soft_signal = o->soft_signal;
   cfg->max_rss_kb = o->max_rss_per_child / 1024;
   if (o->max_rss_per_child && cfg->max_rss_kb == 0) cfg->max_rss_kb = 1;
   pool->task_timeout_ns =
@@ -233,7 +251,48 @@ static void terminate_locked(mproc_pool_t *pool) {
                               "the pool was terminated before the task "
                               "finished");
   pthread_cond_broadcast(&pool->cond);
+  mproc__pool_notify_fds_locked(pool);
   mproc__pool_wake_locked(pool, 0);
+}
+
+int mproc_pool_shutdown(mproc_pool_t *pool, bool wait, bool cancel_futures) {
+  if (pool == NULL) return MPROC__EINVAL("pool is NULL");
+  pthread_mutex_lock(&pool->lock);
+  if (pool->state == POOL_OPEN) pool->state = POOL_CLOSED;
+  if (cancel_futures) {
+    mproc__sched_fail_all_locked(pool, MPROC_ECANCELED, false,
+                                 "cancelled before it started (shutdown)");
+    pthread_cond_broadcast(&pool->cond);
+    mproc__pool_notify_fds_locked(pool);
+  }
+  mproc__pool_wake_locked(pool, 0);
+  pthread_mutex_unlock(&pool->lock);
+  return wait ? mproc_pool_join(pool, -1) : 0;
+}
+
+/* terminate_workers, kill_workers: Python 3.14's shutdown(wait=False,
+ * cancel_futures=True), then the signal to every worker. */
+static int stop_workers(mproc_pool_t *pool, int sig) {
+  pthread_mutex_lock(&pool->lock);
+  if (pool->state == POOL_OPEN || pool->state == POOL_CLOSED) {
+    mproc__sched_fail_all_locked(pool, MPROC_ECANCELED, false,
+                                 "cancelled before it started (the workers "
+                                 "were stopped)");
+    pool->stop_signal = sig;
+    terminate_locked(pool);
+  }
+  pthread_mutex_unlock(&pool->lock);
+  return 0;
+}
+
+int mproc_pool_terminate_workers(mproc_pool_t *pool) {
+  if (pool == NULL) return MPROC__EINVAL("pool is NULL");
+  return stop_workers(pool, SIGTERM);
+}
+
+int mproc_pool_kill_workers(mproc_pool_t *pool) {
+  if (pool == NULL) return MPROC__EINVAL("pool is NULL");
+  return stop_workers(pool, SIGKILL);
 }
 
 static int join_locked(mproc_pool_t *pool, uint64_t deadline) {

@@ -33,6 +33,13 @@ extern "C" {
 
 typedef enum { TASK_QUEUED, TASK_DISPATCHED, TASK_DONE } task_state_t;
 
+/* A done-callback (mproc_future_add_done_callback), in the order added. */
+typedef struct mproc__done_cb {
+  mproc_done_fn fn;
+  void *arg;
+  struct mproc__done_cb *next;
+} mproc__done_cb_t;
+
 /* A task and its future are the same object. */
 struct mproc_future {
   mproc_pool_t *pool;
@@ -41,6 +48,10 @@ struct mproc_future {
   task_state_t state;
   bool user_holds; /* the caller has not freed it */
   bool pool_holds; /* queued or dispatched */
+  bool cb_holds;   /* done-callbacks added and not yet run */
+  mproc__done_cb_t *callbacks, *callbacks_tail; /* to run once done */
+  struct mproc_future *cb_next; /* pool->cb_head's list: done, callbacks
+                                   to run */
   uint64_t id;
   size_t nitems; /* a map chunk of this many items; 0 for one call */
   uint32_t wseq;  /* dispatched: its sequence number at its worker (board.h) */
@@ -104,6 +115,7 @@ typedef struct {
   mproc__reader_t in;   /* loop thread only */
   /* Timeout enforcement (the board says when a task started). */
   uint64_t timed_out_id; /* 0: none */
+  uint64_t soft_id;      /* the last task marked past its soft limit */
   uint64_t kill_at_ns;   /* SIGKILL deadline after SIGTERM; 0: none */
   bool sigkilled;
   /* Statistics of the current worker and of the slot. */
@@ -129,6 +141,12 @@ typedef enum {
   POOL_DONE         /* the pool thread has finished */
 } pool_state_t;
 
+/* A thread in mproc_wait_many: its eventfd, written whenever tasks end. */
+typedef struct mproc__fd_waiter {
+  int fd;
+  struct mproc__fd_waiter *next;
+} mproc__fd_waiter_t;
+
 struct mproc_pool {
   pthread_mutex_t lock;
   pthread_cond_t cond; /* any task completed, or the state changed */
@@ -142,6 +160,9 @@ struct mproc_pool {
   mproc__worker_cfg_t wcfg;
   mproc_value_t *initargs; /* owned; wcfg.initargs points to it */
   unsigned max_tasks_per_child;
+  unsigned max_retries;
+  uint64_t soft_ns;   /* soft time limit; 0: none */
+  int soft_signal;    /* sent at the soft limit; 0: none */
   uint64_t task_timeout_ns;
   uint64_t kill_grace_ns;
   mproc__post_t *board; /* nworkers posts, shared with the workers */
@@ -153,6 +174,11 @@ struct mproc_pool {
   uint64_t next_id;
   struct mproc_future *free_tasks;
   size_t nfree;
+  /* Done tasks whose callbacks the pool thread is to run, oldest first. */
+  struct mproc_future *cb_head, *cb_tail;
+  /* What terminate sends the workers: 0 means SIGKILL; SIGTERM
+   * (terminate_workers) is followed by SIGKILL after kill_grace. */
+  int stop_signal;
 
   /* The pool thread. */
   pthread_t thread;
@@ -161,7 +187,8 @@ struct mproc_pool {
   bool loop_reading;     /* back from epoll_wait, reading: lends nothing */
   bool in_loop;          /* dispatch runs on the pool thread: flush all */
   uint64_t now_ns;       /* the pool thread's clock for this round, or 0 */
-  unsigned waiters;      /* threads waiting on cond */
+  unsigned waiters;      /* threads waiting on cond or in fd_waiters */
+  mproc__fd_waiter_t *fd_waiters; /* threads in mproc_wait_many (wait.c) */
   unsigned feeding;      /* iterators whose input is not exhausted: they
                             may still submit after close, as Python's
                             imap keeps running after close */
@@ -266,6 +293,16 @@ MPROC__MUST_USE int mproc__task_wait_locked(mproc_pool_t *pool, struct mproc_fut
                             uint64_t deadline_ns);
 /* Copies t's error into err. */
 void mproc__task_error(const struct mproc_future *t, mproc_task_error_t *err);
+
+/* Runs the callbacks of the done tasks on pool->cb_head, without the lock
+ * (released and taken again); the pool thread's. With the lock held. */
+void mproc__run_callbacks_locked(mproc_pool_t *pool);
+
+/* ---- wait.c */
+/* Tells the threads in mproc_wait_many on this pool that tasks ended:
+ * writes their eventfds. Wherever pool->cond is broadcast for completed
+ * tasks. With the lock held. */
+void mproc__pool_notify_fds_locked(mproc_pool_t *pool);
 
 /* ---- loop.c: the pool thread */
 void *mproc__pool_thread(void *pool);

@@ -165,8 +165,14 @@ static unsigned steal(mproc_pool_t *pool, uint64_t now_ns) {
     worker_t *v = &pool->workers[i];
     if (v->state != WORKER_RUNNING || v->dead || v->nout < 2) continue;
     uint64_t entered = 0;
-    if (!inside_head(pool, v, &entered))
-      continue; /* between tasks: it is about to take the next itself */
+    if (!inside_head(pool, v, &entered)) {
+      /* Between tasks, or not yet in its first one (still starting): it
+       * takes the next itself unless that one turns out slow, so look
+       * again then — nothing else would (its answer may be far off). */
+      uint64_t again = now_ns + after;
+      if (again < pool->steal_at_ns) pool->steal_at_ns = again;
+      continue;
+    }
     uint64_t slow_at = entered + after;
     if (now_ns < slow_at) {
       if (slow_at < pool->steal_at_ns) pool->steal_at_ns = slow_at;
@@ -310,8 +316,23 @@ bool mproc__sched_worker_died_locked(mproc_pool_t *pool, worker_t *w,
                                      uint64_t running, int code,
                                      int exit_code, int sig, const char *why) {
   MPROC__ASSERT_LOCKED(&pool->lock);
-  struct mproc_future *t = running ? take_outstanding(w, running) : NULL;
-  if (t != NULL) mproc__sched_fail_locked(pool, t, code, exit_code, sig, "%s", why);
+  struct mproc_future *t = NULL;
+  for (struct mproc_future *q = w->ohead; running && q != NULL; q = q->next)
+    if (q->id == running) t = q;
+  if (t != NULL && code == MPROC_EWORKER &&
+      t->timing.retries < pool->max_retries &&
+      pool->state != POOL_TERMINATING) {
+    /* Idempotent work: it goes back to the queue with the others, in
+     * order, to run again. */
+    t->timing.retries++;
+  } else if (t != NULL) {
+    take_outstanding(w, running);
+    if (t->timing.retries > 0)
+      mproc__sched_fail_locked(pool, t, code, exit_code, sig, "%s (%u tries)",
+                               why, t->timing.retries + 1);
+    else
+      mproc__sched_fail_locked(pool, t, code, exit_code, sig, "%s", why);
+  }
   requeue_front(pool, w);
   return t != NULL;
 }
@@ -351,7 +372,18 @@ void mproc__sched_finish_locked(mproc_pool_t *pool, struct mproc_future *t) {
     t->timing.run_s = (double)(tm->finished_ns - tm->started_ns) / 1e9;
   t->pool_holds = false;
   pool->unfinished--;
-  if (!t->user_holds) mproc__task_recycle_locked(pool, t);
+  if (t->callbacks != NULL) {
+    /* The pool thread runs them (mproc__run_callbacks_locked), then gives
+     * the task back if nobody holds it. */
+    t->cb_next = NULL;
+    if (pool->cb_tail != NULL)
+      pool->cb_tail->cb_next = t;
+    else
+      pool->cb_head = t;
+    pool->cb_tail = t;
+    return;
+  }
+  if (!t->user_holds && !t->cb_holds) mproc__task_recycle_locked(pool, t);
 }
 
 void mproc__sched_fail_locked(mproc_pool_t *pool, struct mproc_future *t,
@@ -373,4 +405,24 @@ void mproc__sched_fail_locked(mproc_pool_t *pool, struct mproc_future *t,
   t->result = NULL;
   mproc__task_clear_chunk(t);
   mproc__sched_finish_locked(pool, t);
+}
+
+bool mproc__sched_cancel_locked(mproc_pool_t *pool, struct mproc_future *t) {
+  MPROC__ASSERT_LOCKED(&pool->lock);
+  if (t->state != TASK_QUEUED) return false;
+  struct mproc_future *prev = NULL;
+  for (struct mproc_future *q = pool->qhead; q != NULL; prev = q, q = q->next) {
+    if (q != t) continue;
+    if (prev != NULL)
+      prev->next = t->next;
+    else
+      pool->qhead = t->next;
+    if (pool->qtail == t) pool->qtail = prev;
+    t->next = NULL;
+    pool->queued--;
+    mproc__sched_fail_locked(pool, t, MPROC_ECANCELED, 0, 0,
+                             "cancelled before it started");
+    return true;
+  }
+  return false; /* cannot happen: a queued task is on the queue */
 }

@@ -47,9 +47,11 @@ MPROC__MUST_USE int mproc__sched_complete_locked(mproc_pool_t *pool, worker_t *w
                                  mproc__report_t *r, uint64_t now_ns);
 
 /* Worker w has died while inside task running (0: none, as the board
- * says). That task fails with code, exit_code, sig and why; every other
- * task w held never started, and goes back to the front of the queue, in
- * order. Returns whether a running task failed. */
+ * says). That task fails with code, exit_code, sig and why — unless code
+ * is MPROC_EWORKER and it has retries left (max_retries): then it is
+ * requeued with the others, counted in its timing; every other task w held
+ * never started, and goes back to the front of the queue, in order.
+ * Returns whether w was inside a task. */
 bool mproc__sched_worker_died_locked(mproc_pool_t *pool, worker_t *w,
                                      uint64_t running, int code,
                                      int exit_code, int sig, const char *why);
@@ -72,6 +74,11 @@ void mproc__sched_fail_locked(mproc_pool_t *pool, struct mproc_future *t,
                               int code, int exit_code, int sig,
                               const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+
+/* Cancels t if it is queued (not yet dispatched): it leaves the queue and
+ * fails with MPROC_ECANCELED. Returns whether it was. The caller
+ * broadcasts. */
+bool mproc__sched_cancel_locked(mproc_pool_t *pool, struct mproc_future *t);
 
 /* Whether w may be given tasks now. */
 bool mproc__sched_accepting(const mproc_pool_t *pool, const worker_t *w);

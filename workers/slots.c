@@ -312,6 +312,23 @@ void mproc__slot_exited(mproc_pool_t *pool, const mproc__control_t *c) {
 /* Task timeouts count from when the worker entered the task, as posted on
  * the board. The kill is claimed on the board first: if the worker has
  * just left the task, the claim fails and nothing is killed. */
+/* The soft time limit of w's running task: marks it on the board (and
+ * signals the worker, with soft_signal) once it has run soft_ns. Returns
+ * when to look again. */
+static uint64_t check_soft(mproc_pool_t *pool, worker_t *w, uint64_t now) {
+  mproc__post_t *post = &pool->board[w->slot];
+  uint64_t head = w->ohead->id, entered = 0;
+  if (mproc__post_running(post, &entered) != head)
+    return now + pool->soft_ns; /* not entered yet: a whole limit away */
+  if (w->soft_id == head) return UINT64_MAX; /* done for this task */
+  uint64_t at = entered + pool->soft_ns;
+  if (now < at) return at;
+  w->soft_id = head;
+  mproc__post_mark_soft(post, head);
+  if (pool->soft_signal != 0) sigterm_or_kill(w, pool->soft_signal);
+  return UINT64_MAX;
+}
+
 uint64_t mproc__slots_check_timers(mproc_pool_t *pool, uint64_t now) {
   uint64_t next = UINT64_MAX;
   for (unsigned i = 0; i < pool->nworkers; i++) {
@@ -324,6 +341,10 @@ uint64_t mproc__slots_check_timers(mproc_pool_t *pool, uint64_t now) {
       } else if (w->kill_at_ns < next) {
         next = w->kill_at_ns;
       }
+    }
+    if (pool->soft_ns != 0 && w->nout != 0 && w->timed_out_id == 0) {
+      uint64_t soft = check_soft(pool, w, now);
+      if (soft < next) next = soft;
     }
     if (pool->task_timeout_ns == 0 || w->nout == 0 || w->timed_out_id != 0)
       continue;
@@ -411,6 +432,14 @@ void mproc__slots_kill_all(mproc_pool_t *pool) {
   for (unsigned i = 0; i < pool->nworkers; i++) {
     worker_t *w = &pool->workers[i];
     if (w->state == WORKER_RUNNING && !w->dead && !w->sigkilled) {
+      if (pool->stop_signal != 0 && pool->stop_signal != SIGKILL) {
+        /* terminate_workers: SIGTERM now, SIGKILL after the grace
+         * (mproc__slots_check_timers), unless a timeout's is sooner. */
+        sigterm_or_kill(w, pool->stop_signal);
+        uint64_t at = mproc__pool_now(pool) + pool->kill_grace_ns;
+        if (w->kill_at_ns == 0 || at < w->kill_at_ns) w->kill_at_ns = at;
+        continue;
+      }
       sigterm_or_kill(w, SIGKILL);
       w->sigkilled = true;
     }

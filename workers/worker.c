@@ -24,6 +24,7 @@
 
 #include "core/base/check.h"
 #include "core/boundary.h"
+#include "multiproc/pool.h"
 #include "core/call_internal.h"
 #include "core/base/clock.h"
 #include "core/fork.h"
@@ -502,6 +503,17 @@ static void serve(void *arg) {
   }
 }
 
+/* This worker's post, for mproc_task_soft_limit_passed: a worker is a
+ * process of its own, single-threaded, so one per process; with its pid,
+ * so that a process a target forks does not take its flags for its own. */
+static mproc__post_t *soft_post;
+static pid_t soft_pid;
+
+int mproc_task_soft_limit_passed(void) {
+  if (soft_post == NULL || getpid() != soft_pid) return 0;
+  return mproc__post_soft_passed(soft_post);
+}
+
 void mproc__worker_main(const mproc__worker_cfg_t *cfg, int tasks,
                         int answers, unsigned slot, uint32_t serial) {
   (void)serial; /* its name, PoolWorker-serial, was set at fork */
@@ -511,5 +523,7 @@ void mproc__worker_main(const mproc__worker_cfg_t *cfg, int tasks,
   w.tasks = tasks;
   w.answers = answers;
   w.post = &cfg->board[slot];
+  soft_post = w.post;
+  soft_pid = getpid();
   mproc__run_isolated(serve, &w);
 }

@@ -227,6 +227,36 @@ TEST_F(Sched, DeathFailsOnlyTheRunningTaskAndRequeuesTheRestInOrder) {
   EXPECT_EQ(3u, pool_->unfinished);
 }
 
+TEST_F(Sched, ADeathRequeuesTheRunningTaskWhileItHasRetriesLeft) {
+  pool_->nworkers = 1;
+  pool_->max_retries = 1;
+  mproc_future_t* a = Task(1);
+  mproc_future_t* b = Task(2);
+  mproc__sched_dispatch_locked(pool_, pool_->now_ns);
+  ASSERT_EQ((std::vector<uint64_t>{a->id, b->id}), Outstanding(W(0)));
+  EXPECT_TRUE(mproc__sched_worker_died_locked(pool_, W(0), a->id,
+                                              MPROC_EWORKER, 0, 9, "killed"));
+  EXPECT_EQ((std::vector<uint64_t>{a->id, b->id}), Queue());
+  EXPECT_EQ(TASK_QUEUED, a->state);
+  EXPECT_EQ(1u, a->timing.retries);
+  EXPECT_EQ(-1, a->timing.worker);
+  // The second death is the last try.
+  mproc__sched_dispatch_locked(pool_, pool_->now_ns);
+  EXPECT_TRUE(mproc__sched_worker_died_locked(pool_, W(0), a->id,
+                                              MPROC_EWORKER, 0, 9, "killed"));
+  EXPECT_EQ(TASK_DONE, a->state);
+  EXPECT_EQ(MPROC_EWORKER, a->code);
+  EXPECT_STREQ("killed (2 tries)", a->message);
+  EXPECT_EQ((std::vector<uint64_t>{b->id}), Queue());
+  EXPECT_EQ(0u, b->timing.retries);
+  // A timeout is never retried.
+  mproc__sched_dispatch_locked(pool_, pool_->now_ns);
+  EXPECT_TRUE(mproc__sched_worker_died_locked(
+      pool_, W(0), b->id, MPROC_ETASKTIMEOUT, 0, 15, "too long"));
+  EXPECT_EQ(TASK_DONE, b->state);
+  EXPECT_STREQ("too long", b->message);
+}
+
 TEST_F(Sched, DeathBetweenTasksFailsNothing) {
   mproc_future_t* a = Task(1);
   mproc_future_t* b = Task(2);
@@ -343,6 +373,25 @@ class Steal : public Sched {
     mproc__report_clear(&r);
   }
 };
+
+// W0 got two tasks before W1 could take any (W1 still starting), and has
+// not entered the first yet: the pool must look again later, or c would
+// wait behind a slow a while W1 idles.
+TEST_F(Steal, ALookIsPlannedWhileTheBusyWorkerHasNotStarted) {
+  W(1)->state = WORKER_SPAWNING;
+  mproc_future_t* a = Task(1);
+  mproc_future_t* c = Task(2);
+  ASSERT_EQ(2u, mproc__sched_dispatch_locked(pool_, pool_->now_ns));
+  ASSERT_EQ((std::vector<uint64_t>{a->id, c->id}), Outstanding(W(0)));
+  W(1)->state = WORKER_RUNNING;  // W1 is ready now, W0 not inside a yet
+  EXPECT_EQ(0u, mproc__sched_dispatch_locked(pool_, pool_->now_ns));
+  EXPECT_EQ(pool_->now_ns + 1000000, pool_->steal_at_ns);
+  Enter(0, a);
+  pool_->now_ns += 2000000;  // a has run 2 ms: c goes to W1
+  EXPECT_EQ(1u, mproc__sched_dispatch_locked(pool_, pool_->now_ns));
+  EXPECT_EQ((std::vector<uint64_t>{a->id}), Outstanding(W(0)));
+  EXPECT_EQ((std::vector<uint64_t>{c->id}), Outstanding(W(1)));
+}
 
 TEST_F(Steal, AnIdleWorkerTakesTasksWaitingBehindASlowOne) {
   mproc_future_t* a = Task(1);

@@ -98,6 +98,20 @@ typedef struct {
   double task_timeout_s;
   /* Between SIGTERM and SIGKILL for a timed-out task; 0: 1 second. */
   double kill_grace_s;
+  /* A soft time limit before the hard one (Celery's soft_time_limit), in
+   * seconds of a task's run; 0: none. Once a task has run this long, the
+   * target sees mproc_task_soft_limit_passed() return 1 — a flag to poll
+   * in its loop, to clean up and return — and, with soft_signal set, its
+   * worker also gets that signal once (to interrupt a blocking call). The
+   * task goes on running: only task_timeout_s stops it. Must be below
+   * task_timeout_s when both are set. */
+  double soft_time_limit_s;
+  /* 0: no signal, the flag only. Else the signal sent at the soft limit
+   * (SIGUSR1, say): the target must catch it (install its handler in the
+   * task or the initializer — workers start with default handlers), or
+   * the signal's default action ends the worker and the task fails with
+   * MPROC_EWORKER. Not SIGKILL nor SIGSTOP. */
+  int soft_signal;
   /* Largest task or result frame, in bytes; 0: MPROC_FRAME_MAX_DEFAULT. */
   size_t max_frame;
   /* How workers start (multiproc/process.h); 0: the global method, read
@@ -110,6 +124,14 @@ typedef struct {
    * stays held in them (malloc's and stdio's excepted). MPROC_START_SPAWN is not available to pools
    * yet: mproc_pool_new fails with MPROC_ENOSYS. */
   mproc_start_method_t start_method;
+  /* For idempotent work: a task whose worker died while running it (a
+   * crash, a signal such as kill -9, an exit: MPROC_EWORKER) is run again,
+   * on a fresh worker, up to this many more times; 0: never, the death
+   * fails the task. A task that ran past task_timeout_s, or whose target
+   * failed, is not run again. After the last try the task fails with
+   * MPROC_EWORKER and a message ending "(N tries)"; the task's timing
+   * counts the re-runs (mproc_task_timing_t.retries). */
+  unsigned max_retries;
 } mproc_pool_opts_t;
 
 /* Why a task failed. */
@@ -143,6 +165,10 @@ typedef struct {
   double run_s;           /* finished - started */
   int worker;             /* the worker's slot, 0..workers-1; -1: none */
   pid_t pid;              /* the worker's pid; 0: none */
+  /* Times the task was run again after its worker died (max_retries);
+   * the other fields are those of the last try, except submitted_ns and
+   * queue_s, which count from the submission. */
+  unsigned retries;
 } mproc_task_timing_t;
 
 /* One worker slot, over every worker that has filled it. */
@@ -216,6 +242,12 @@ MPROC_API int mproc_pool_starmap(mproc_pool_t *pool, const char *target,
                        const mproc_value_t *items, size_t chunksize,
                        mproc_value_t **results, mproc_task_error_t *err);
 
+/* Inside a pool task (in a worker): 1 once the task has run past the
+ * pool's soft_time_limit_s, else 0. Outside a pool worker, or when no
+ * soft limit is set: 0. Async-signal-safe (a soft_signal handler may call
+ * it). */
+MPROC_API int mproc_task_soft_limit_passed(void);
+
 /* ---- Futures. */
 
 /* Waits until the task has ended, at most timeout_s (negative: no limit).
@@ -235,12 +267,149 @@ MPROC_API int mproc_future_timing(mproc_future_t *f, mproc_task_timing_t *t);
 /* Releases the caller's hold; a running task still runs. NULL is ignored. */
 MPROC_API void mproc_future_free(mproc_future_t *f);
 
+/* Cancels the task if it has not been handed to a worker yet (Python's
+ * Future.cancel: a running task is not stopped, and neither is one already
+ * sent to its worker's pipe). A cancelled task ends with MPROC_ECANCELED
+ * (mproc_future_result and mproc_future_error say so), its waiters and
+ * done-callbacks are woken as for any end. Returns 1 if it is cancelled
+ * (now or before), 0 if it could not be (dispatched, running, or ended
+ * otherwise). Errors: MPROC_EINVAL (f NULL). */
+MPROC_API int mproc_future_cancel(mproc_future_t *f);
+/* 1 if the task was cancelled (by mproc_future_cancel or a shutdown with
+ * cancel_futures), else 0. Errors: MPROC_EINVAL. */
+MPROC_API int mproc_future_cancelled(mproc_future_t *f);
+
+/* A done-callback: called once with the future after its task has ended
+ * (completed, failed, cancelled or terminated), and arg.
+ *
+ * Which thread runs it: the pool's own thread, outside every lock, after
+ * the task has ended there (or after another thread ended it: cancel,
+ * terminate) — or, when the task has already ended (and its earlier
+ * callbacks have run) at mproc_future_add_done_callback, the adding thread,
+ * before add returns, as in Python. Callbacks of one future run in the
+ * order they were added; the pool's thread runs them one at a time, so a
+ * slow callback delays the pool (move real work elsewhere).
+ *
+ * What it may call: mproc_future_ready/successful/result/error/timing/
+ * cancelled on any future; mproc_future_free (its own f included: the
+ * future stays valid until the callback returns); mproc_pool_submit and
+ * mproc_future_cancel; anything that does not wait for the pool. It must
+ * not wait for a task nor for the pool when it runs on the pool's thread
+ * — mproc_future_wait, mproc_wait_many, mproc_futures_wait,
+ * mproc_as_completed_next, mproc_pool_apply/map/starmap, mproc_iter_next,
+ * mproc_pool_join/terminate/free, mproc_pool_shutdown with wait — as the
+ * pool's thread is what would end the wait (a deadlock). */
+typedef void (*mproc_done_fn)(mproc_future_t *f, void *arg);
+/* Adds a done-callback (Python's Future.add_done_callback); the future is
+ * kept (not recycled) until its callbacks have run, even if freed before.
+ * Errors: MPROC_EINVAL (f or fn NULL), MPROC_ENOMEM. */
+MPROC_API int mproc_future_add_done_callback(mproc_future_t *f,
+                                             mproc_done_fn fn, void *arg);
+
+/* ---- Waiting on many: concurrent.futures.wait and as_completed.
+ *
+ * Futures of one pool or of several, and descriptors, in one wait. A
+ * descriptor stands for anything that becomes readable when it is done —
+ * above all a Process's mproc_process_sentinel (multiproc/process.h), so
+ * that pool tasks and processes are waited on together:
+ *
+ *     mproc_waitable_t ws[3] = {{0}};
+ *     ws[0].future = f1;
+ *     ws[1].future = f2;
+ *     ws[2].fd = mproc_process_sentinel(proc);   // future NULL: the fd
+ *     int rc = mproc_wait_many(ws, 3, MPROC_FIRST_COMPLETED, 5.0);
+ *     // rc >= 1: ws[i].done says which; then mproc_process_join(proc, 0)
+ *
+ * The waiting thread sleeps in poll() on the descriptors and an eventfd of
+ * its own that the pools' threads signal when tasks end (it holds that
+ * eventfd, close-on-exec, for the wait only). The futures must stay
+ * unfreed during the wait; several threads may wait on the same futures. */
+
+/* When mproc_wait_many and mproc_futures_wait return (Python's
+ * return_when); the zero value is Python's default. */
+typedef enum {
+  MPROC_ALL_COMPLETED = 0,   /* every one is done */
+  MPROC_FIRST_COMPLETED = 1, /* any one is done */
+  MPROC_FIRST_EXCEPTION = 2  /* any future failed (a cancelled one does
+                                not count, as in Python), or every one is
+                                done */
+} mproc_return_when_t;
+
+/* One thing to wait for. Zero-initialise, then set future, or leave it
+ * NULL and set fd. The wait sets done and failed. */
+typedef struct {
+  mproc_future_t *future;
+  int fd;      /* used when future is NULL: done once readable (or hung up) */
+  bool done;   /* out: the future has ended, or fd is readable */
+  bool failed; /* out: the future ended with an error other than
+                  MPROC_ECANCELED (never for fd) */
+} mproc_waitable_t;
+
+/* Waits until `when` holds for ws[0..n), at most timeout_s seconds
+ * (negative: no limit; 0: just look). Sets every entry's done and failed
+ * as they are when it returns, whether the condition was met or not.
+ * Returns how many are done (n == 0: 0 at once), or MPROC_ETIMEDOUT when
+ * the condition did not hold in time. Errors: MPROC_EINVAL (ws NULL with
+ * n > 0, when not one of mproc_return_when_t, timeout_s NaN, an fd entry
+ * with fd < 0), MPROC_EBADF (an fd entry that is not an open descriptor),
+ * MPROC_EMFILE, MPROC_ENFILE, MPROC_ENOMEM (no eventfd for the wait). */
+MPROC_API int mproc_wait_many(mproc_waitable_t *ws, size_t n,
+                              mproc_return_when_t when, double timeout_s);
+
+/* concurrent.futures.wait over futures alone: as mproc_wait_many, with
+ * done[i] (when done is not NULL) set for each future that has ended.
+ * Errors: those of mproc_wait_many; MPROC_EINVAL also for a NULL fs[i]. */
+MPROC_API int mproc_futures_wait(mproc_future_t *const *fs, size_t n,
+                                 mproc_return_when_t when, double timeout_s,
+                                 bool *done);
+
+/* concurrent.futures.as_completed: yields the entries of ws (futures or
+ * descriptors, as above; copied, so ws may go) as they become done, each
+ * once: those already done first, then in the order they end.
+ * timeout_s (negative: none) is the whole iteration's, counted from
+ * mproc_as_completed_new, as in Python.
+ * Errors: MPROC_EINVAL (out NULL, ws NULL with n > 0, timeout_s NaN, an fd
+ * entry with fd < 0, a NULL future... as mproc_wait_many), MPROC_ENOMEM. */
+typedef struct mproc_as_completed mproc_as_completed_t;
+MPROC_API int mproc_as_completed_new(mproc_as_completed_t **out,
+                                     const mproc_waitable_t *ws, size_t n,
+                                     double timeout_s);
+/* The next entry done: returns 1 with *index its position in ws; 0 once
+ * every entry has been yielded; MPROC_ETIMEDOUT once the iteration's
+ * timeout has passed with entries not done (call again to keep waiting:
+ * it then only looks); or an error of mproc_wait_many (MPROC_EBADF,
+ * MPROC_EMFILE...), MPROC_EINVAL for NULL arguments. One thread at a
+ * time. */
+MPROC_API int mproc_as_completed_next(mproc_as_completed_t *it, size_t *index);
+/* Frees the iterator (not the futures). NULL is ignored. */
+MPROC_API void mproc_as_completed_free(mproc_as_completed_t *it);
+
 /* ---- Lazy maps: imap and imap_unordered. */
 
 /* A producer of args tuples for mproc_pool_imap: returns 1 with a new tuple
  * (or list) in *args, which the iterator takes; 0 at the end; or a negative
  * error, which stops the iteration. */
 typedef int (*mproc_next_fn)(void *ctx, mproc_value_t **args);
+
+/* An iterator's progress, in items (not chunks), for a progress bar. */
+typedef struct {
+  size_t total;      /* items in the input, when total_known */
+  bool total_known;  /* with opts.items; with a producer, once it ended */
+  size_t submitted;  /* taken from the input and handed to the pool */
+  size_t done;       /* whose task has ended, failed ones included */
+  size_t failed;     /* of which failed */
+  size_t yielded;    /* returned by mproc_iter_next */
+  double elapsed_s;  /* since mproc_pool_imap */
+  double rate;       /* done per second, over elapsed_s */
+} mproc_progress_t;
+
+/* A progress hook (mproc_imap_opts_t.progress). Runs on the thread calling
+ * mproc_iter_next, inside that call, with no lock held: at most once per
+ * progress_interval_s as items are returned, and once more, with every
+ * count final, when the iteration ends (mproc_iter_next returning 0). It
+ * may call anything but mproc_iter_next and mproc_iter_free on the same
+ * iterator; p is valid during the call. */
+typedef void (*mproc_progress_fn)(const mproc_progress_t *p, void *ctx);
 
 typedef struct {
   const char *target;
@@ -261,6 +430,13 @@ typedef struct {
    * leave the other workers idle, and tiny tasks go out in big batches).
    * Set: exactly this many, fixed. */
   size_t window;
+  /* Called with the progress as items are returned (see mproc_progress_fn);
+   * NULL: none (mproc_iter_progress still tells). */
+  mproc_progress_fn progress;
+  void *progress_ctx;
+  /* Seconds between two calls of progress, at least; 0: 0.1 (negative or
+   * NaN: MPROC_EINVAL from mproc_pool_imap). */
+  double progress_interval_s;
 } mproc_imap_opts_t;
 
 /* One result of an iterator. */
@@ -277,6 +453,10 @@ MPROC_API int mproc_pool_imap(mproc_pool_t *pool, const mproc_imap_opts_t *opts,
  * too, with item->error set; iteration continues after it), 0 at the end,
  * MPROC_ETIMEDOUT, or a negative error (submit errors, producer errors). */
 MPROC_API int mproc_iter_next(mproc_iter_t *it, double timeout_s, mproc_item_t *item);
+/* The iterator's progress now (counters a progress bar needs, with no
+ * bookkeeping of the caller's). One thread at a time, as for the rest of
+ * the iterator. Errors: MPROC_EINVAL (it or p NULL). */
+MPROC_API int mproc_iter_progress(mproc_iter_t *it, mproc_progress_t *p);
 /* Frees the iterator; tasks still in flight run to the end unobserved. */
 MPROC_API void mproc_iter_free(mproc_iter_t *it);
 
@@ -289,6 +469,23 @@ MPROC_API int mproc_pool_close(mproc_pool_t *pool);
 /* Fails every task not yet finished with MPROC_ETERMINATED, kills the
  * workers and returns once they are gone. */
 MPROC_API int mproc_pool_terminate(mproc_pool_t *pool);
+/* Executor.shutdown(wait, cancel_futures): closes the pool (as
+ * mproc_pool_close); with cancel_futures, every task not yet handed to a
+ * worker is cancelled (MPROC_ECANCELED, as mproc_future_cancel) — those
+ * running finish; with wait, returns once every task and worker has ended
+ * (mproc_pool_join with no limit). Iterators started before go on feeding
+ * their input, as after close. Errors: MPROC_EINVAL (pool NULL). */
+MPROC_API int mproc_pool_shutdown(mproc_pool_t *pool, bool wait,
+                                  bool cancel_futures);
+/* Python 3.14's terminate_workers / kill_workers: shutdown without waiting
+ * and with cancel_futures, then SIGTERM (terminate_workers; SIGKILL
+ * follows after kill_grace_s for a worker still there) or SIGKILL
+ * (kill_workers) to every worker. Tasks cancelled end with MPROC_ECANCELED,
+ * those running with MPROC_ETERMINATED (at once, not when their worker
+ * dies). Returns without waiting: mproc_pool_join waits for the workers.
+ * Nothing happens to a pool already terminated. Errors: MPROC_EINVAL. */
+MPROC_API int mproc_pool_terminate_workers(mproc_pool_t *pool);
+MPROC_API int mproc_pool_kill_workers(mproc_pool_t *pool);
 /* After close or terminate: waits for every task and worker to end.
  * Returns 0, MPROC_ETIMEDOUT, or MPROC_ESTATE if the pool is still open. */
 MPROC_API int mproc_pool_join(mproc_pool_t *pool, double timeout_s);
