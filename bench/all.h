@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "bench/bench_util.h"
+#include "multiproc/process.h"
 
 typedef struct {
   const char *argv0;
@@ -47,9 +48,10 @@ void bench_group_many(const bench_opts_t *o);
 
 /* n children sleeping s seconds each, all started, then all joined (the
  * "process" and "many" groups): start and total seconds, as raw forks and
- * as multiproc Processes. */
+ * as multiproc Processes started with the given method. */
 void raw_sleepers(size_t n, double s, double *start, double *total);
-void mproc_sleepers(size_t n, double s, double *start, double *total);
+void mproc_sleepers(size_t n, double s, mproc_start_method_t method,
+                    double *start, double *total);
 void bench_group_ipc(const bench_opts_t *o);
 void bench_group_start(const bench_opts_t *o);
 

@@ -79,7 +79,8 @@ static void sleep_s(double s) {
   }
 }
 
-static int sleeper(mproc_call_t *call) {
+/* Registered: a fork server's child finds its target by name. */
+MPROC_TARGET(sleeper) {
   double s;
   if (mproc_unpack(call, "d", &s) < 0) return -1;
   sleep_s(s);
@@ -111,7 +112,8 @@ void raw_sleepers(size_t n, double s, double *start, double *total) {
   *total = (double)(t2 - t0) / 1e9;
 }
 
-void mproc_sleepers(size_t n, double s, double *start, double *total) {
+void mproc_sleepers(size_t n, double s, mproc_start_method_t method,
+                    double *start, double *total) {
   mproc_process_t **ps = malloc(n * sizeof *ps);
   mproc_value_t *args;
   bench_check(mproc_pack(&args, "(d)", s), "pack");
@@ -119,6 +121,7 @@ void mproc_sleepers(size_t n, double s, double *start, double *total) {
   mproc_process_opts_t opts = {0};
   opts.target = sleeper;
   opts.args = args;
+  opts.start_method = method;
   uint64_t t0 = bench_now_ns();
   for (size_t i = 0; i < n; i++) {
     bench_check(mproc_process_new(&ps[i], &opts), "mproc_process_new");
@@ -159,7 +162,9 @@ void bench_group_process(const bench_opts_t *o) {
   }
   samples_t raw = {0}, mine = {0};
   double py[64] = {0}, s_raw[64] = {0}, s_mine[64] = {0}, t_raw[64] = {0},
-         t_mine[64] = {0};
+         t_mine[64] = {0}, s_fs[64] = {0}, t_fs[64] = {0};
+  /* The fork server before any round: its start is not a child's. */
+  bench_check(mproc_forkserver_start(), "mproc_forkserver_start");
   for (size_t r = 0; r < R; r++) {
     size_t n = iters / R + 1;
     char pn[32];
@@ -178,11 +183,13 @@ void bench_group_process(const bench_opts_t *o) {
     if (r % 2 == 0) (void)bench_py(o, "process", 1, pn, &pmed);
     py[r] = pmed;
     if (r % 2) {
-      mproc_sleepers(nsleep, 0.5, &s_mine[r], &t_mine[r]);
+      mproc_sleepers(nsleep, 0.5, MPROC_START_FORKSERVER, &s_fs[r], &t_fs[r]);
+      mproc_sleepers(nsleep, 0.5, MPROC_START_FORK, &s_mine[r], &t_mine[r]);
       raw_sleepers(nsleep, 0.5, &s_raw[r], &t_raw[r]);
     } else {
       raw_sleepers(nsleep, 0.5, &s_raw[r], &t_raw[r]);
-      mproc_sleepers(nsleep, 0.5, &s_mine[r], &t_mine[r]);
+      mproc_sleepers(nsleep, 0.5, MPROC_START_FORK, &s_mine[r], &t_mine[r]);
+      mproc_sleepers(nsleep, 0.5, MPROC_START_FORKSERVER, &s_fs[r], &t_fs[r]);
     }
   }
   double m_raw = stats_of(&raw).median, m_mine = stats_of(&mine).median;
@@ -204,6 +211,16 @@ void bench_group_process(const bench_opts_t *o) {
   snprintf(name, sizeof name, "%zu x sleep 0.5 s: all joined", nsleep);
   bench_row(name, bench_fmt("%.3f s", tm), bench_fmt("%.3f s raw", tr),
             tm / tr, "<= 1.3x raw", tm / tr <= 1.3);
+  /* The same through the fork server (the start method that keeps a
+   * child from inheriting, and closing, its siblings' descriptors). */
+  double sf = bench_median(s_fs, R), tf = bench_median(t_fs, R);
+  snprintf(name, sizeof name, "(info) %zu x sleep, forkserver: started",
+           nsleep);
+  bench_row(name, bench_fmt("%.3f s", sf), bench_fmt("%.3f s raw", sr),
+            sf / sr, "(info)", -1);
+  snprintf(name, sizeof name, "(info) %zu x sleep, forkserver: joined", nsleep);
+  bench_row(name, bench_fmt("%.3f s", tf), bench_fmt("%.3f s raw", tr),
+            tf / tr, "(info)", -1);
   free(raw.v);
   free(mine.v);
   mproc__buf_free(&frame);
