@@ -594,6 +594,7 @@ TEST_F(FreshPool, WorkersHaveNoneOfTheParentsMemoryDescriptorsOrLocks) {
   ASSERT_EQ(0, pipe(hold));
   ASSERT_EQ(0, pipe(release));
   pthread_t holder;
+  int holder_fds[3] = {hold[0], hold[1], release[0]};
   ASSERT_EQ(0, pthread_create(
                    &holder, nullptr,
                    [](void* arg) -> void* {
@@ -605,7 +606,7 @@ TEST_F(FreshPool, WorkersHaveNoneOfTheParentsMemoryDescriptorsOrLocks) {
                      pthread_mutex_unlock(&g_held);
                      return nullptr;
                    },
-                   new int[3]{hold[0], hold[1], release[0]}));
+                   holder_fds));
   char c;
   ASSERT_EQ(1, read(hold[0], &c, 1));  // the mutex is held now
   for (mproc_start_method_t m :
