@@ -526,6 +526,21 @@ MPROC_TARGET(pool_init) {
   return 0;
 }
 
+// Writes its pid to the file args[0] names (a fresh worker shares no
+// descriptor with the test), then sleeps: the parent knows it is inside.
+MPROC_TARGET(pool_pid_then_sleep) {
+  const char* path;
+  if (mproc_unpack(call, "s", &path) < 0) return -1;
+  std::string tmp = std::string(path) + ".tmp";  // renamed: read whole
+  FILE* f = fopen(tmp.c_str(), "w");
+  if (f == nullptr) return mproc_call_fail(call, "cannot write %s", path);
+  fprintf(f, "%d\n", (int)getpid());
+  fclose(f);
+  if (rename(tmp.c_str(), path) != 0) return mproc_call_fail(call, "rename");
+  sleep(30);
+  return 0;
+}
+
 MPROC_TARGET(pool_init_value) {
   return mproc_call_return(call, "(ii)", g_init_value, (int)getpid());
 }
@@ -707,22 +722,30 @@ TEST_F(FreshPool, KilledWorkerIsReplaced) {
     SCOPED_TRACE(m);
     mproc_pool_t* pool = New(m);
     ASSERT_NE(nullptr, pool);
+    char path[] = "/tmp/mproc_fresh_pool_XXXXXX";
+    int tmp = mkstemp(path);
+    ASSERT_GE(tmp, 0);
+    close(tmp);
+    mproc_value_t* args;
+    ASSERT_EQ(0, mproc_pack(&args, "(s)", path));
     mproc_future_t* f;
-    ASSERT_EQ(0, mproc_pool_submit(pool, "spawn_sleep", nullptr, nullptr, &f));
+    ASSERT_EQ(0, mproc_pool_submit(pool, "pool_pid_then_sleep", args, nullptr,
+                                   &f));
+    mproc_value_free(args);
     pid_t pid = 0;
     double until = mproc_test::Now() + 10;
-    while (mproc_test::Now() < until) {
-      mproc_worker_stats_t s;
-      size_t n = 0;
-      ASSERT_EQ(0, mproc_pool_stats(pool, &s, 1, &n));
-      if (s.pid > 0) {
-        pid = s.pid;
-        break;
+    while (mproc_test::Now() < until && pid == 0) {
+      FILE* pf = fopen(path, "r");
+      int got = 0;
+      if (pf != nullptr) {
+        if (fscanf(pf, "%d", &got) != 1) got = 0;
+        fclose(pf);
       }
-      usleep(5000);
+      pid = got;
+      if (pid == 0) usleep(5000);
     }
-    ASSERT_GT(pid, 0);
-    usleep(100000);  // inside the task
+    unlink(path);
+    ASSERT_GT(pid, 0);  // inside the task now
     ASSERT_EQ(0, kill(pid, SIGKILL));
     ASSERT_EQ(0, mproc_future_wait(f, 20));
     mproc_task_error_t err = {};
