@@ -3,7 +3,9 @@
  * one that has written 1 GiB and 4 GiB (--quick: 256 MiB). fork copies the
  * parent's page tables, so its start grows with the parent; spawn execs
  * from a vfork-style child that copies nothing, and forkserver asks a
- * server spawned early, so theirs should not. */
+ * server spawned early, so theirs should not. A pool's first result (its
+ * fork server's start, one worker, one task) with spawn (the server exec'd
+ * fresh; forkserver is the same for a pool) against fork, likewise. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +38,31 @@ static double start_join_ms(mproc_start_method_t m, size_t n) {
     if (mproc_process_exitcode(p, &code) != 1 || code != 0)
       bench_die("start_noop", "the child failed");
     bench_check(mproc_process_close(p), "mproc_process_close");
+    v[i] = (double)(bench_now_ns() - t0) / 1e6;
+  }
+  return bench_median(v, n);
+}
+
+/* Median ms of n pool_new (one worker) + its first result + free with
+ * method m: the fork server's start (forked from the parent, or exec'd
+ * fresh), one worker forked from it, one task. */
+static double pool_first_ms(mproc_start_method_t m, size_t n) {
+  double v[64];
+  if (n > 64) n = 64;
+  mproc_pool_opts_t opts = {0};
+  opts.workers = 1;
+  opts.start_method = m;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t t0 = bench_now_ns();
+    mproc_pool_t *pool;
+    if (mproc_pool_new(&pool, &opts) != 0)
+      bench_die("mproc_pool_new", mproc_last_error());
+    mproc_value_t *result = NULL;
+    mproc_task_error_t err;
+    if (mproc_pool_apply(pool, "start_noop", NULL, NULL, &result, &err) != 0)
+      bench_die("mproc_pool_apply", err.message);
+    mproc_value_free(result);
+    mproc_pool_free(pool);
     v[i] = (double)(bench_now_ns() - t0) / 1e6;
   }
   return bench_median(v, n);
@@ -90,6 +117,12 @@ void bench_group_start(const bench_opts_t *o) {
       }
     }
     for (size_t r = 0; r < R; r++) f[r] = start_join_ms(MPROC_START_FORK, n);
+    /* Pools the same way: the fresh server first, fork's after. */
+    double pf[16], ps[16];
+    size_t pn = o->quick ? 3 : 5;
+    for (size_t r = 0; r < R; r++) ps[r] = pool_first_ms(MPROC_START_SPAWN, pn);
+    for (size_t r = 0; r < R; r++) pf[r] = pool_first_ms(MPROC_START_FORK, pn);
+    double pfm = bench_median(pf, R), psm = bench_median(ps, R);
     double fm = bench_median(f, R), sm = bench_median(sp, R),
            fsm = bench_median(fs, R);
     if (s == 0) {
@@ -105,6 +138,10 @@ void bench_group_start(const bench_opts_t *o) {
              rss);
     bench_row(name, bench_fmt("%.2f ms", fsm), bench_fmt("%.2f ms fork", fm),
               fsm / fm, "(info)", -1);
+    snprintf(name, sizeof name,
+             "pool new+first result+free, parent RSS %ld MiB: spawn", rss);
+    bench_row(name, bench_fmt("%.2f ms", psm), bench_fmt("%.2f ms fork", pfm),
+              psm / pfm, "(info)", -1);
     if (s > 0) {
       snprintf(name, sizeof name,
                "start+join, parent RSS %ld MiB: spawn vs small parent", rss);

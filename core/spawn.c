@@ -5,7 +5,6 @@
 #include <dlfcn.h>
 #include <stdint.h>
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,14 +18,8 @@
 #define NAME_VAR "MPROC_SPAWN_NAME"
 #define SPEC_VERSION 1
 
-/* Set once mproc_spawn_child_main has run in this process (and returned):
- * then this program's children recognise themselves too. */
-static atomic_bool ready;
-
-extern char **environ;
-
 int mproc__spawn_check(const mproc_process_t *p, const char *method) {
-  if (!atomic_load(&ready))
+  if (!mproc__spawn_ready())
     return mproc__fail(
         MPROC_ENOSYS,
         "mproc_process_start: the %s start method needs a program that "
@@ -61,40 +54,6 @@ int mproc__spawn_check(const mproc_process_t *p, const char *method) {
   return 0;
 }
 
-static bool is_ours(const char *var) {
-  return strncmp(var, SPEC_VAR "=", sizeof SPEC_VAR) == 0 ||
-         strncmp(var, NAME_VAR "=", sizeof NAME_VAR) == 0;
-}
-
-int mproc__spawn_prepare_spec(mproc__spawn_t *s, const char *spec,
-                              const char *name) {
-  memset(s, 0, sizeof *s);
-  size_t n = 0;
-  for (char **e = environ; e != NULL && *e != NULL; e++) n++;
-  size_t spec_len = sizeof SPEC_VAR + strlen(spec) + 1;
-  size_t name_len = sizeof NAME_VAR + strlen(name) + 1;
-  size_t ptrs = (n + 3) * sizeof(char *);
-  char **envp = malloc(ptrs + spec_len + name_len);
-  if (envp == NULL) return MPROC_ENOMEM;
-  char *strings = (char *)envp + ptrs;
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++)
-    if (!is_ours(environ[i])) envp[k++] = environ[i];
-  snprintf(strings, spec_len, SPEC_VAR "=%s", spec);
-  envp[k++] = strings;
-  strings += spec_len;
-  snprintf(strings, name_len, NAME_VAR "=%s", name);
-  envp[k++] = strings;
-  envp[k] = NULL;
-  s->envp = envp;
-  s->argv[0] = program_invocation_name;
-  s->argv[1] = NULL;
-  s->exec.path = "/proc/self/exe";
-  s->exec.argv = s->argv;
-  s->exec.envp = envp;
-  return 0;
-}
-
 int mproc__spawn_prepare(mproc__spawn_t *s, const mproc_process_t *p,
                          int sock, int sentinel) {
   char spec[320];
@@ -105,17 +64,10 @@ int mproc__spawn_prepare(mproc__spawn_t *s, const mproc_process_t *p,
   return mproc__spawn_prepare_spec(s, spec, p->name);
 }
 
-bool mproc__spawn_ready(void) { return atomic_load(&ready); }
-
-void mproc__spawn_release(mproc__spawn_t *s) {
-  free(s->envp);
-  s->envp = NULL;
-}
-
 int mproc_spawn_child_main(void) {
   const char *spec = getenv(SPEC_VAR);
   if (spec == NULL) {
-    atomic_store(&ready, true);
+    mproc__spawn_set_ready();
     return 0;
   }
   int ctl = -1;
@@ -123,8 +75,21 @@ int mproc_spawn_child_main(void) {
     /* The fork server of core/forkserver.h. */
     unsetenv(SPEC_VAR);
     unsetenv(NAME_VAR);
-    atomic_store(&ready, true);
+    mproc__spawn_set_ready();
     mproc__forkserver_main(ctl);
+  }
+  /* A mode of a higher layer (spawn_env.h): "<letter> <args>". */
+  mproc__spawn_mode_fn mode =
+      spec[0] != '\0' && spec[1] == ' ' ? mproc__spawn_mode_find(spec[0])
+                                         : NULL;
+  if (mode != NULL) {
+    char *args = strdup(spec + 2); /* kept for the process's life */
+    unsetenv(SPEC_VAR);
+    unsetenv(NAME_VAR);
+    if (args == NULL) _exit(1);
+    mproc__spawn_set_ready();
+    mode(args);
+    _exit(1); /* modes never return */
   }
   int version = 0, sock = -1, sentinel = -1, daemon = 0, at = 0;
   size_t max_frame = 0;
@@ -143,6 +108,6 @@ int mproc_spawn_child_main(void) {
   unsetenv(SPEC_VAR);
   unsetenv(NAME_VAR);
   if (identity == NULL || name == NULL) _exit(1);
-  atomic_store(&ready, true);
+  mproc__spawn_set_ready();
   mproc__spawned_main(identity, name, daemon != 0, sock, sentinel, max_frame);
 }

@@ -17,16 +17,11 @@
 #include "core/base/check.h"
 #include "core/fork.h"
 #include "core/process_internal.h"
+#include "core/spawn_env.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-typedef struct {
-  mproc__exec_t exec;
-  char *argv[2];
-  char **envp; /* one block: the pointers, then the two new strings */
-} mproc__spawn_t;
 
 /* Whether p may be started by method ("spawn", "forkserver": both run a
  * fresh image of the program): 0, or MPROC_ENOSYS (this program never
@@ -40,14 +35,6 @@ MPROC__MUST_USE int mproc__spawn_check(const mproc_process_t *p,
 MPROC__MUST_USE int mproc__spawn_prepare(mproc__spawn_t *s,
                                          const mproc_process_t *p, int sock,
                                          int sentinel);
-void mproc__spawn_release(mproc__spawn_t *s);
-/* As mproc__spawn_prepare, with MPROC_SPAWN's value spec and the name. */
-MPROC__MUST_USE int mproc__spawn_prepare_spec(mproc__spawn_t *s,
-                                              const char *spec,
-                                              const char *name);
-/* Whether mproc_spawn_child_main has run here: children recognise
- * themselves. */
-bool mproc__spawn_ready(void);
 
 /* The exec'd child's side (child.c): takes the identity and name
  * (strings that live as long as the process), registers its own

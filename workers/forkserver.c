@@ -30,6 +30,7 @@
 #include "core/base/io.h"
 #include "core/pidfd.h"
 #include "core/registry.h"
+#include "core/spawn_env.h"
 #include "workers/forkserver.h"
 
 /* Sends c with nfds descriptors attached. The server's sends block (the
@@ -195,7 +196,7 @@ static void server_reap(int ctl, children_t *children) {
 /* Runs with every signal blocked: SIGCHLD arrives through a signalfd, and
  * nothing else concerns the server (SIGKILL, from its parent's death or the
  * pool, ends it). */
-static void server_main(const mproc__worker_cfg_t *cfg, int ctl) {
+void mproc__server_main(const mproc__worker_cfg_t *cfg, int ctl) {
   /* The workers are our children, to be reaped by us: a program that
    * ignores SIGCHLD (a daemon idiom) would have the kernel reap them
    * before we could tell the pool how they ended. */
@@ -243,8 +244,8 @@ static void server_main(const mproc__worker_cfg_t *cfg, int ctl) {
   }
 }
 
-int mproc__server_start(const mproc__worker_cfg_t *cfg, int *ctl_out,
-                        int *pidfd_out) {
+int mproc__server_start(const mproc__worker_cfg_t *cfg, int fresh,
+                        int *ctl_out, int *pidfd_out) {
   int sp[2];
   *ctl_out = *pidfd_out = -1;
   mproc__fork_begin();
@@ -258,12 +259,28 @@ int mproc__server_start(const mproc__worker_cfg_t *cfg, int *ctl_out,
    * that forks it. */
   sigset_t all;
   sigfillset(&all);
-  mproc__fork_t f = {"", "PoolServer", false, {sp[1], -1}, true, true, &all};
-  pid_t pid = mproc__fork(&f);
-  if (pid == 0) {
-    mproc__close(sp[0]); /* the pool's end: its EOF tells us to go */
-    server_main(cfg, sp[1]);
-    mproc__child_exit(0);
+  mproc__fork_t f = {"", "PoolServer", false, {sp[1], fresh}, true, true, &all};
+  pid_t pid;
+  if (fresh >= 0) {
+    /* A fresh image (workers/fresh.h): exec'd in pool-server mode with
+     * only its control socket and the memory file; it reads the workers'
+     * configuration from the latter. */
+    char spec[64];
+    snprintf(spec, sizeof spec, "P %d %d %zu", sp[1], fresh, cfg->nposts);
+    mproc__spawn_t s;
+    pid = mproc__spawn_prepare_spec(&s, spec, "PoolServer");
+    if (pid == 0) {
+      f.exec = &s.exec;
+      pid = mproc__fork(&f);
+      mproc__spawn_release(&s);
+    }
+  } else {
+    pid = mproc__fork(&f);
+    if (pid == 0) {
+      mproc__close(sp[0]); /* the pool's end: its EOF tells us to go */
+      mproc__server_main(cfg, sp[1]);
+      mproc__child_exit(0);
+    }
   }
   mproc__close(sp[1]);
   if (pid < 0) {

@@ -13,13 +13,21 @@
 extern "C" {
 #endif
 
-/* Forks the fork server, which will fork workers configured by cfg (a copy
- * taken at this fork: cfg must not change afterwards). Returns its pid and
+/* Starts the fork server, which will fork workers configured by cfg. With
+ * fresh -1 it is forked (a copy of cfg taken at this fork: cfg must not
+ * change afterwards); otherwise it is exec'd in the pool-server mode of the
+ * spawn hook and reads cfg from the memory file fresh (workers/fresh.h).
+ * Returns its pid and
  * sets *ctl to the pool's end of the control socket and *pidfd to a pidfd
  * of the server (-1 without pidfds). Call with the registry lock NOT held.
  * Errors: -errno of socketpair or fork (MPROC_EMFILE, MPROC_EAGAIN, ...). */
-MPROC__MUST_USE int mproc__server_start(const mproc__worker_cfg_t *cfg, int *ctl,
-                        int *pidfd);
+MPROC__MUST_USE int mproc__server_start(const mproc__worker_cfg_t *cfg,
+                                        int fresh, int *ctl, int *pidfd);
+
+/* The server's life on its end ctl of the control socket, forking workers
+ * configured by cfg: returns when the pool has gone (ctl at end of file).
+ * Runs with every signal blocked. */
+void mproc__server_main(const mproc__worker_cfg_t *cfg, int ctl);
 
 /* Asks for a worker in slot; serial numbers it ("PoolWorker-serial").
  * Never blocks: -EAGAIN when the server's queue is full (ask again once

@@ -1,6 +1,9 @@
 /* Pool lifecycle: new, close, terminate, join, free, and statistics. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -12,8 +15,11 @@
 #include "core/base/check.h"
 #include "core/base/io.h"
 #include "core/fdlimit.h"
+#include "core/spawn_env.h"
 #include "core/start_method.h"
 #include "core/target_internal.h"
+#include "multiproc/target.h"
+#include "workers/fresh.h"
 #include "workers/pool_internal.h"
 #include "workers/sched.h"
 
@@ -25,6 +31,17 @@ static unsigned cpus_available(void) {
   }
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? (unsigned)n : 1;
+}
+
+/* The memory file of a forkserver or spawn pool, once no fork server
+ * will start again (the mapping stays until destroy). */
+static void fresh_close(mproc_pool_t *pool) {
+  if (pool->fresh_fd < 0) return;
+  mproc__lock();
+  mproc__close(pool->fresh_fd);
+  pool->fresh_node.fds[0] = pool->fresh_fd = -1;
+  mproc__node_unlink(&pool->fresh_node);
+  mproc__unlock();
 }
 
 static void destroy(mproc_pool_t *pool) {
@@ -68,6 +85,39 @@ void mproc__pool_wake_locked(mproc_pool_t *pool, uint64_t deadline_ns) {
   pool->loop_sleeping = false; /* one wake is enough */
 }
 
+/* Whether the workers of a forkserver or spawn pool can start: the
+ * program must recognise its fresh images before main() and the
+ * initializer must have a name (a function pointer means nothing in
+ * another image). */
+static int fresh_check(const mproc_pool_opts_t *o) {
+  const char *method = mproc__start_method_name((int)o->start_method);
+  if (!mproc__spawn_ready())
+    return mproc__fail(
+        MPROC_ENOSYS,
+        "mproc_pool_new: the %s start method needs a program that "
+        "recognises its spawned children before main(): this one defines no "
+        "MPROC_TARGET and never called mproc_spawn_child_main()",
+        method);
+  if (o->initializer == NULL || mproc_target_name(o->initializer) != NULL)
+    return 0;
+  Dl_info info;
+  char fn[160];
+  if (dladdr((void *)(uintptr_t)o->initializer, &info) != 0 &&
+      info.dli_sname != NULL &&
+      info.dli_saddr == (void *)(uintptr_t)o->initializer)
+    snprintf(fn, sizeof fn, "%s()", info.dli_sname);
+  else
+    snprintf(fn, sizeof fn, "the function at %p",
+             (void *)(uintptr_t)o->initializer);
+  return mproc__fail(
+      MPROC_ENOTARGET,
+      "mproc_pool_new: the initializer, %s, is not registered: with the %s "
+      "start method workers run it by name in a fresh image of the program; "
+      "define it with MPROC_TARGET (or register it with "
+      "mproc_target_register before main())",
+      fn, method);
+}
+
 static int copy_options(mproc_pool_t *pool, const mproc_pool_opts_t *o) {
   if (o->task_timeout_s < 0 || !mproc__timeout_valid(o->task_timeout_s))
     return mproc__einval("mproc_pool_new",
@@ -98,10 +148,12 @@ static int copy_options(mproc_pool_t *pool, const mproc_pool_opts_t *o) {
     return mproc__einval("mproc_pool_new",
                          "opts.start_method %d is not an mproc_start_method_t",
                          (int)o->start_method);
-  if (mproc__start_method_resolve((int)o->start_method) == MPROC_START_SPAWN)
-    return mproc__fail(MPROC_ENOSYS,
-                       "mproc_pool_new: the spawn start method is not "
-                       "available to pools yet (fork and forkserver are)");
+  pool->fresh = mproc__start_method_resolve((int)o->start_method) !=
+                MPROC_START_FORK;
+  if (pool->fresh) {
+    int rc = fresh_check(o);
+    if (rc < 0) return rc;
+  }
   mproc_kind_t k = mproc_value_kind(o->initargs);
   if (o->initargs != NULL && k != MPROC_TUPLE && k != MPROC_LIST)
     return mproc__einval("mproc_pool_new",
@@ -154,7 +206,8 @@ int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts) {
   if (pool == NULL) return MPROC_ENOMEM;
   pool->refs = 1;
   pool->state = POOL_OPEN;
-  pool->ctl = pool->epfd = pool->wakefd = -1;
+  pool->ctl = pool->epfd = pool->wakefd = pool->fresh_fd = -1;
+  mproc__node_init(&pool->fresh_node, NULL);
   pool->loop_wake_ns = UINT64_MAX;
   pool->steal_at_ns = UINT64_MAX;
   mproc__node_init(&pool->node, NULL);
@@ -168,7 +221,25 @@ int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts) {
   int rc = copy_options(pool, opts);
   if (rc < 0) goto fail;
   pool->workers = calloc(pool->nworkers, sizeof *pool->workers);
-  pool->board = mproc__board_new(pool->nworkers);
+  pool->wcfg.nposts = pool->nworkers;
+  if (pool->fresh) {
+    /* Registered at once, as below: a fork elsewhere closes it. */
+    mproc__lock();
+    rc = mproc__fresh_new(&pool->wcfg, pool->nworkers, &pool->fresh_fd,
+                          &pool->board);
+    if (rc < 0 && mproc__fd_limit_retry(rc))
+      rc = mproc__fresh_new(&pool->wcfg, pool->nworkers, &pool->fresh_fd,
+                            &pool->board);
+    pool->fresh_node.fds[0] = pool->fresh_fd;
+    if (rc == 0) mproc__node_link(&pool->fresh_node);
+    mproc__unlock();
+    if (rc < 0) {
+      rc = mproc__fail_limit(rc, "create a pool (its memory file)");
+      goto fail;
+    }
+  } else {
+    pool->board = mproc__board_new(pool->nworkers);
+  }
   pool->wcfg.board = pool->board;
   if (pool->workers == NULL || pool->board == NULL) {
     rc = MPROC_ENOMEM;
@@ -225,6 +296,7 @@ fail:
   mproc__close(pool->wakefd);
   mproc__node_unlink(&pool->node);
   mproc__unlock();
+  fresh_close(pool);
   destroy(pool);
   return rc;
 }
@@ -317,6 +389,7 @@ static void reap_thread_locked(mproc_pool_t *pool) {
   }
   mproc__node_unlink(&pool->node);
   mproc__unlock();
+  fresh_close(pool);
 }
 
 int mproc_pool_terminate(mproc_pool_t *pool) {

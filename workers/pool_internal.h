@@ -166,6 +166,12 @@ struct mproc_pool {
   uint64_t task_timeout_ns;
   uint64_t kill_grace_ns;
   mproc__post_t *board; /* nworkers posts, shared with the workers */
+  /* Start methods forkserver and spawn (workers/fresh.h): the memory file
+   * holding the board and wcfg, handed to each fresh fork server, in
+   * fresh_node.fds[0]; -1 with fork. */
+  bool fresh;
+  int fresh_fd;
+  mproc__node_t fresh_node;
 
   worker_t *workers;
   struct mproc_future *qhead, *qtail; /* queued, FIFO */

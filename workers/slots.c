@@ -449,9 +449,9 @@ void mproc__slots_kill_all(mproc_pool_t *pool) {
 
 int mproc__server_begin(mproc_pool_t *pool) {
   int ctl, pidfd;
-  int pid = mproc__server_start(&pool->wcfg, &ctl, &pidfd);
+  int pid = mproc__server_start(&pool->wcfg, pool->fresh_fd, &ctl, &pidfd);
   if (pid < 0 && mproc__fd_limit_retry(pid))
-    pid = mproc__server_start(&pool->wcfg, &ctl, &pidfd);
+    pid = mproc__server_start(&pool->wcfg, pool->fresh_fd, &ctl, &pidfd);
   if (pid < 0) return pid;
   pthread_mutex_lock(&pool->lock);
   pool->server_pid = pid;

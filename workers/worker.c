@@ -153,6 +153,16 @@ static void init_failed(worker_t *w, const char *msg) {
 
 static void initialize(worker_t *w) {
   const mproc__worker_cfg_t *cfg = w->cfg;
+  if (cfg->initializer == NULL && cfg->initializer_name != NULL) {
+    char msg[MPROC_TARGET_NAME_MAX + 256];
+    snprintf(msg, sizeof msg,
+             "the initializer '%s' is not registered in a fresh image of the "
+             "program (the pool's forkserver/spawn start method): register "
+             "it with MPROC_TARGET or before main()",
+             cfg->initializer_name);
+    (void)mproc__post_enter(w->post, MPROC__POST_INIT, mproc__now_ns());
+    init_failed(w, msg);
+  }
   if (cfg->initializer != NULL) {
     mproc_value_t *kwargs = NULL;
     mproc_value_t *args = NULL;

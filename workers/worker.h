@@ -34,6 +34,11 @@ typedef struct {
   bool sigchld_ignored;          /* the program ignores SIGCHLD: so do the
                                     workers (the server cannot: it reaps) */
   mproc__post_t *board;          /* the pool's board, one post per slot */
+  size_t nposts;                 /* its posts: one per slot */
+  const char *initializer_name;  /* a fresh server's initializer that is
+                                    not registered in its image (then
+                                    initializer is NULL): each worker fails
+                                    to start, saying so */
 } mproc__worker_cfg_t;
 
 /* A worker's descriptors as the fork server hands them over. */

@@ -1,7 +1,7 @@
 // Start methods under a busy multithreaded parent (issue 11): 8 threads
 // hammer a mutex and malloc while the main thread starts 1,000 children
-// with each method — fork, forkserver and spawn for Process, and a pool's fork
-// server whose workers each serve one task — and every child ends. A hang is a
+// with each method — fork, forkserver and spawn for Process and for a pool
+// whose workers each serve one task — and every child ends. A hang is a
 // failure (the Deadline, and a join timeout per child).
 #include <pthread.h>
 #include <stdlib.h>
@@ -114,27 +114,44 @@ TEST_F(StartStress, SpawnThousandChildren) {
   StartMany("stress_lock_malloc", MPROC_START_SPAWN);
 }
 
-// The pool's fork server is forked from this busy program at
-// mproc_pool_new (multiproc/pool.h): its workers may find the program's
-// mutex held, so they, like forked children, leave it alone.
-TEST_F(StartStress, ForkserverPoolThousandWorkers) {
+// A pool whose workers each serve one task (a fresh worker for every
+// task), target run kChildren times.
+void PoolMany(const char* target, mproc_start_method_t method) {
   mproc_pool_opts_t o = {};
   o.workers = 2;
   o.max_tasks_per_child = 1;  // a fresh worker for every task
-  o.start_method = MPROC_START_FORKSERVER;
+  o.start_method = method;
   mproc_pool_t* pool;
   ASSERT_EQ(0, mproc_pool_new(&pool, &o)) << mproc_last_error();
   for (int i = 0; i < kChildren; i++) {
     mproc_value_t* result = nullptr;
     mproc_task_error_t err;
-    ASSERT_EQ(0, mproc_pool_apply(pool, "stress_malloc", nullptr,
-                                  nullptr, &result, &err))
+    ASSERT_EQ(0, mproc_pool_apply(pool, target, nullptr, nullptr, &result,
+                                  &err))
         << i << ": " << err.message;
     mproc_value_free(result);
   }
   EXPECT_EQ(0, mproc_pool_close(pool));
   EXPECT_EQ(0, mproc_pool_join(pool, 30));
   mproc_pool_free(pool);
+}
+
+// A fork pool's server is forked from this busy program at mproc_pool_new
+// (multiproc/pool.h): its workers may find the program's mutex held, so
+// they, like forked children, leave it alone.
+TEST_F(StartStress, ForkPoolThousandWorkers) {
+  PoolMany("stress_malloc", MPROC_START_FORK);
+}
+
+// A forkserver or spawn pool's server is exec'd fresh: its workers take the
+// mutex that the busy threads hold and release (held in the parent, never
+// in them).
+TEST_F(StartStress, ForkserverPoolThousandWorkers) {
+  PoolMany("stress_lock_malloc", MPROC_START_FORKSERVER);
+}
+
+TEST_F(StartStress, SpawnPoolThousandWorkers) {
+  PoolMany("stress_lock_malloc", MPROC_START_SPAWN);
 }
 
 }  // namespace

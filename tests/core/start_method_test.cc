@@ -4,6 +4,7 @@
 // does, and holds none of the parent's memory or descriptors.
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -462,10 +463,12 @@ TEST_F(StartMethod, SpawnWorksThroughTheRelay) {
 
 namespace {
 
-// Pools: fork and forkserver both mean the pool's own fork server; spawn
-// is refused for now.
-TEST_F(StartMethod, PoolAcceptsForkAndForkserverAndRefusesSpawn) {
-  for (mproc_start_method_t m : {MPROC_START_FORK, MPROC_START_FORKSERVER}) {
+// Pools: every method works (forkserver and spawn through a fresh fork
+// server, multiproc/pool.h); an unknown one is refused.
+TEST_F(StartMethod, PoolAcceptsEveryMethodAndRefusesAnUnknownOne) {
+  for (mproc_start_method_t m :
+       {MPROC_START_FORK, MPROC_START_FORKSERVER, MPROC_START_SPAWN}) {
+    SCOPED_TRACE(m);
     mproc_pool_opts_t o = {};
     o.workers = 1;
     o.start_method = m;
@@ -485,21 +488,284 @@ TEST_F(StartMethod, PoolAcceptsForkAndForkserverAndRefusesSpawn) {
     mproc_pool_free(pool);
   }
   mproc_pool_opts_t o = {};
-  o.start_method = MPROC_START_SPAWN;
   mproc_pool_t* pool = nullptr;
-  EXPECT_EQ(MPROC_ENOSYS, mproc_pool_new(&pool, &o));
-  EXPECT_NE(nullptr, strstr(mproc_last_error(), "spawn"));
   o.start_method = (mproc_start_method_t)9;
   EXPECT_EQ(MPROC_EINVAL, mproc_pool_new(&pool, &o));
   EXPECT_STREQ(
       "mproc_pool_new: opts.start_method 9 is not an mproc_start_method_t",
       mproc_last_error());
-  ASSERT_EQ(0, mproc_set_start_method(MPROC_START_SPAWN));
-  o.start_method = MPROC_START_DEFAULT;
-  EXPECT_EQ(MPROC_ENOSYS, mproc_pool_new(&pool, &o));
+  EXPECT_EQ(nullptr, pool);
 }
 
 }  // namespace
+
+// ---- Pools with a fresh fork server.
+
+namespace {
+
+pthread_mutex_t g_held = PTHREAD_MUTEX_INITIALIZER;  // held by a parent thread
+int g_init_value;                                    // set by pool_init
+
+}  // namespace
+
+// What a pool worker holds: the parent's marker, whether the mutex a
+// parent thread held at pool_new is free, its descriptors, its resident
+// set (kB), its pid.
+MPROC_TARGET(pool_inspect) {
+  std::string fds = OpenFds();
+  int lock_free = pthread_mutex_trylock(&g_held) == 0;
+  if (lock_free) pthread_mutex_unlock(&g_held);
+  return mproc_call_return(call, "(iissi)", g_marker, lock_free, fds.c_str(),
+                           Status("VmRSS:").c_str(), (int)getpid());
+}
+
+MPROC_TARGET(pool_init) {
+  int64_t a, b;
+  if (mproc_unpack(call, "LL", &a, &b) < 0) return -1;
+  g_init_value = (int)(a * b);
+  return 0;
+}
+
+// Writes its pid to the file args[0] names (a fresh worker shares no
+// descriptor with the test), then sleeps: the parent knows it is inside.
+MPROC_TARGET(pool_pid_then_sleep) {
+  const char* path;
+  if (mproc_unpack(call, "s", &path) < 0) return -1;
+  std::string tmp = std::string(path) + ".tmp";  // renamed: read whole
+  FILE* f = fopen(tmp.c_str(), "w");
+  if (f == nullptr) return mproc_call_fail(call, "cannot write %s", path);
+  fprintf(f, "%d\n", (int)getpid());
+  fclose(f);
+  if (rename(tmp.c_str(), path) != 0) return mproc_call_fail(call, "rename");
+  sleep(30);
+  return 0;
+}
+
+MPROC_TARGET(pool_init_value) {
+  return mproc_call_return(call, "(ii)", g_init_value, (int)getpid());
+}
+
+namespace {
+
+int UnregisteredInit(mproc_call_t* call) {
+  (void)call;
+  return 0;
+}
+
+int LateInit(mproc_call_t* call) {
+  (void)call;
+  return 0;
+}
+
+const mproc_start_method_t kFreshPool[] = {MPROC_START_FORKSERVER,
+                                           MPROC_START_SPAWN};
+
+class FreshPool : public StartMethod {
+ protected:
+  mproc_pool_t* New(mproc_start_method_t m, unsigned workers = 1,
+                    mproc_target_fn init = nullptr,
+                    const mproc_value_t* initargs = nullptr) {
+    mproc_pool_opts_t o = {};
+    o.workers = workers;
+    o.start_method = m;
+    o.initializer = init;
+    o.initargs = initargs;
+    mproc_pool_t* pool = nullptr;
+    EXPECT_EQ(0, mproc_pool_new(&pool, &o)) << mproc_last_error();
+    return pool;
+  }
+  // Applies target with no arguments; its result, or null.
+  mproc_value_t* Apply(mproc_pool_t* pool, const char* target) {
+    mproc_value_t* result = nullptr;
+    mproc_task_error_t err = {};
+    EXPECT_EQ(0, mproc_pool_apply(pool, target, nullptr, nullptr, &result,
+                                  &err))
+        << err.message;
+    return result;
+  }
+  void Finish(mproc_pool_t* pool) {
+    EXPECT_EQ(0, mproc_pool_close(pool));
+    EXPECT_EQ(0, mproc_pool_join(pool, 20));
+    mproc_pool_free(pool);
+  }
+};
+
+// The parent wrote 128 MiB and a marker, holds an inheritable pipe and
+// (another thread) a mutex when the pool starts: a fork pool's worker has
+// all four, a forkserver or spawn pool's worker none — only its own task
+// socket and answer pipe.
+TEST_F(FreshPool, WorkersHaveNoneOfTheParentsMemoryDescriptorsOrLocks) {
+  int leak[2];
+  ASSERT_EQ(0, pipe(leak));  // inheritable, on purpose
+  struct stat st;
+  ASSERT_EQ(0, fstat(leak[0], &st));
+  std::string leak_name = "pipe:[" + std::to_string(st.st_ino) + "]";
+  size_t big = (size_t)128 << 20;
+  char* mem = static_cast<char*>(malloc(big));
+  ASSERT_NE(nullptr, mem);
+  memset(mem, 1, big);
+  g_marker = 77;
+  int hold[2], release[2];
+  ASSERT_EQ(0, pipe(hold));
+  ASSERT_EQ(0, pipe(release));
+  pthread_t holder;
+  int holder_fds[3] = {hold[0], hold[1], release[0]};
+  ASSERT_EQ(0, pthread_create(
+                   &holder, nullptr,
+                   [](void* arg) -> void* {
+                     int* fds = static_cast<int*>(arg);
+                     pthread_mutex_lock(&g_held);
+                     char c = 1;
+                     if (write(fds[1], &c, 1) != 1) abort();
+                     if (read(fds[2], &c, 1) != 1) abort();
+                     pthread_mutex_unlock(&g_held);
+                     return nullptr;
+                   },
+                   holder_fds));
+  char c;
+  ASSERT_EQ(1, read(hold[0], &c, 1));  // the mutex is held now
+  for (mproc_start_method_t m :
+       {MPROC_START_FORKSERVER, MPROC_START_SPAWN, MPROC_START_FORK}) {
+    SCOPED_TRACE(m);
+    mproc_pool_t* pool = New(m);
+    ASSERT_NE(nullptr, pool);
+    mproc_value_t* r = Apply(pool, "pool_inspect");
+    ASSERT_NE(nullptr, r);
+    int marker, lock_free, pid;
+    const char *fds, *rss;
+    ASSERT_EQ(0, mproc_unpack_values(r, nullptr, nullptr, 0, "iissi", &marker,
+                                     &lock_free, &fds, &rss, &pid));
+    std::vector<std::string> open = Words(fds);
+    bool has_leak = false;
+    for (const std::string& f : open) has_leak |= f == leak_name;
+    long rss_kb = atol(rss);
+    if (m != MPROC_START_FORK) {
+      EXPECT_EQ(0, marker);
+      EXPECT_TRUE(lock_free);
+      EXPECT_FALSE(has_leak) << fds;
+      EXPECT_EQ(2u, open.size()) << fds;  // its task socket and answer pipe
+      EXPECT_LT(rss_kb, 64 << 10);
+    } else {
+      EXPECT_EQ(77, marker);
+      EXPECT_FALSE(lock_free);  // fork's known hazard, which fresh avoids
+      EXPECT_TRUE(has_leak) << fds;
+      EXPECT_GT(rss_kb, 100 << 10);
+    }
+    mproc_value_free(r);
+    Finish(pool);
+  }
+  ASSERT_EQ(1, write(release[1], &c, 1));
+  pthread_join(holder, nullptr);
+  g_marker = 0;
+  free(mem);
+  for (int fd : {leak[0], leak[1], hold[0], hold[1], release[0], release[1]})
+    close(fd);
+}
+
+// The initializer crosses exec by name, its arguments encoded.
+TEST_F(FreshPool, InitializerRunsByNameWithItsArguments) {
+  mproc_value_t* initargs;
+  ASSERT_EQ(0, mproc_pack(&initargs, "(ii)", 6, 7));
+  for (mproc_start_method_t m : kFreshPool) {
+    SCOPED_TRACE(m);
+    mproc_pool_t* pool = New(m, 2, pool_init, initargs);
+    ASSERT_NE(nullptr, pool);
+    mproc_value_t* r = Apply(pool, "pool_init_value");
+    int v = 0, pid = 0;
+    ASSERT_EQ(0, mproc_unpack_values(r, nullptr, nullptr, 0, "ii", &v, &pid));
+    EXPECT_EQ(42, v);
+    mproc_value_free(r);
+    Finish(pool);
+  }
+  mproc_value_free(initargs);
+}
+
+// An initializer that is not registered cannot cross exec: refused at once,
+// naming it; one registered after main (in the parent only) breaks the pool
+// with a message naming it.
+TEST_F(FreshPool, UnregisteredInitializerIsRefusedOrBreaksThePoolNamingIt) {
+  for (mproc_start_method_t m : kFreshPool) {
+    SCOPED_TRACE(m);
+    mproc_pool_opts_t o = {};
+    o.workers = 1;
+    o.start_method = m;
+    o.initializer = UnregisteredInit;
+    mproc_pool_t* pool = nullptr;
+    EXPECT_EQ(MPROC_ENOTARGET, mproc_pool_new(&pool, &o));
+    EXPECT_EQ(nullptr, pool);
+    EXPECT_NE(nullptr, strstr(mproc_last_error(), "initializer"))
+        << mproc_last_error();
+    EXPECT_NE(nullptr, strstr(mproc_last_error(), "not registered"))
+        << mproc_last_error();
+    EXPECT_NE(nullptr, strstr(mproc_last_error(),
+                              m == MPROC_START_SPAWN ? "spawn" : "forkserver"))
+        << mproc_last_error();
+  }
+  ASSERT_EQ(0, mproc_target_register("late_init", LateInit));
+  for (mproc_start_method_t m : kFreshPool) {
+    SCOPED_TRACE(m);
+    mproc_pool_t* pool = New(m, 1, LateInit);
+    ASSERT_NE(nullptr, pool);
+    mproc_value_t* result = nullptr;
+    mproc_task_error_t err = {};
+    EXPECT_EQ(MPROC_EBROKEN, mproc_pool_apply(pool, "spawn_add", nullptr,
+                                              nullptr, &result, &err));
+    EXPECT_NE(nullptr, strstr(err.message, "'late_init'")) << err.message;
+    EXPECT_NE(nullptr, strstr(err.message, "not registered")) << err.message;
+    mproc_pool_free(pool);
+  }
+}
+
+// kill -9 of a worker: its task fails, a fresh worker replaces it.
+TEST_F(FreshPool, KilledWorkerIsReplaced) {
+  for (mproc_start_method_t m : kFreshPool) {
+    SCOPED_TRACE(m);
+    mproc_pool_t* pool = New(m);
+    ASSERT_NE(nullptr, pool);
+    char path[] = "/tmp/mproc_fresh_pool_XXXXXX";
+    int tmp = mkstemp(path);
+    ASSERT_GE(tmp, 0);
+    close(tmp);
+    mproc_value_t* args;
+    ASSERT_EQ(0, mproc_pack(&args, "(s)", path));
+    mproc_future_t* f;
+    ASSERT_EQ(0, mproc_pool_submit(pool, "pool_pid_then_sleep", args, nullptr,
+                                   &f));
+    mproc_value_free(args);
+    pid_t pid = 0;
+    double until = mproc_test::Now() + 10;
+    while (mproc_test::Now() < until && pid == 0) {
+      FILE* pf = fopen(path, "r");
+      int got = 0;
+      if (pf != nullptr) {
+        if (fscanf(pf, "%d", &got) != 1) got = 0;
+        fclose(pf);
+      }
+      pid = got;
+      if (pid == 0) usleep(5000);
+    }
+    unlink(path);
+    ASSERT_GT(pid, 0);  // inside the task now
+    ASSERT_EQ(0, kill(pid, SIGKILL));
+    ASSERT_EQ(0, mproc_future_wait(f, 20));
+    mproc_task_error_t err = {};
+    EXPECT_EQ(MPROC_EWORKER, mproc_future_error(f, &err));
+    EXPECT_EQ(SIGKILL, err.signal) << err.message;
+    mproc_future_free(f);
+    mproc_value_t* r = Apply(pool, "pool_inspect");
+    ASSERT_NE(nullptr, r);
+    int marker, lock_free, pid2;
+    const char *fds, *rss;
+    ASSERT_EQ(0, mproc_unpack_values(r, nullptr, nullptr, 0, "iissi", &marker,
+                                     &lock_free, &fds, &rss, &pid2));
+    EXPECT_NE(pid, pid2);
+    mproc_value_free(r);
+    Finish(pool);
+  }
+}
+
+}  // namespace
+
 
 namespace {
 
@@ -586,6 +852,52 @@ TEST_F(StartMethod, ForkserverLeavesNoOrphansWhenTheParentDies) {
   EXPECT_TRUE(Gone(got[0])) << "the daemonic child outlived its parent";
   EXPECT_TRUE(Gone(got[1]));
   EXPECT_TRUE(Gone(got[2])) << "the fork server outlived its parent";
+}
+
+// The parent dies without closing its fresh pool: its fork server and
+// worker go with it (PR_SET_PDEATHSIG across exec, and the server's
+// control socket at end of file).
+TEST_F(StartMethod, FreshPoolLeavesNoOrphansWhenTheParentDies) {
+  for (mproc_start_method_t m : kFreshPool) {
+    SCOPED_TRACE(m);
+    int pids[2];
+    ASSERT_EQ(0, pipe(pids));
+    int status = mproc_test::RunInChild([&]() -> int {
+      close(pids[0]);
+      mproc_pool_opts_t o = {};
+      o.workers = 1;
+      o.start_method = m;
+      mproc_pool_t* pool;
+      if (mproc_pool_new(&pool, &o) < 0) return 10;
+      mproc_future_t* f;
+      if (mproc_pool_submit(pool, "spawn_sleep", nullptr, nullptr, &f) < 0)
+        return 11;
+      pid_t out[2] = {0, 0};
+      for (int i = 0; i < 1000 && out[0] == 0; i++) {
+        mproc_worker_stats_t s;
+        size_t n;
+        if (mproc_pool_stats(pool, &s, 1, &n) < 0) return 12;
+        out[0] = s.pid;
+        usleep(5000);
+      }
+      out[1] = PpidOf(out[0]);  // the server
+      if (write(pids[1], out, sizeof out) != sizeof out) return 20;
+      return 0;  // _exit: no close, no free
+    });
+    close(pids[1]);
+    ASSERT_TRUE(WIFEXITED(status));
+    ASSERT_EQ(0, WEXITSTATUS(status));
+    pid_t got[2];
+    ASSERT_EQ((ssize_t)sizeof got, read(pids[0], got, sizeof got));
+    close(pids[0]);
+    ASSERT_GT(got[0], 0);
+    ASSERT_GT(got[1], 0);
+    double until = mproc_test::Now() + 10;
+    while (mproc_test::Now() < until && !(Gone(got[0]) && Gone(got[1])))
+      usleep(10000);
+    EXPECT_TRUE(Gone(got[0])) << "the worker outlived its pool's process";
+    EXPECT_TRUE(Gone(got[1])) << "the fork server outlived its pool's process";
+  }
 }
 
 }  // namespace

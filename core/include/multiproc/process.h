@@ -107,7 +107,8 @@ typedef struct mproc_process mproc_process_t;
  *                          timing and the sentinel work as with fork. When
  *                          this process ends, the server kills its daemonic
  *                          children, waits for the others and leaves.
- *                          (Pools have their own fork server: pool.h.)
+ *                          (Pools have their own fork server, exec'd fresh
+ *                          with forkserver and spawn: pool.h.)
  *   MPROC_START_SPAWN      fork+exec of this program (/proc/self/exe, so
  *                          under bazel run and bazel test too): a fresh
  *                          image that holds none of the parent's memory,

@@ -37,13 +37,14 @@
  * max_tasks_per_child or max_rss_per_child are retired and replaced between
  * tasks: planned, never reported as a failure.
  *
- * Processes. mproc_pool_new forks a fork server, from a pool thread of its
+ * Processes. mproc_pool_new starts a fork server, from a pool thread of its
  * own, and every worker — first ones and replacements — is forked by that
- * single-threaded server. A worker is thus never forked from a process
+ * single-threaded server (forked from the program, or with the forkserver
+ * and spawn start methods exec'd fresh: see start_method). A worker is thus never forked from a process
  * whose other threads might hold locks (the pool's own thread, the
- * caller's threads), which is what makes respawning safe at any time; the
- * workers see the program as it was when the pool was created (globals,
- * registered targets). The server and the workers die with the pool's
+ * caller's threads), which is what makes respawning safe at any time; with
+ * fork the workers see the program as it was when the pool was created
+ * (globals, registered targets). The server and the workers die with the pool's
  * process (PR_SET_PDEATHSIG, re-checked), so they are never orphaned.
  * Workers ignore SIGINT, leaving Ctrl-C to the parent, and start with the
  * parent's other signal handlers reset (as Process children do).
@@ -115,14 +116,37 @@ typedef struct {
   /* Largest task or result frame, in bytes; 0: MPROC_FRAME_MAX_DEFAULT. */
   size_t max_frame;
   /* How workers start (multiproc/process.h); 0: the global method, read
-   * by mproc_pool_new. MPROC_START_FORK and MPROC_START_FORKSERVER mean
-   * the same for a pool: every worker is forked by the pool's own
-   * single-threaded fork server (see "Processes" above). Unlike Python's
-   * forkserver, that server is forked, not exec'd, from the program as it
-   * is at mproc_pool_new, threads and all: workers see its globals then
-   * (as with Python's fork), and a lock another thread held at that moment
-   * stays held in them (malloc's and stdio's excepted). MPROC_START_SPAWN is not available to pools
-   * yet: mproc_pool_new fails with MPROC_ENOSYS. */
+   * by mproc_pool_new. Every worker is forked by the pool's own
+   * single-threaded fork server (see "Processes" above); the method says
+   * where that server comes from:
+   *   MPROC_START_FORK        forked from the program at mproc_pool_new,
+   *       threads and all (the default, and as before start methods):
+   *       workers see the program's memory as it was then (globals,
+   *       run-time registrations, descriptors without close-on-exec), as
+   *       with Python's fork; a lock another thread held at that moment
+   *       stays held in them (malloc's and stdio's excepted).
+   *   MPROC_START_FORKSERVER  exec'd: a fresh image of the program
+   *       (/proc/self/exe, recognised before main() as for Process's
+   *       spawn), single-threaded, holding none of the parent's memory,
+   *       locks or descriptors; workers are forked from it, as with
+   *       Python's forkserver. A replacement server (the first one died)
+   *       is exec'd fresh too.
+   *   MPROC_START_SPAWN       the same fresh server: its workers are as
+   *       clean as exec'd ones (nothing of the parent's) without paying an
+   *       exec each; they share the server's image (its constructors ran
+   *       once, before main()).
+   * With forkserver and spawn, workers have their task socket and answer
+   * pipe as their only descriptors and see globals as a fresh program
+   * does: they run initializer and every task target BY NAME, in the
+   * registry built before main() (MPROC_TARGET, or mproc_target_register
+   * from a constructor). mproc_pool_new fails with MPROC_ENOTARGET when
+   * the initializer is registered under no name, and with MPROC_ENOSYS
+   * when the program never recognises its fresh images (it defines no
+   * MPROC_TARGET and never calls mproc_spawn_child_main). An initializer
+   * or target registered only after main() is unknown in the fresh image:
+   * the initializer's workers fail to start and the pool is broken with a
+   * message naming it; such a task fails with MPROC_ENOTARGET. initargs
+   * are copied into the server (encoded). */
   mproc_start_method_t start_method;
   /* For idempotent work: a task whose worker died while running it (a
    * crash, a signal such as kill -9, an exit: MPROC_EWORKER) is run again,
@@ -203,7 +227,10 @@ typedef struct {
  * MPROC_ENOMEM, MPROC_EMFILE (descriptor limit), MPROC_EDAEMONIC (inside a
  * daemonic process), MPROC_EDUPTARGET (two functions registered under one
  * target name anywhere in the program; mproc_last_error() says which),
- * MPROC_ENOSYS (start_method spawn, not available to pools yet). */
+ * MPROC_ENOTARGET (start_method forkserver or spawn and an initializer
+ * registered under no name; mproc_last_error() names it), MPROC_ENOSYS
+ * (start_method forkserver or spawn in a program that does not recognise
+ * its fresh images: see start_method). */
 MPROC_API int mproc_pool_new(mproc_pool_t **out, const mproc_pool_opts_t *opts);
 
 /* The number of worker slots. */
