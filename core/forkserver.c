@@ -219,6 +219,15 @@ static int serve(int ctl, const sigset_t *mask) {
   int daemon = 0, at = 0;
   size_t max_frame = 0;
   size_t len = strlen(req);
+  if ((msg.msg_flags & MSG_CTRUNC) && fds[0] >= 0) {
+    /* Out of descriptors here (even at the hard limit): the sentinel was
+     * dropped. Say so to the parent rather than fork a child it could not
+     * watch. */
+    mproc__relay_send_child(fds[0], MPROC_EMFILE);
+    mproc__close(fds[0]);
+    mproc__close(fds[1]);
+    return 0;
+  }
   if (fds[0] < 0 ||
       sscanf(req, "%d %zu %n", &daemon, &max_frame, &at) < 2 || at == 0 ||
       len + 1 >= (size_t)n) {
@@ -280,6 +289,11 @@ void mproc__forkserver_main(int ctl) {
   int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   int none[2] = {-1, -1};
   mproc__registry_child_reset("", "ForkServer", false, none);
+  /* It holds one descriptor per live child (to report its end): as many
+   * children as the parent may have need the hard limit, not the soft one
+   * the exec gave it back. Its children get the soft one again
+   * (core/fdlimit.h). */
+  (void)mproc__fd_limit_retry(MPROC_EMFILE);
   /* Its own descriptors, registered so that its children close them. */
   static mproc__node_t self;
   mproc__node_init(&self, NULL);

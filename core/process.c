@@ -168,7 +168,10 @@ static int start_forkserver(mproc_process_t *p) {
     rc = open_channels(sp, sentinel);
     if (rc < 0) {
       mproc__unlock();
-      if (attempt == 0 && mproc__fd_limit_retry(rc)) continue;
+      if (attempt == 0 && mproc__fd_limit_retry(rc)) {
+        rc = 0; /* the loop runs while rc is 0 */
+        continue;
+      }
       return mproc__fail_limit(rc, "start a Process");
     }
     p->node.fds[MPROC__FD_SOCK] = sp[0];
@@ -197,6 +200,11 @@ static int start_forkserver(mproc_process_t *p) {
         rc = 0;
         continue;
       }
+      if (rc == MPROC_ECHILD)
+        return mproc__fail(MPROC_ECHILD,
+                           "mproc_process_start: the fork server closed the "
+                           "request unanswered: it could not take the child's "
+                           "descriptors (out of descriptors or memory there)");
       return mproc__fail_limit(rc, "start a Process (fork server)");
     }
     mproc__unlock();

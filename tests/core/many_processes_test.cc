@@ -53,9 +53,15 @@ int SoftLimitIs1024(mproc_call_t*) {
   return rl.rlim_cur == 1024 ? 0 : 1;
 }
 
-mproc_process_t* New(mproc_target_fn fn) {
+// The same two, registered: a fork server's child finds its target by name.
+MPROC_TARGET(many_nap) { return Nap(call); }
+MPROC_TARGET(many_soft_1024) { return SoftLimitIs1024(call); }
+
+mproc_process_t* New(mproc_target_fn fn,
+                     mproc_start_method_t method = MPROC_START_DEFAULT) {
   mproc_process_opts_t opts = {};
   opts.target = fn;
+  opts.start_method = method;
   mproc_process_t* p = nullptr;
   return mproc_process_new(&p, &opts) == 0 ? p : nullptr;
 }
@@ -77,10 +83,12 @@ int SetStockLimits() {
 
 // Starts n nappers, then joins them all (one by one, or through mproc_wait
 // over all of them).
-int StartAndJoin(size_t n, bool with_wait) {
+int StartAndJoin(size_t n, bool with_wait,
+                 mproc_start_method_t method = MPROC_START_DEFAULT) {
   std::vector<mproc_process_t*> ps;
   for (size_t i = 0; i < n; i++) {
-    mproc_process_t* p = New(Nap);
+    mproc_process_t* p = method == MPROC_START_DEFAULT ? New(Nap)
+                                                       : New(many_nap, method);
     CHECK(10, p != nullptr);
     int rc = mproc_process_start(p);
     if (rc != 0) {
@@ -108,13 +116,19 @@ int StartAndJoin(size_t n, bool with_wait) {
   return 0;
 }
 
-int ManyUnderSoftLimit(bool with_wait) {
+int ManyUnderSoftLimit(bool with_wait,
+                       mproc_start_method_t method = MPROC_START_DEFAULT) {
   CHECK(1, SetStockLimits() == 0);
+  // The fork server is started first: it stays, and is no leak.
+  if (method == MPROC_START_FORKSERVER)
+    CHECK(2, mproc_forkserver_start() == 0);
   int before = mproc_test::CountOpenFds();
-  int rc = StartAndJoin(ManyProcs(), with_wait);
+  int rc = StartAndJoin(ManyProcs(), with_wait, method);
   if (rc != 0) return rc;
   // Children see the limit the program set, not the raised one.
-  mproc_process_t* p = New(SoftLimitIs1024);
+  mproc_process_t* p = method == MPROC_START_DEFAULT
+                           ? New(SoftLimitIs1024)
+                           : New(many_soft_1024, method);
   CHECK(40, p != nullptr && mproc_process_start(p) == 0);
   CHECK(41, mproc_process_join(p, 10) == 0);
   int code = -1;
@@ -133,6 +147,16 @@ class ManyProcesses : public mproc_test::Deadline {
 TEST_F(ManyProcesses, ThousandsAtOnceUnderASoftLimitOf1024) {
   int status = mproc_test::RunInChild([] { return ManyUnderSoftLimit(false); },
                                       200);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+// Through the fork server, which holds one descriptor per live child (to
+// report its end): it too must go past the soft limit it was exec'd with.
+// Before it did, the 1,021st start failed ("no child process").
+TEST_F(ManyProcesses, ThousandsAtOnceThroughTheForkServer) {
+  int status = mproc_test::RunInChild(
+      [] { return ManyUnderSoftLimit(false, MPROC_START_FORKSERVER); }, 200);
   ASSERT_TRUE(WIFEXITED(status)) << status;
   EXPECT_EQ(0, WEXITSTATUS(status));
 }
