@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/base/error_detail.h"
+#include "core/base/fdpass.h"
 #include "core/base/io.h"
 #include "core/fdlimit.h"
 #include "core/fork.h"
@@ -115,37 +116,17 @@ int mproc__forkserver_request(const mproc_process_t *p, int sock,
   size_t name_len = strlen(p->name);
   if (n < 0 || (size_t)n + 1 + name_len + 1 > sizeof req) return MPROC_ENOMEM;
   memcpy(req + n + 1, p->name, name_len + 1);
-  struct iovec iov = {req, (size_t)n + 1 + name_len + 1};
   int fds[2] = {sock, sentinel};
-  int nfds = sentinel >= 0 ? 2 : 1;
-  union {
-    struct cmsghdr h;
-    char space[CMSG_SPACE(2 * sizeof(int))];
-  } cbuf;
-  memset(&cbuf, 0, sizeof cbuf);
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = cbuf.space;
-  msg.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
-  memcpy(CMSG_DATA(cm), fds, (size_t)nfds * sizeof(int));
-  for (;;) {
-    if (sendmsg(ctl, &msg, MSG_NOSIGNAL) >= 0) return 0;
-    if (errno == EINTR) continue;
-    int rc = -errno;
-    if (rc == MPROC_EPIPE || rc == MPROC_ECONNRESET) {
-      /* The server died: the next ensure starts another. Not under the
-       * registry lock (held here): just mark it. */
-      atomic_store(&server_ctl, -1);
-      return MPROC_EPIPE;
-    }
-    return rc;
+  ssize_t w = mproc__send_fds(ctl, req, (size_t)n + 1 + name_len + 1, fds,
+                              sentinel >= 0 ? 2 : 1, 0);
+  if (w >= 0) return 0; /* a datagram: whole or not at all */
+  if (w == MPROC_EPIPE || w == MPROC_ECONNRESET) {
+    /* The server died: the next ensure starts another. Not under the
+     * registry lock (held here): just mark it. */
+    atomic_store(&server_ctl, -1);
+    return MPROC_EPIPE;
   }
+  return (int)w;
 }
 
 void mproc__forkserver_reset_if_dead(void) {
@@ -194,32 +175,20 @@ static void reap_children(void) {
  * control socket is closed (the parent has gone). */
 static int serve(int ctl, const sigset_t *mask) {
   char req[REQUEST_MAX + 1];
-  union {
-    struct cmsghdr h;
-    char space[CMSG_SPACE(2 * sizeof(int))];
-  } cbuf;
-  struct iovec iov = {req, REQUEST_MAX};
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = cbuf.space;
-  msg.msg_controllen = sizeof cbuf.space;
-  ssize_t n = recvmsg(ctl, &msg, MSG_CMSG_CLOEXEC);
-  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return 0;
-  if (n <= 0) return -1;
+  int fds[2] = {-1, -1}, nfds = 0;
+  bool truncated = false;
+  ssize_t n = mproc__recv_fds(ctl, req, REQUEST_MAX, fds, 2, &nfds,
+                              &truncated, 0);
+  if (n == -EAGAIN) return 0;
+  if (n <= 0) {
+    for (int i = 0; i < nfds; i++) mproc__close(fds[i]);
+    return -1;
+  }
   req[n] = '\0';
-  int fds[2] = {-1, -1};
-  for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL;
-       cm = CMSG_NXTHDR(&msg, cm))
-    if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-      size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      memcpy(fds, CMSG_DATA(cm), (k < 2 ? k : 2) * sizeof(int));
-    }
   int daemon = 0, at = 0;
   size_t max_frame = 0;
   size_t len = strlen(req);
-  if ((msg.msg_flags & MSG_CTRUNC) && fds[0] >= 0) {
+  if (truncated && fds[0] >= 0) {
     /* Out of descriptors here (even at the hard limit): the sentinel was
      * dropped. Say so to the parent rather than fork a child it could not
      * watch. */

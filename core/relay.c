@@ -12,6 +12,7 @@
 #include "multiproc/call.h"
 #include "core/base/clock.h"
 #include "multiproc/error.h"
+#include "core/base/fdpass.h"
 #include "core/base/io.h"
 #include "core/pidfd.h"
 #include "core/registry.h"
@@ -67,31 +68,10 @@ static int send_report(int sock, const mproc__report_t *r, int fd) {
   mproc__buf_lend(&out, mem, sizeof mem);
   int rc = mproc__report_encode_frame(&out, r);
   if (rc < 0) return rc;
-  struct iovec iov = {out.p, out.len};
-  union {
-    struct cmsghdr h;
-    char space[CMSG_SPACE(sizeof(int))];
-  } cbuf;
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (fd >= 0) {
-    memset(&cbuf, 0, sizeof cbuf);
-    msg.msg_control = cbuf.space;
-    msg.msg_controllen = sizeof cbuf.space;
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-  }
   /* Small: one sendmsg carries it whole, and nobody else writes yet (the
    * real child waits for its call) or any more (it has ended). */
-  for (;;) {
-    if (sendmsg(sock, &msg, MSG_NOSIGNAL) >= 0) return 0;
-    if (errno != EINTR) return -errno;
-  }
+  ssize_t w = mproc__send_fds(sock, out.p, out.len, &fd, fd >= 0 ? 1 : 0, 0);
+  return w < 0 ? (int)w : 0;
 }
 
 static uint64_t tv_us(struct timeval tv) {
@@ -130,10 +110,6 @@ int mproc__relay_receive_child(int sock, pid_t *pid, int *pidfd) {
   *pid = 0;
   *pidfd = -1;
   uint8_t buf[256];
-  union {
-    struct cmsghdr h;
-    char space[CMSG_SPACE(sizeof(int))];
-  } cbuf;
   size_t have = 0;
   /* The frame is small and comes in one segment; the descriptor rides
    * with its first byte. */
@@ -142,22 +118,19 @@ int mproc__relay_receive_child(int sock, pid_t *pid, int *pidfd) {
     if (have >= MPROC_FRAME_HEADER &&
         MPROC_FRAME_HEADER + mproc__frame_get_header(buf) > sizeof buf)
       break;
-    struct iovec iov = {buf + have, sizeof buf - have};
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.space;
-    msg.msg_controllen = sizeof cbuf.space;
-    ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -errno;
+    int fd = -1, nfds = 0;
+    ssize_t n = mproc__recv_fds(sock, buf + have, sizeof buf - have, &fd, 1,
+                                &nfds, NULL, 0);
+    if (n < 0) {
+      if (*pidfd >= 0) mproc__close(*pidfd);
+      *pidfd = -1;
+      return (int)n;
+    }
+    if (nfds > 0 && *pidfd < 0)
+      *pidfd = fd;
+    else if (nfds > 0)
+      mproc__close(fd); /* only one pidfd is ever sent */
     if (n == 0) break;
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL;
-         cm = CMSG_NXTHDR(&msg, cm))
-      if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-          cm->cmsg_len >= CMSG_LEN(sizeof(int)) && *pidfd < 0)
-        memcpy(pidfd, CMSG_DATA(cm), sizeof *pidfd);
     have += (size_t)n;
   }
   mproc__report_t r;

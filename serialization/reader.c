@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "multiproc/error.h"
+#include "core/base/fdpass.h"
 #include "core/base/io.h"
 #include "multiproc/frame.h"
 #include "serialization/frame_internal.h"
@@ -106,49 +107,18 @@ int mproc__reader_fill_nowait(mproc__reader_t *r) {
   }
 }
 
-/* Keeps the descriptors of one control message, closing those beyond max. */
-static void take_fds(struct msghdr *msg, int *fds, int max_fds, int *nfds) {
-  for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm != NULL;
-       cm = CMSG_NXTHDR(msg, cm)) {
-    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; i++) {
-      int fd;
-      memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
-      if (*nfds < max_fds)
-        fds[(*nfds)++] = fd;
-      else
-        mproc__close(fd);
-    }
-  }
-}
-
 int mproc__reader_fill_fds(mproc__reader_t *r, int flags, int *fds,
                            int max_fds, int *nfds) {
   int rc = make_room(r);
   if (rc < 0) return rc;
-  for (;;) {
-    struct iovec iov = {r->buf.p + r->buf.len, read_size(r)};
-    union {
-      struct cmsghdr h;
-      char space[CMSG_SPACE(4 * sizeof(int))];
-    } cbuf;
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.space;
-    msg.msg_controllen = sizeof cbuf.space;
-    ssize_t n = recvmsg(r->fd, &msg, flags | MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) continue;
-    if (n >= 0) take_fds(&msg, fds, max_fds, nfds);
-    if (n > 0) {
-      r->buf.len += (size_t)n;
-      return (int)n;
-    }
-    if (n == 0) return MPROC_EOF;
-    return -errno; /* -EAGAIN when nothing is there (MSG_DONTWAIT) */
-  }
+  int got = 0;
+  ssize_t n = mproc__recv_fds(r->fd, r->buf.p + r->buf.len, read_size(r),
+                              fds + *nfds, max_fds - *nfds, &got, NULL, flags);
+  if (n < 0) return (int)n; /* -EAGAIN when nothing is there (MSG_DONTWAIT) */
+  *nfds += got;
+  if (n == 0) return MPROC_EOF;
+  r->buf.len += (size_t)n;
+  return (int)n;
 }
 
 int mproc__reader_next(mproc__reader_t *r, const uint8_t **payload,

@@ -27,11 +27,15 @@
 #include <unistd.h>
 
 #include "core/fork.h"
+#include "core/base/fdpass.h"
 #include "core/base/io.h"
 #include "core/pidfd.h"
 #include "core/registry.h"
 #include "core/spawn_env.h"
 #include "workers/forkserver.h"
+
+_Static_assert(MPROC__WFD_COUNT <= MPROC__FDPASS_MAX,
+               "a worker's descriptors travel in one message");
 
 /* Sends c with nfds descriptors attached. The server's sends block (the
  * pool thread always comes back to read); the pool's pass MSG_DONTWAIT, so
@@ -41,29 +45,9 @@ static int send_control(int ctl, const mproc__control_t *c, const int *fds,
   uint8_t buf[128];
   int len = mproc__control_encode(c, buf, sizeof buf);
   if (len < 0) return len;
-  struct iovec iov = {buf, (size_t)len};
-  union {
-    struct cmsghdr h;
-    char space[CMSG_SPACE(MPROC__WFD_COUNT * sizeof(int))];
-  } cbuf;
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (nfds > 0) {
-    memset(&cbuf, 0, sizeof cbuf);
-    msg.msg_control = cbuf.space;
-    msg.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
-    memcpy(CMSG_DATA(cm), fds, (size_t)nfds * sizeof(int));
-  }
-  for (;;) {
-    if (sendmsg(ctl, &msg, MSG_NOSIGNAL | flags) >= 0) return 0;
-    if (errno != EINTR) return -errno;
-  }
+  /* A datagram: it goes whole or not at all. */
+  ssize_t w = mproc__send_fds(ctl, buf, (size_t)len, fds, nfds, flags);
+  return w < 0 ? (int)w : 0;
 }
 
 /* The server's live children: the workers it forked and has not reaped.
@@ -315,39 +299,15 @@ int mproc__server_kill(int ctl, pid_t pid) {
 int mproc__server_recv(int ctl, mproc__control_t *msg, int fds[MPROC__WFD_COUNT]) {
   for (int i = 0; i < MPROC__WFD_COUNT; i++) fds[i] = -1;
   uint8_t buf[128];
-  union {
-    struct cmsghdr h;
-    char space[CMSG_SPACE(MPROC__WFD_COUNT * sizeof(int))];
-  } cbuf;
-  struct iovec iov = {buf, sizeof buf};
-  struct msghdr m;
-  memset(&m, 0, sizeof m);
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = cbuf.space;
-  m.msg_controllen = sizeof cbuf.space;
-  ssize_t len;
-  do {
-    len = recvmsg(ctl, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-  } while (len < 0 && errno == EINTR);
-  if (len < 0)
-    return errno == EAGAIN || errno == EWOULDBLOCK ? MPROC_EAGAIN : -errno;
+  int nfds = 0;
+  bool truncated = false;
+  /* In order: the descriptors fill fds[0..nfds-1], the rest stay -1. */
+  ssize_t len = mproc__recv_fds(ctl, buf, sizeof buf, fds, MPROC__WFD_COUNT,
+                                &nfds, &truncated, MSG_DONTWAIT);
+  if (len < 0) return len == -EAGAIN || len == -EWOULDBLOCK ? MPROC_EAGAIN
+                                                            : (int)len;
   /* At the descriptor limit the kernel passes what it can and sets
    * MSG_CTRUNC: a hand-over missing any descriptor is no hand-over. */
-  bool truncated = (m.msg_flags & MSG_CTRUNC) != 0;
-  for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm != NULL;
-       cm = CMSG_NXTHDR(&m, cm)) {
-    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
-    size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < n; i++) {
-      int fd;
-      memcpy(&fd, CMSG_DATA(cm) + i * sizeof fd, sizeof fd);
-      if (i < MPROC__WFD_COUNT && fds[i] < 0)
-        fds[i] = fd;
-      else
-        mproc__close(fd);
-    }
-  }
   if (len == 0) return 0;
   int rc = mproc__control_decode(msg, buf, (size_t)len);
   if (rc < 0 || truncated) {

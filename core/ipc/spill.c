@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/base/error_detail.h"
+#include "core/base/fdpass.h"
 #include "core/base/io.h"
 #include "serialization/value_ext.h"
 
@@ -81,25 +82,8 @@ int mproc__spill_read(const mproc__spill_t *s, mproc_value_t **out) {
 }
 
 int mproc__send_fd(int sock, const void *data, size_t n, int fd, int flags) {
-  struct iovec iov = {(void *)data, n};
-  union {
-    struct cmsghdr h;
-    char space[CMSG_SPACE(sizeof(int))];
-  } cbuf;
-  memset(&cbuf, 0, sizeof cbuf);
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = cbuf.space;
-  msg.msg_controllen = sizeof cbuf.space;
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(cm), &fd, sizeof fd);
   for (;;) {
-    ssize_t w = sendmsg(sock, &msg, flags | MSG_NOSIGNAL);
+    ssize_t w = mproc__send_fds(sock, data, n, &fd, 1, flags);
     if (w > 0) {
       /* The descriptor went with the first byte; the rest is plain. */
       size_t sent = (size_t)w;
@@ -107,7 +91,7 @@ int mproc__send_fd(int sock, const void *data, size_t n, int fd, int flags) {
                        : mproc__write_full(sock, (const char *)data + sent,
                                            n - sent);
     }
-    if (w < 0 && errno != EINTR) return -errno;
+    if (w < 0) return (int)w;
   }
 }
 
@@ -115,36 +99,14 @@ int mproc__recv_fd_locked(int sock, int *fd, int flags) {
   mproc__assert_registry_locked();
   *fd = -1;
   char byte;
-  struct iovec iov = {&byte, 1};
-  union {
-    struct cmsghdr h;
-    char space[CMSG_SPACE(sizeof(int))];
-  } cbuf;
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = cbuf.space;
-  msg.msg_controllen = sizeof cbuf.space;
-  ssize_t n;
-  do {
-    n = recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return -errno;
-  for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL;
-       cm = CMSG_NXTHDR(&msg, cm)) {
-    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
-    /* One descriptor is sent per byte; close any extra. */
-    size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; i++) {
-      int got;
-      memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof got);
-      if (*fd < 0) *fd = got;
-      else mproc__close(got);
-    }
-  }
+  int nfds = 0;
+  bool truncated = false;
+  /* One descriptor is sent per byte; any extra is closed. */
+  ssize_t n = mproc__recv_fds(sock, &byte, 1, fd, 1, &nfds, &truncated, flags);
+  if (n < 0) return (int)n;
+  if (nfds == 0) *fd = -1;
   /* A descriptor came, but the kernel had no slot to give it (EMFILE) and
    * dropped it. */
-  if (*fd < 0 && (msg.msg_flags & MSG_CTRUNC)) return -EMFILE;
+  if (*fd < 0 && truncated) return -EMFILE;
   return n > 0 ? 1 : 0;
 }
