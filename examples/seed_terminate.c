@@ -1,5 +1,6 @@
 /* The seed's second program: the child prints every 0.5 s; the parent
- * terminates it after 1 s, so its lines appear twice.
+ * terminates it after 1 s (this program: 0.75 s, see main), so its lines
+ * appear twice.
  *
  *   def run_proc(name, age, **kwargs):
  *       for i in range(10):
@@ -56,15 +57,23 @@ int main(void) {
   mproc_value_free(kwargs);
 
   printf("子进程将要执行\n");
-  /* Python's sleep(1) starts after a start() that takes milliseconds; ours
-   * takes a fraction of one. Counting the second from just before start()
-   * keeps the child's third line (due at 1 s of its own time) after the
-   * terminate, as in the seed. */
+  /* The seed sleeps 1 s after start() and relies on its child's third line
+   * (due 1 s after the child began) coming a little later: Python's start()
+   * takes milliseconds. Ours takes a fraction of one, and a loaded machine
+   * can wake the parent late by more than that, so the child would print a
+   * third time (seen once in CI, under TSan). The terminate comes 0.75 s
+   * after start() instead: halfway between the child's second line (0.5 s)
+   * and its third (1 s), so that the output is the seed's, twice, whatever
+   * the load. */
   struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   check(mproc_process_start(p), "start");
   struct timespec until = t0;
-  until.tv_sec += 1;
+  until.tv_nsec += 750000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) != 0) {
   }
   check(mproc_process_terminate(p), "terminate");

@@ -80,7 +80,7 @@ TEST_F(SeedExamples, TerminatePrintsTheChildsLinesTwiceThenEnds) {
     std::string want = std::regex_replace(want_tail[i], std::regex("PID"), pid);
     EXPECT_EQ(want, lines[2 + i]);
   }
-  EXPECT_GE(took, 1.0);  // terminated after its one second, not at 5 s
+  EXPECT_GE(took, 0.75);  // terminated after its 0.75 s, not at 5 s
   EXPECT_LT(took, 3.0);
 }
 
